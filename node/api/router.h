@@ -1,0 +1,71 @@
+// The node's HTTP/JSON API as a pure request -> response function, with no
+// sockets, so it is tested directly. node/api/server.h puts it on the wire.
+// Routes and shapes: docs/api.md.
+//
+// Thread safety: `handle` may be called from any thread; it only touches the
+// registry and deployer, which are thread-safe.
+#pragma once
+
+#include "node/deploy/local_deployer.h"
+#include "node/deploy/registry.h"
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace meshdeploy::api {
+
+struct api_request {
+  std::string method;  // "GET", "POST", "DELETE"
+  std::string target;  // path and query, e.g. "/v1/deployments?app=web"
+  std::string body;    // JSON bodies
+  std::filesystem::path body_file;  // uploads (POST /v1/revisions) are streamed to a file
+};
+
+struct api_response {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  // Long poll: when set, the server waits until this deployment's status
+  // changes or `wait_timeout` passes, then calls `handle` again.
+  std::optional<std::string> wait_for_deployment;
+  std::chrono::milliseconds wait_timeout{0};
+};
+
+struct node_info {
+  std::string name;
+  std::string version;
+  std::vector<deploy::tag> tags;
+  std::string install_root;
+};
+
+// Splits "/a/b?x=1&y=%20" into a path and decoded query parameters.
+struct parsed_target {
+  std::string path;
+  std::map<std::string, std::string> query;
+};
+parsed_target parse_target(std::string_view target);
+
+class router {
+ public:
+  // `reg` and `deployer` must outlive the router.
+  router(deploy::registry& reg, deploy::local_deployer& deployer, node_info info);
+
+  api_response handle(const api_request& req);
+
+  // True for requests whose body is a bundle to stream to disk.
+  static bool is_upload(std::string_view method, std::string_view target);
+
+ private:
+  deploy::registry& reg_;
+  deploy::local_deployer& deployer_;
+  node_info info_;
+};
+
+// Maps an error to an HTTP status and a JSON error document
+// {"error": {"code": "NotFound", "message": "..."}}.
+api_response error_response(const error& e);
+
+}  // namespace meshdeploy::api
