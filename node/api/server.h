@@ -1,0 +1,56 @@
+// Serves node/api/router.h over HTTP/1.1 (Boost.Beast), on the node's
+// io_context. Uploads are streamed to files under `upload_dir`; the handling
+// of an upload (hashing a large bundle) runs on `pool`, everything else on the
+// io thread. Long polls (router says "wait") park on a timer that
+// `notify(deployment_id)` wakes.
+//
+// Thread safety: construct, start and stop on the io thread; `notify` may be
+// called from any thread (it posts to the io thread).
+#pragma once
+
+#include "node/api/router.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+namespace meshdeploy::api {
+
+struct server_options {
+  std::string bind = "127.0.0.1:7947";  // HOST:PORT; port 0 picks a free port
+  std::filesystem::path upload_dir;      // temp files for uploads
+  std::uint64_t max_upload_bytes = 4ull << 30;
+  std::uint64_t max_body_bytes = 1 << 20;  // JSON bodies
+};
+
+class server {
+ public:
+  // `r` and `pool` must outlive the server.
+  server(boost::asio::io_context& io, boost::asio::thread_pool& pool, router& r,
+         server_options options);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Binds and starts accepting. Error names the address.
+  result<void> start();
+  // The bound endpoint (after start).
+  boost::asio::ip::tcp::endpoint local_endpoint() const;
+  // Stops accepting and cancels parked long polls.
+  void stop();
+  // Wakes long polls waiting on this deployment. Any thread.
+  void notify(const std::string& deployment_id);
+
+ private:
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+// Parses "HOST:PORT" ("[::1]:80" for IPv6). Error names the text.
+result<boost::asio::ip::tcp::endpoint> parse_endpoint(std::string_view text);
+
+}  // namespace meshdeploy::api

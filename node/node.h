@@ -1,0 +1,31 @@
+// The meshdeploy daemon: `meshdeploy node run`. Composes storage, the agent,
+// the deployment service and the API on one io_context thread plus a small
+// worker pool, and runs until SIGINT or SIGTERM.
+#pragma once
+
+#include "node/deploy/registry.h"
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace meshdeploy::node {
+
+struct node_options {
+  std::string name;                      // default: the host name
+  std::filesystem::path data_dir = "/var/lib/meshdeploy";
+  std::string api = "127.0.0.1:7947";    // HOST:PORT; port 0 picks a free one
+  std::vector<deploy::tag> tags;
+  std::filesystem::path install_root = "/";
+  std::string log_level = "info";        // trace, debug, info, warn, error
+};
+
+// Runs the node until a signal arrives. Returns the process exit code
+// (0 after a clean shutdown, 2 for bad options, 1 when start-up fails).
+// Writes the bound API address to <data-dir>/api.addr once it listens.
+int run_node(const node_options& options);
+
+// The version string printed by `meshdeploy --version` and /v1/health.
+const char* version();
+
+}  // namespace meshdeploy::node
