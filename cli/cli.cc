@@ -1,0 +1,592 @@
+#include "cli/cli.h"
+
+#include "cli/client.h"
+#include "cli/render.h"
+#include "node/agent/appspec.h"
+#include "node/agent/archive.h"
+#include "node/agent/revision.h"
+#include "node/deploy/registry.h"
+#include "node/node.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <sodium.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+namespace meshdeploy::cli {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct globals {
+  std::string api;
+  std::string output = "table";
+  bool json() const { return output == "json"; }
+};
+
+void print_error(const std::string& message) { std::fprintf(stderr, "error: %s\n", message.c_str()); }
+
+// Maps a transport failure to an exit code, printing the message.
+int fail_transport(const error& e) {
+  print_error(e.message);
+  return e.code == client_errc::unreachable ? exit_unreachable : exit_failed;
+}
+
+// Parses a reply, mapping HTTP errors to exit codes. Returns the JSON body on
+// 2xx, else prints the node's message and returns the exit code.
+struct reply_result {
+  int code = exit_ok;
+  json body;
+};
+reply_result check_reply(const result<http_reply>& r) {
+  if (!r) return {fail_transport(r.error()), {}};
+  const http_reply& rep = r.value();
+  json body = json::parse(rep.body, nullptr, false);
+  if (rep.status >= 200 && rep.status < 300) {
+    if (body.is_discarded()) body = json(rep.body);
+    return {exit_ok, std::move(body)};
+  }
+  std::string message = fmt::format("the node answered HTTP {}", rep.status);
+  if (body.is_object() && body.contains("error") && body["error"].is_object()) {
+    message = body["error"].value("message", message);
+  }
+  print_error(message);
+  if (rep.status == 401 || rep.status == 403) return {exit_denied, {}};
+  if (rep.status >= 400 && rep.status < 500) return {exit_usage, {}};
+  return {exit_failed, {}};
+}
+
+std::string url_encode(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += fmt::format("%{:02X}", c);
+    }
+  }
+  return out;
+}
+
+void print_json(const json& j) { std::cout << j.dump(2) << "\n"; }
+
+// --- validate -------------------------------------------------------------
+
+// Validates a revision directory or archive locally. Prints problems; returns
+// true when the revision is deployable.
+bool validate_local(const fs::path& source, bool quiet, json* report) {
+  std::vector<std::string> problems;
+  std::optional<agent::appspec> spec;
+  fs::path root = source;
+  std::optional<fs::path> scratch;
+  std::error_code ec;
+  if (!fs::exists(source, ec)) {
+    problems.push_back(fmt::format("{}: no such file or directory", source.string()));
+  } else if (!fs::is_directory(source, ec)) {
+    char templ[] = "/tmp/meshdeploy-validate-XXXXXX";
+    if (::mkdtemp(templ) == nullptr) {
+      problems.push_back("cannot create a temporary directory");
+    } else {
+      scratch = templ;
+      root = *scratch;
+      if (auto x = agent::extract_archive(source, root); !x) problems.push_back(x.error().message);
+    }
+  }
+  if (problems.empty()) {
+    auto rep = agent::validate_revision_dir(root);
+    for (const auto& p : rep.problems) problems.push_back(p.message);
+    spec = rep.spec;
+  }
+  if (scratch) fs::remove_all(*scratch, ec);
+  if (report) {
+    json hooks = json::object();
+    if (spec) {
+      for (const auto& [event, scripts] : spec->hooks) {
+        json arr = json::array();
+        for (const auto& sc : scripts) arr.push_back(sc.location);
+        hooks[std::string(agent::to_string(event))] = arr;
+      }
+    }
+    *report = json{{"source", source.string()},
+                   {"valid", problems.empty()},
+                   {"problems", problems},
+                   {"files", spec ? spec->files.size() : 0},
+                   {"permissions", spec ? spec->permissions.size() : 0},
+                   {"hooks", hooks}};
+  }
+  if (!quiet) {
+    for (const auto& p : problems) std::fprintf(stderr, "invalid: %s\n", p.c_str());
+  }
+  return problems.empty();
+}
+
+// --- push -----------------------------------------------------------------
+
+// Packs (if a directory) and uploads a revision; returns its JSON.
+reply_result push_revision(const client& c, const std::string& app, const fs::path& source) {
+  char templ[] = "/tmp/meshdeploy-push-XXXXXX";
+  if (::mkdtemp(templ) == nullptr) {
+    print_error("cannot create a temporary directory");
+    return {exit_failed, {}};
+  }
+  const fs::path work = templ;
+  auto bundle = agent::prepare_revision(source, work);
+  if (!bundle) {
+    print_error(bundle.error().message);
+    std::error_code ec;
+    fs::remove_all(work, ec);
+    return {exit_usage, {}};
+  }
+  auto r = check_reply(c.upload("/v1/revisions?app=" + url_encode(app), bundle.value().archive));
+  std::error_code ec;
+  fs::remove_all(work, ec);
+  return r;
+}
+
+// --- deploy --wait ----------------------------------------------------------
+
+// Follows a deployment until it ends, printing progress to stderr. Returns the
+// final document, or an exit code on transport failure.
+reply_result wait_for(const client& c, const std::string& id, bool quiet) {
+  json last;
+  std::uint64_t version = 0;
+  // Each long poll returns at the latest after 10 s; a deployment can take
+  // hours (8 h CodeDeploy limit), so bound by count, not time.
+  for (int polls = 0; polls < 100000; ++polls) {
+    auto r = check_reply(c.call("GET",
+                                fmt::format("/v1/deployments/{}?waitVersion={}&timeoutMs=10000",
+                                            url_encode(id), version),
+                                {}, std::chrono::seconds(40)));
+    if (r.code != exit_ok) return r;
+    const json& d = r.body;
+    if (!quiet) {
+      for (const auto& line : progress_lines(last, d)) std::fprintf(stderr, "%s\n", line.c_str());
+    }
+    version = d.value("version", std::uint64_t{0});
+    last = d;
+    const std::string st = d.value("status", "");
+    if (st == "Succeeded" || st == "Failed" || st == "Stopped") return {exit_ok, d};
+  }
+  print_error("gave up waiting for " + id);
+  return {exit_failed, last};
+}
+
+int final_code(const json& d) {
+  const std::string st = d.value("status", "");
+  return st == "Succeeded" ? exit_ok : exit_failed;
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  if (sodium_init() < 0) {
+    print_error("libsodium failed to initialise");
+    return exit_failed;
+  }
+  globals g;
+  if (const char* env = std::getenv("MESHDEPLOY_API"); env && *env) {
+    g.api = env;
+  } else {
+    g.api = "127.0.0.1:7947";
+  }
+
+  CLI::App app{
+      "meshdeploy: masterless, peer-to-peer deployments of CodeDeploy-style revisions.\n"
+      "Talks to a node's API (see --api); `meshdeploy node run` starts a node.\n\n"
+      "Example:\n"
+      "  meshdeploy app create web\n"
+      "  meshdeploy group create --app web --name prod --tag role=web\n"
+      "  meshdeploy deploy --app web --group prod --source ./my-revision --wait\n\n"
+      "Exit codes: 0 ok, 1 deployment failed or stopped, 2 usage or validation error,\n"
+      "3 no node reachable, 4 permission denied.",
+      "meshdeploy"};
+  app.set_version_flag("--version", std::string("meshdeploy ") + node::version());
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.add_option("--api", g.api, "Node API address HOST:PORT (env MESHDEPLOY_API)")
+      ->default_str("127.0.0.1:7947");
+  app.add_option("-o,--output", g.output, "Output format for reads")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->default_str("table");
+
+  int code = exit_ok;
+  auto c = [&] { return client(g.api); };
+
+  // node run ------------------------------------------------------------------
+  auto* node_cmd = app.add_subcommand("node", "Run a meshdeploy node")->require_subcommand(1);
+  node::node_options nopts;
+  std::vector<std::string> node_tags;
+  std::string data_dir = nopts.data_dir.string(), install_root = "/";
+  auto* node_run = node_cmd->add_subcommand(
+      "run",
+      "Run the node daemon in the foreground until SIGINT/SIGTERM.\n\n"
+      "Example:\n  meshdeploy node run --name web-1 --data-dir /var/lib/meshdeploy --tag role=web");
+  node_run->add_option("--name", nopts.name, "Host name in the mesh (default: the host name)");
+  node_run->add_option("--data-dir", data_dir, "Where the node keeps its state")
+      ->default_str(data_dir);
+  node_run->add_option("--api", nopts.api,
+                       "Address the HTTP API listens on, HOST:PORT (port 0 picks one; it is "
+                       "written to DATA_DIR/api.addr)")
+      ->default_str(nopts.api);
+  node_run->add_option("--tag", node_tags, "A tag KEY=VALUE of this host (repeatable)");
+  node_run->add_option("--install-root", install_root,
+                       "Prefix for every appspec destination (for several nodes on one machine)")
+      ->default_str("/");
+  node_run->add_option("--log-level", nopts.log_level, "trace, debug, info, warn or error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->default_str("info");
+  node_run->callback([&] {
+    for (const auto& t : node_tags) {
+      auto parsed = deploy::parse_tag(t);
+      if (!parsed) {
+        print_error(parsed.error().message);
+        code = exit_usage;
+        return;
+      }
+      nopts.tags.push_back(parsed.value());
+    }
+    nopts.data_dir = data_dir;
+    nopts.install_root = install_root;
+    code = node::run_node(nopts);
+  });
+
+  // app -----------------------------------------------------------------------
+  auto* app_cmd = app.add_subcommand("app", "Manage applications")->require_subcommand(1);
+  std::string app_name;
+  auto* app_create = app_cmd->add_subcommand("create", "Create an application\n\nExample:\n  meshdeploy app create web");
+  app_create->add_option("NAME", app_name, "Application name")->required();
+  app_create->callback([&] {
+    auto r = check_reply(c().call("POST", "/v1/apps", json{{"name", app_name}}.dump()));
+    if ((code = r.code) != exit_ok) return;
+    if (g.json()) print_json(r.body);
+    else std::printf("Created application %s\n", app_name.c_str());
+  });
+  auto* app_list = app_cmd->add_subcommand("list", "List applications\n\nExample:\n  meshdeploy app list -o json");
+  app_list->callback([&] {
+    auto r = check_reply(c().call("GET", "/v1/apps"));
+    if ((code = r.code) != exit_ok) return;
+    if (g.json()) return print_json(r.body);
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& a : r.body.value("applications", json::array())) {
+      rows.push_back({a.value("name", ""), a.value("createTime", "")});
+    }
+    std::cout << (rows.empty() ? "No applications.\n" : render_table({"NAME", "CREATED"}, rows));
+  });
+  auto* app_delete = app_cmd->add_subcommand("delete", "Delete an application that has no deployment groups\n\nExample:\n  meshdeploy app delete web");
+  app_delete->add_option("NAME", app_name, "Application name")->required();
+  app_delete->callback([&] {
+    auto r = check_reply(c().call("DELETE", "/v1/apps/" + url_encode(app_name)));
+    if ((code = r.code) != exit_ok) return;
+    if (g.json()) print_json(r.body);
+    else std::printf("Deleted application %s\n", app_name.c_str());
+  });
+
+  // group ---------------------------------------------------------------------
+  auto* group_cmd = app.add_subcommand("group", "Manage deployment groups")->require_subcommand(1);
+  std::string g_app, g_name, g_config;
+  std::vector<std::string> g_tags, g_tag_sets;
+  auto* group_create = group_cmd->add_subcommand(
+      "create",
+      "Create a deployment group: the hosts whose tags match.\n"
+      "--tag K=V (repeatable) hosts must have all of these tags; --tag-set K=V,K=V (repeatable)\n"
+      "adds an alternative set (a host matches if it matches any set), like CodeDeploy's tag sets.\n\n"
+      "Example:\n  meshdeploy group create --app web --name prod --tag role=web --tag env=prod");
+  group_create->add_option("--app", g_app, "Application")->required();
+  group_create->add_option("--name", g_name, "Group name")->required();
+  group_create->add_option("--tag", g_tags, "KEY=VALUE a host must have (AND)");
+  group_create->add_option("--tag-set", g_tag_sets, "K=V,K=V: an alternative tag set (OR)");
+  group_create->add_option("--config", g_config, "Deployment configuration (default OneAtATime)");
+  group_create->callback([&] {
+    json sets = json::array();
+    auto add_set = [&](const std::vector<std::string>& tags) -> bool {
+      json set = json::array();
+      for (const auto& t : tags) {
+        auto parsed = deploy::parse_tag(t);
+        if (!parsed) {
+          print_error(parsed.error().message);
+          return false;
+        }
+        set.push_back({{"key", parsed.value().key}, {"value", parsed.value().value}});
+      }
+      if (!set.empty()) sets.push_back(std::move(set));
+      return true;
+    };
+    if (!add_set(g_tags)) {
+      code = exit_usage;
+      return;
+    }
+    for (const auto& ts : g_tag_sets) {
+      std::vector<std::string> parts;
+      std::size_t pos = 0;
+      while (pos <= ts.size()) {
+        auto comma = ts.find(',', pos);
+        if (comma == std::string::npos) comma = ts.size();
+        if (comma > pos) parts.push_back(ts.substr(pos, comma - pos));
+        pos = comma + 1;
+      }
+      if (!add_set(parts)) {
+        code = exit_usage;
+        return;
+      }
+    }
+    if (sets.empty()) {
+      print_error("give at least one --tag KEY=VALUE or --tag-set K=V,K=V");
+      code = exit_usage;
+      return;
+    }
+    json body = {{"application", g_app}, {"name", g_name}, {"tagSets", sets}};
+    if (!g_config.empty()) body["deploymentConfig"] = g_config;
+    auto r = check_reply(c().call("POST", "/v1/groups", body.dump()));
+    if ((code = r.code) != exit_ok) return;
+    if (g.json()) print_json(r.body);
+    else std::printf("Created deployment group %s of %s (id %s)\n", g_name.c_str(), g_app.c_str(),
+                     r.body.value("id", "").c_str());
+  });
+  auto* group_list = group_cmd->add_subcommand("list", "List an application's deployment groups\n\nExample:\n  meshdeploy group list --app web");
+  group_list->add_option("--app", g_app, "Application")->required();
+  group_list->callback([&] {
+    auto r = check_reply(c().call("GET", "/v1/groups?app=" + url_encode(g_app)));
+    if ((code = r.code) != exit_ok) return;
+    if (g.json()) return print_json(r.body);
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& gr : r.body.value("deploymentGroups", json::array())) {
+      std::vector<std::string> sets;
+      for (const auto& set : gr.value("tagSets", json::array())) {
+        std::string s;
+        for (const auto& t : set) {
+          s += (s.empty() ? "" : " AND ") + t.value("key", "") + "=" + t.value("value", "");
+        }
+        sets.push_back("(" + s + ")");
+      }
+      std::string sel;
+      for (const auto& s : sets) sel += (sel.empty() ? "" : " OR ") + s;
+      rows.push_back({gr.value("name", ""), gr.value("deploymentConfig", ""), sel, gr.value("id", "")});
+    }
+    std::cout << (rows.empty() ? "No deployment groups.\n"
+                               : render_table({"NAME", "CONFIG", "TAGS", "ID"}, rows));
+  });
+
+  // config --------------------------------------------------------------------
+  auto* config_cmd = app.add_subcommand("config", "Manage deployment configurations")->require_subcommand(1);
+  std::string cfg_name, cfg_min;
+  auto* config_create = config_cmd->add_subcommand(
+      "create",
+      "Create a deployment configuration: how many hosts must stay healthy.\n\n"
+      "Examples:\n  meshdeploy config create TwoDown --min-healthy 3\n"
+      "  meshdeploy config create Most --min-healthy 75%");
+  config_create->add_option("NAME", cfg_name, "Configuration name")->required();
+  config_create->add_option("--min-healthy", cfg_min, "Host count (3) or fleet percent (75%)")->required();
+  config_create->callback([&] {
+    auto r = check_reply(
+        c().call("POST", "/v1/configs", json{{"name", cfg_name}, {"minHealthy", cfg_min}}.dump()));
+    if ((code = r.code) != exit_ok) return;
+    if (g.json()) print_json(r.body);
+    else std::printf("Created deployment configuration %s\n", cfg_name.c_str());
+  });
+  auto* config_list = config_cmd->add_subcommand("list", "List deployment configurations (built-ins included)\n\nExample:\n  meshdeploy config list");
+  config_list->callback([&] {
+    auto r = check_reply(c().call("GET", "/v1/configs"));
+    if ((code = r.code) != exit_ok) return;
+    if (g.json()) return print_json(r.body);
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& cf : r.body.value("deploymentConfigs", json::array())) {
+      const auto mh = cf.value("minimumHealthyHosts", json::object());
+      std::string min = mh.value("type", "") == "FLEET_PERCENT"
+                            ? fmt::format("{}%", mh.value("value", 0))
+                            : fmt::format("{} host(s)", mh.value("value", 0));
+      if (mh.value("type", "") == "ONE_AT_A_TIME") min = "all but one";
+      rows.push_back({cf.value("name", ""), min, cf.value("builtin", false) ? "built-in" : "custom"});
+    }
+    std::cout << render_table({"NAME", "MIN HEALTHY", "KIND"}, rows);
+  });
+
+  // validate ------------------------------------------------------------------
+  std::string source;
+  auto* validate_cmd = app.add_subcommand(
+      "validate",
+      "Check a revision (directory, zip, tar or tar.gz) without deploying it: appspec, every\n"
+      "hook script present and executable, archive safety. Exit 0 if valid, 2 if not.\n\n"
+      "Example:\n  meshdeploy validate ./examples/webapp");
+  validate_cmd->add_option("PATH", source, "Revision directory or archive")->required();
+  validate_cmd->callback([&] {
+    json report;
+    const bool valid = validate_local(source, g.json(), &report);
+    if (g.json()) print_json(report);
+    else if (valid) std::printf("%s: valid\n", source.c_str());
+    code = valid ? exit_ok : exit_usage;
+  });
+
+  // push ----------------------------------------------------------------------
+  std::string push_app;
+  auto* push_cmd = app.add_subcommand(
+      "push",
+      "Register a revision with the node; prints the revision id on the first line.\n\n"
+      "Example:\n  meshdeploy push --app web --source ./build/web.zip");
+  push_cmd->add_option("--app", push_app, "Application")->required();
+  push_cmd->add_option("--source", source, "Revision directory or archive")->required();
+  push_cmd->callback([&] {
+    if (!validate_local(source, false, nullptr)) {
+      code = exit_usage;
+      return;
+    }
+    auto r = push_revision(c(), push_app, source);
+    if ((code = r.code) != exit_ok) return;
+    std::printf("%s\n", r.body.value("revisionId", "").c_str());
+    if (g.json()) print_json(r.body);
+  });
+
+  // deploy --------------------------------------------------------------------
+  std::string d_app, d_group, d_revision, d_config, d_fileexists;
+  bool d_wait = false, d_ignore_stop = false;
+  auto* deploy_cmd = app.add_subcommand(
+      "deploy",
+      "Deploy a revision to a deployment group. Prints the deployment id on the first line of\n"
+      "standard output; with --wait, follows it (progress on standard error) and exits 1 if it\n"
+      "fails or is stopped.\n\n"
+      "Examples:\n  meshdeploy deploy --app web --group prod --source ./web --wait\n"
+      "  meshdeploy deploy --app web --group prod --revision 3f1c...e9 --config HalfAtATime");
+  deploy_cmd->add_option("--app", d_app, "Application")->required();
+  deploy_cmd->add_option("--group", d_group, "Deployment group")->required();
+  auto* rev_opt = deploy_cmd->add_option("--revision", d_revision, "A pushed revision's id");
+  auto* src_opt = deploy_cmd->add_option("--source", source, "Push this directory or archive first");
+  rev_opt->excludes(src_opt);
+  deploy_cmd->add_option("--config", d_config, "Deployment configuration (default: the group's)");
+  deploy_cmd->add_option("--file-exists-behavior", d_fileexists,
+                         "Override the appspec's file_exists_behavior")
+      ->check(CLI::IsMember({"DISALLOW", "OVERWRITE", "RETAIN"}));
+  deploy_cmd->add_flag("--ignore-stop-failures", d_ignore_stop,
+                       "Go on when ApplicationStop/BeforeBlockTraffic/AfterBlockTraffic fail");
+  deploy_cmd->add_flag("--wait", d_wait, "Follow the deployment until it ends");
+  deploy_cmd->callback([&] {
+    if (d_revision.empty() && source.empty()) {
+      print_error("give --revision ID or --source PATH");
+      code = exit_usage;
+      return;
+    }
+    client cl = c();
+    if (!source.empty()) {
+      if (!validate_local(source, false, nullptr)) {
+        code = exit_usage;
+        return;
+      }
+      auto pushed = push_revision(cl, d_app, source);
+      if ((code = pushed.code) != exit_ok) return;
+      d_revision = pushed.body.value("revisionId", "");
+    }
+    json body = {{"application", d_app}, {"deploymentGroup", d_group}, {"revision", d_revision},
+                 {"ignoreApplicationStopFailures", d_ignore_stop}};
+    if (!d_config.empty()) body["deploymentConfig"] = d_config;
+    if (!d_fileexists.empty()) body["fileExistsBehavior"] = d_fileexists;
+    if (const char* user = std::getenv("USER"); user && *user) body["creator"] = user;
+    auto r = check_reply(cl.call("POST", "/v1/deployments", body.dump()));
+    if ((code = r.code) != exit_ok) return;
+    const std::string id = r.body.value("deploymentId", "");
+    json final_doc = r.body;
+    if (!g.json()) {
+      std::printf("%s\n", id.c_str());
+      std::fflush(stdout);
+    }
+    const std::string st = r.body.value("status", "");
+    const bool already_over = st == "Failed" || st == "Stopped" || st == "Succeeded";
+    if (d_wait && !already_over) {
+      auto w = wait_for(cl, id, g.json());
+      if ((code = w.code) != exit_ok) return;
+      final_doc = w.body;
+    }
+    if (g.json()) {
+      print_json(d_wait || already_over ? final_doc : json{{"deploymentId", id}});
+    } else if (d_wait || already_over) {
+      std::cout << render_status(final_doc);
+    }
+    if (d_wait || already_over) code = final_code(final_doc);
+  });
+
+  // status --------------------------------------------------------------------
+  std::string s_id, s_host;
+  auto* status_cmd = app.add_subcommand(
+      "status",
+      "Show a deployment: overall, per host, per lifecycle event, with the failing event's log\n"
+      "tail.\n\nExample:\n  meshdeploy status d-AB12CD34E -o json");
+  status_cmd->add_option("DEPLOYMENT_ID", s_id, "Deployment id")->required();
+  status_cmd->add_option("--host", s_host, "Only this host");
+  status_cmd->callback([&] {
+    auto r = check_reply(c().call("GET", "/v1/deployments/" + url_encode(s_id)));
+    if ((code = r.code) != exit_ok) return;
+    json d = r.body;
+    if (!s_host.empty()) {
+      json hosts = json::array();
+      for (const auto& h : d.value("hosts", json::array())) {
+        if (h.value("host", "") == s_host) hosts.push_back(h);
+      }
+      if (hosts.empty()) {
+        print_error(fmt::format("host '{}' is not a target of {}", s_host, s_id));
+        code = exit_usage;
+        return;
+      }
+      d["hosts"] = hosts;
+    }
+    if (g.json()) print_json(d);
+    else std::cout << render_status(d);
+  });
+
+  // deployments ---------------------------------------------------------------
+  std::string l_app, l_group;
+  auto* list_cmd = app.add_subcommand("deployments", "List deployments, newest first\n\nExample:\n  meshdeploy deployments --app web");
+  list_cmd->add_option("--app", l_app, "Only this application");
+  list_cmd->add_option("--group", l_group, "Only this deployment group");
+  list_cmd->callback([&] {
+    auto r = check_reply(c().call("GET", fmt::format("/v1/deployments?app={}&group={}",
+                                                     url_encode(l_app), url_encode(l_group))));
+    if ((code = r.code) != exit_ok) return;
+    if (g.json()) print_json(r.body);
+    else std::cout << render_deployments(r.body);
+  });
+
+  // stop ----------------------------------------------------------------------
+  auto* stop_cmd = app.add_subcommand("stop", "Stop a deployment: no further script starts\n\nExample:\n  meshdeploy stop d-AB12CD34E");
+  stop_cmd->add_option("DEPLOYMENT_ID", s_id, "Deployment id")->required();
+  stop_cmd->callback([&] {
+    auto r = check_reply(c().call("POST", "/v1/deployments/" + url_encode(s_id) + "/stop"));
+    if ((code = r.code) != exit_ok) return;
+    if (g.json()) print_json(r.body);
+    else std::printf("Stop requested for %s (status %s)\n", s_id.c_str(),
+                     r.body.value("status", "").c_str());
+  });
+
+  // logs ----------------------------------------------------------------------
+  std::string lg_event;
+  auto* logs_cmd = app.add_subcommand(
+      "logs",
+      "Print a host's script log for a deployment, optionally one lifecycle event's part.\n\n"
+      "Example:\n  meshdeploy logs d-AB12CD34E --host web-1 --event ValidateService");
+  logs_cmd->add_option("DEPLOYMENT_ID", s_id, "Deployment id")->required();
+  logs_cmd->add_option("--host", s_host, "Host (default: the node you talk to)");
+  logs_cmd->add_option("--event", lg_event, "Lifecycle event, e.g. ApplicationStart");
+  logs_cmd->callback([&] {
+    auto r = c().call("GET", fmt::format("/v1/deployments/{}/logs?host={}&event={}",
+                                         url_encode(s_id), url_encode(s_host), url_encode(lg_event)));
+    if (r && r.value().status == 200) {
+      std::cout << r.value().body;
+      return;
+    }
+    code = check_reply(r).code;
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? exit_ok : exit_usage;
+  }
+  return code;
+}
+
+}  // namespace meshdeploy::cli

@@ -1,0 +1,31 @@
+// Rendering of API documents for people: aligned tables and progress lines.
+// Pure functions from JSON to text, so they are unit-tested.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <string>
+#include <vector>
+
+namespace meshdeploy::cli {
+
+// Aligns rows under a header, two spaces between columns.
+std::string render_table(const std::vector<std::string>& header,
+                         const std::vector<std::vector<std::string>>& rows);
+
+// `meshdeploy status`: the deployment, then each host and its events, with
+// the failing event's diagnostics and log tail (last `tail_lines` lines).
+std::string render_status(const nlohmann::json& deployment, std::size_t tail_lines = 10);
+
+// `meshdeploy deployments`: one line per deployment.
+std::string render_deployments(const nlohmann::json& list);
+
+// Progress lines describing what changed between two versions of a deployment
+// document (`before` may be null for the first). One line per event that
+// started or finished, plus a line when the deployment status changes.
+std::vector<std::string> progress_lines(const nlohmann::json& before, const nlohmann::json& after);
+
+// "1.234s" / "87ms" between two RFC 3339 times; "" when either is missing.
+std::string duration_between(const nlohmann::json& start, const nlohmann::json& end);
+
+}  // namespace meshdeploy::cli
