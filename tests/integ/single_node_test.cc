@@ -1,0 +1,237 @@
+// End-to-end: a real `meshdeploy node run` process and real CLI invocations
+// deploying the example revisions into a temporary install root.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
+namespace meshdeploy::test {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+class SingleNodeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    node_ = std::make_unique<node_process>("host-1", dir_ / "data", dir_ / "root",
+                                           std::vector<std::string>{"role=web", "env=test"});
+    ASSERT_FALSE(node_->api().empty()) << read_file(node_->log_path());
+    ASSERT_EQ(node_->cli({"app", "create", "web"}).exit_code, 0);
+    ASSERT_EQ(node_->cli({"group", "create", "--app", "web", "--name", "prod", "--tag", "role=web"})
+                  .exit_code,
+              0);
+  }
+  void TearDown() override {
+    // Stop the example's background service if it is running.
+    const fs::path pid_file = dir_ / "root/srv/webapp-run/webapp.pid";
+    if (fs::exists(pid_file)) {
+      const int pid = std::stoi(read_file(pid_file));
+      if (pid > 0) ::kill(pid, SIGKILL);
+    }
+    node_.reset();
+  }
+
+  json status(const std::string& id) {
+    auto r = node_->cli({"status", id, "--output", "json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return json::parse(r.out);
+  }
+  static const json& event(const json& d, const std::string& name) {
+    for (const auto& e : d["hosts"][0]["events"]) {
+      if (e["name"] == name) return e;
+    }
+    static const json none;
+    return none;
+  }
+  static std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+  temp_dir dir_{"meshdeploy-integ"};
+  std::unique_ptr<node_process> node_;
+};
+
+TEST_F(SingleNodeTest, WebappDeploysEndToEndAndRedeployRunsPreviousStop) {
+  auto r = node_->cli({"deploy", "--app", "web", "--group", "prod", "--source",
+                       source_path("examples/webapp").string(), "--wait"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::string id = first_line(r.out);
+  ASSERT_EQ(id.rfind("d-", 0), 0u) << r.out;
+  EXPECT_NE(r.err.find("ValidateService"), std::string::npos) << "progress goes to stderr: " << r.err;
+
+  json d = status(id);
+  EXPECT_EQ(d["status"], "Succeeded");
+  EXPECT_EQ(d["overview"]["Succeeded"], 1);
+  ASSERT_EQ(d["hosts"].size(), 1u);
+  EXPECT_EQ(d["hosts"][0]["host"], "host-1");
+  for (const char* name : {"ApplicationStop", "DownloadBundle", "BeforeInstall", "Install",
+                           "AfterInstall", "ApplicationStart", "ValidateService",
+                           "BeforeAllowTraffic", "AfterAllowTraffic"}) {
+    EXPECT_EQ(event(d, name)["status"], "Succeeded") << name;
+  }
+  EXPECT_EQ(event(d, "BlockTraffic")["status"], "Skipped");
+  EXPECT_EQ(event(d, "AllowTraffic")["status"], "Skipped");
+  EXPECT_EQ(event(d, "ValidateService")["diagnostics"]["errorCode"], "Success");
+  EXPECT_NE(event(d, "ValidateService")["diagnostics"]["logTail"].get<std::string>().find(
+                "webapp is healthy"),
+            std::string::npos);
+
+  // Installed under the install root, with permissions applied.
+  const fs::path index = dir_ / "root/srv/webapp/site/index.html";
+  ASSERT_TRUE(fs::exists(index));
+  EXPECT_EQ(fs::status(index).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                fs::perms::others_read);
+  EXPECT_TRUE(fs::exists(dir_ / "root/srv/webapp/etc/webapp.conf"));
+
+  // The start script leaves a background service holding its stdout open;
+  // the event must still finish promptly (CodeDeploy's agent would hang).
+  const auto& start = event(d, "ApplicationStart");
+  EXPECT_EQ(start["status"], "Succeeded");
+
+  // Second deployment: ApplicationStop runs the first revision's stop.sh.
+  fs::copy(source_path("examples/webapp"), dir_ / "v2", fs::copy_options::recursive);
+  write_file(dir_ / "v2/site/index.html", "<h1>Hello from meshdeploy v2</h1>\n");
+  fs::remove(dir_ / "v2/site/static/style.css");
+  r = node_->cli({"deploy", "--app", "web", "--group", "prod", "--source", (dir_ / "v2").string(),
+                  "--wait"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  const std::string id2 = first_line(r.out);
+  auto logs = node_->cli({"logs", id2, "--event", "ApplicationStop"});
+  ASSERT_EQ(logs.exit_code, 0) << logs.err;
+  EXPECT_NE(logs.out.find("stopped webapp"), std::string::npos) << logs.out;
+  EXPECT_EQ(logs.out.find("webapp is healthy"), std::string::npos) << "filtered to one event";
+  // The file only the first revision had is gone (Install removes what the
+  // previous deployment installed).
+  EXPECT_FALSE(fs::exists(dir_ / "root/srv/webapp/site/static/style.css"));
+  EXPECT_NE(read_file(index).find("v2"), std::string::npos);
+
+  auto list = node_->cli({"deployments", "--app", "web", "--output", "json"});
+  ASSERT_EQ(list.exit_code, 0);
+  const json l = json::parse(list.out);
+  ASSERT_EQ(l["deployments"].size(), 2u);
+  EXPECT_EQ(l["deployments"][0]["deploymentId"], id2) << "newest first";
+}
+
+TEST_F(SingleNodeTest, FailingValidateServiceFailsWithDiagnostics) {
+  auto r = node_->cli({"deploy", "--app", "web", "--group", "prod", "--source",
+                       source_path("examples/failing-validate").string(), "--wait"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("health check failed"), std::string::npos) << "log tail shown: " << r.out;
+  json d = status(first_line(r.out));
+  EXPECT_EQ(d["status"], "Failed");
+  EXPECT_EQ(d["hosts"][0]["status"], "Failed");
+  const auto& v = event(d, "ValidateService");
+  EXPECT_EQ(v["status"], "Failed");
+  EXPECT_EQ(v["diagnostics"]["errorCode"], "ScriptFailed");
+  EXPECT_EQ(v["diagnostics"]["scriptName"], "scripts/validate.sh");
+  EXPECT_NE(v["diagnostics"]["logTail"].get<std::string>().find("got 503"), std::string::npos);
+  EXPECT_EQ(event(d, "AfterAllowTraffic")["status"], "Skipped");
+  EXPECT_FALSE(d["errorInformation"].is_null());
+}
+
+TEST_F(SingleNodeTest, SlowHookTimesOutAndIsKilled) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = node_->cli({"deploy", "--app", "web", "--group", "prod", "--source",
+                       source_path("examples/slow-hook").string(), "--wait", "--output", "json"});
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  json d = json::parse(r.out);
+  EXPECT_EQ(d["status"], "Failed");
+  EXPECT_EQ(event(d, "AfterInstall")["diagnostics"]["errorCode"], "ScriptTimedOut");
+  EXPECT_LT(took, 30s) << "2 s timeout plus grace, not the script's 300 s";
+}
+
+TEST_F(SingleNodeTest, InvalidRevisionIsRejectedBeforeAnythingIsDeployed) {
+  write_file(dir_ / "bad/appspec.yml",
+             "version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: scripts/nope.sh\n");
+  auto v = node_->cli({"validate", (dir_ / "bad").string()});
+  EXPECT_EQ(v.exit_code, 2);
+  EXPECT_NE(v.err.find("scripts/nope.sh"), std::string::npos) << v.err;
+  EXPECT_NE(v.err.find(":5"), std::string::npos) << "names the line: " << v.err;
+
+  auto r = node_->cli({"deploy", "--app", "web", "--group", "prod", "--source",
+                       (dir_ / "bad").string(), "--wait"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  auto list = node_->cli({"deployments", "--output", "json"});
+  EXPECT_TRUE(json::parse(list.out)["deployments"].empty());
+}
+
+TEST_F(SingleNodeTest, GroupMatchingNoHostFailsAtOnce) {
+  ASSERT_EQ(node_->cli({"group", "create", "--app", "web", "--name", "db", "--tag", "role=db"})
+                .exit_code,
+            0);
+  auto push = node_->cli({"push", "--app", "web", "--source", source_path("examples/noop").string()});
+  ASSERT_EQ(push.exit_code, 0) << push.err;
+  auto r = node_->cli({"deploy", "--app", "web", "--group", "db", "--revision", first_line(push.out)});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  json d = status(first_line(r.out));
+  EXPECT_EQ(d["status"], "Failed");
+  EXPECT_EQ(d["errorInformation"]["code"], "NO_INSTANCES");
+}
+
+TEST_F(SingleNodeTest, UsageErrorsAndUnreachableNodeHaveTheirExitCodes) {
+  EXPECT_EQ(node_->cli({"deploy", "--app", "web"}).exit_code, 2);
+  EXPECT_EQ(node_->cli({"status", "d-NOPE00000"}).exit_code, 2);
+  auto r = run_command({meshdeploy_binary(), "--api", "127.0.0.1:1", "app", "list"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("127.0.0.1:1"), std::string::npos);
+  auto help = run_command({meshdeploy_binary(), "deploy", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("Example"), std::string::npos);
+}
+
+TEST_F(SingleNodeTest, KillDuringHookIsReportedHonestlyAfterRestart) {
+  // A hook that runs long enough to be caught mid-flight and records its pid.
+  const fs::path pid_file = dir_ / "hook.pid";
+  write_file(dir_ / "crash/appspec.yml",
+             "version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: hang.sh\n"
+             "      timeout: 120\n");
+  write_file(dir_ / "crash/hang.sh",
+             "#!/bin/sh\nsleep 100 &\necho $! > " + pid_file.string() + "\nwait\n", 0755);
+  auto r = node_->cli({"deploy", "--app", "web", "--group", "prod", "--source",
+                       (dir_ / "crash").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string id = first_line(r.out);
+  // Wait (bounded) for the hook to start.
+  for (int i = 0; i < 200 && !fs::exists(pid_file); ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(fs::exists(pid_file));
+  std::this_thread::sleep_for(100ms);
+  const int hook_child = std::stoi(read_file(pid_file));
+  ASSERT_EQ(::kill(hook_child, 0), 0) << "the hook's child is running";
+
+  node_->kill_hard();
+  EXPECT_EQ(::kill(hook_child, 0), 0) << "kill -9 of the node leaves the hook's process behind";
+  ASSERT_TRUE(node_->start()) << read_file(node_->log_path());
+
+  json d = status(id);
+  EXPECT_EQ(d["status"], "Failed");
+  EXPECT_EQ(d["errorInformation"]["code"], "DEPLOYMENT_INTERRUPTED");
+  const auto& e = event(d, "AfterInstall");
+  EXPECT_EQ(e["status"], "Failed");
+  EXPECT_NE(e["diagnostics"]["message"].get<std::string>().find("not rerun"), std::string::npos)
+      << e.dump();
+  EXPECT_EQ(event(d, "ApplicationStart")["status"], "Skipped");
+  // Recovery killed the leftover process (bounded wait for the reaper).
+  bool gone = false;
+  for (int i = 0; i < 100 && !gone; ++i) {
+    gone = ::kill(hook_child, 0) != 0;
+    if (!gone) std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_TRUE(gone) << "leftover hook process " << hook_child << " still running";
+
+  // The group is usable again.
+  auto again = node_->cli({"deploy", "--app", "web", "--group", "prod", "--source",
+                           source_path("examples/noop").string(), "--wait"});
+  EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
+}
+
+}  // namespace
+}  // namespace meshdeploy::test

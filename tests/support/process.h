@@ -1,0 +1,66 @@
+// Real processes for integration tests: a meshdeploy node started from the
+// built binary, and one-shot CLI invocations with captured output.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace meshdeploy::test {
+
+struct command_result {
+  int exit_code = -1;  // or 128+signal
+  std::string out;
+  std::string err;
+};
+
+// Runs `argv` (argv[0] is a path) with extra environment variables, waits at
+// most `timeout` (then SIGKILLs it and returns exit_code -1). Output is captured.
+command_result run_command(const std::vector<std::string>& argv,
+                           const std::vector<std::pair<std::string, std::string>>& env = {},
+                           std::chrono::milliseconds timeout = std::chrono::seconds(120));
+
+// The built `meshdeploy` binary.
+std::string meshdeploy_binary();
+// Path of a file under the source tree (e.g. "examples/webapp").
+std::filesystem::path source_path(const std::string& rel);
+
+// A `meshdeploy node run` child process with its own data dir; started in
+// the constructor (waits until the API answers), SIGKILLed in the destructor
+// unless stopped before.
+class node_process {
+ public:
+  node_process(std::string name, std::filesystem::path data_dir, std::filesystem::path install_root,
+               std::vector<std::string> tags);
+  ~node_process();
+  node_process(const node_process&) = delete;
+  node_process& operator=(const node_process&) = delete;
+
+  // Starts (or restarts) the process and waits for <data>/api.addr; false on failure.
+  bool start();
+  // SIGKILL, then reap.
+  void kill_hard();
+  // SIGTERM, then reap (bounded; SIGKILL after 20 s).
+  int stop();
+
+  // HOST:PORT of the API.
+  const std::string& api() const { return api_; }
+  int pid() const { return pid_; }
+  const std::filesystem::path& data_dir() const { return data_dir_; }
+  std::filesystem::path log_path() const { return data_dir_.parent_path() / (name_ + ".log"); }
+
+  // Runs the CLI against this node.
+  command_result cli(std::vector<std::string> args,
+                     std::chrono::milliseconds timeout = std::chrono::seconds(120)) const;
+
+ private:
+  std::string name_;
+  std::filesystem::path data_dir_;
+  std::filesystem::path install_root_;
+  std::vector<std::string> tags_;
+  int pid_ = -1;
+  std::string api_;
+};
+
+}  // namespace meshdeploy::test
