@@ -1,6 +1,7 @@
 #include "node/deploy/local_deployer.h"
 
 #include "node/agent/lifecycle_event.h"
+#include "node/agent/revision.h"
 #include "node/deploy/errc.h"
 
 #include <fmt/format.h>
