@@ -112,6 +112,7 @@ run_result executor::run(const local_deployment& d, progress_sink& sink,
     fs::remove_all(dir, ec);
     fs::create_directories(ctx.archive_dir, ec);
     if (!ec) fs::create_directories(ctx.log.parent_path(), ec);
+    if (!ec) fs::create_directories(options_.install_root, ec);
     if (ec) {
       return fail_download(make_error(
           errc::io_error, fmt::format("cannot create {}: {}", dir.string(), ec.message())));

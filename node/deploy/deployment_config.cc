@@ -132,6 +132,10 @@ verdict decide(const deployment_config& c, const host_tally& t) {
   const std::uint32_t needed = std::max<std::uint32_t>(1, std::min(min_healthy_hosts(c, t.targets),
                                                                     t.targets));
   if (t.succeeded + t.pending < needed) return verdict::failed;
+  // Failed hosts stay out of service (they keep their rollout tokens): once
+  // they fill all K slots, no further host may start, so the minimum can no
+  // longer be met (CodeDeploy: 10 hosts at 85% fail on the first failure).
+  if (t.pending > 0 && t.failed >= max_out_of_service(c, t.targets)) return verdict::failed;
   if (t.pending > 0) return verdict::running;
   return t.succeeded >= needed ? verdict::succeeded : verdict::failed;
 }

@@ -66,8 +66,10 @@ struct host_tally {
 };
 enum class verdict { running, succeeded, failed };
 // Decides the deployment's outcome from host results: failed as soon as the
-// minimum can no longer be met; succeeded when nothing is pending and the
-// minimum (and at least one success) is met.
+// minimum can no longer be met (too few hosts left to succeed, or failed
+// hosts holding all K out-of-service slots while hosts are still pending);
+// succeeded when nothing is pending and the minimum (and at least one
+// success) is met.
 verdict decide(const deployment_config& c, const host_tally& t);
 
 }  // namespace meshdeploy::deploy

@@ -88,7 +88,8 @@ TEST(DeploymentConfigTest, HalfAtATimeNeedsHalfRoundedUp) {
   const auto c = builtin("HalfAtATime");
   EXPECT_EQ(decide(c, tally(4, 2, 2)), verdict::succeeded);
   EXPECT_EQ(decide(c, tally(5, 2, 3)), verdict::failed);
-  EXPECT_EQ(decide(c, tally(5, 1, 2)), verdict::running);
+  EXPECT_EQ(decide(c, tally(5, 2, 1)), verdict::running);
+  EXPECT_EQ(decide(c, tally(5, 1, 2)), verdict::failed) << "2 failed hosts hold both slots";
   EXPECT_EQ(decide(c, tally(5, 0, 3)), verdict::failed) << "fails as soon as 3 cannot succeed";
 }
 
