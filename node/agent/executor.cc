@@ -193,13 +193,12 @@ run_result executor::run(const local_deployment& d, progress_sink& sink,
 bool executor::run_event(run_context& ctx, lifecycle_event e) {
   const auto& d = ctx.d;
   const std::string event_name(to_string(e));
-  ctx.sink.event_started(e, now_ms());
-
   if (e == lifecycle_event::block_traffic || e == lifecycle_event::allow_traffic) {
     // Reserved for load balancers; meshdeploy has none to talk to.
     ctx.sink.event_finished(e, host_status::skipped, std::nullopt, now_ms());
     return true;
   }
+  ctx.sink.event_started(e, now_ms());
   log_line(ctx.log, "LifecycleEvent - " + event_name);
 
   auto fail = [&](diagnostics diag) {
