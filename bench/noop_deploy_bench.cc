@@ -6,13 +6,13 @@
 // by hand -- one CLI process start (`meshdeploy --version`) plus running the
 // five hook scripts one after another with /bin/sh. The ratio of the two is
 // meshdeploy's own overhead factor.
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
 #include <memory>
-
-#include "tests/support/process.h"
-#include "tests/support/temp_dir.h"
 
 namespace meshdeploy::test {
 namespace {
@@ -28,7 +28,8 @@ struct fixture {
     if (node->api().empty()) std::abort();
     node->cli({"app", "create", "bench"});
     node->cli({"group", "create", "--app", "bench", "--name", "g", "--tag", "role=bench"});
-    auto push = node->cli({"push", "--app", "bench", "--source", source_path("examples/noop").string()});
+    auto push =
+        node->cli({"push", "--app", "bench", "--source", source_path("examples/noop").string()});
     if (push.exit_code != 0) std::abort();
     revision = push.out.substr(0, push.out.find('\n'));
   }

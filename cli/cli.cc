@@ -10,14 +10,13 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
-#include <sodium.h>
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
+#include <sodium.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <unistd.h>
 
 namespace meshdeploy::cli {
 
@@ -32,7 +31,9 @@ struct globals {
   bool json() const { return output == "json"; }
 };
 
-void print_error(const std::string& message) { std::fprintf(stderr, "error: %s\n", message.c_str()); }
+void print_error(const std::string& message) {
+  std::fprintf(stderr, "error: %s\n", message.c_str());
+}
 
 // Maps a transport failure to an exit code, printing the message.
 int fail_transport(const error& e) {
@@ -161,10 +162,10 @@ reply_result wait_for(const client& c, const std::string& id, bool quiet) {
   // Each long poll returns at the latest after 10 s; a deployment can take
   // hours (8 h CodeDeploy limit), so bound by count, not time.
   for (int polls = 0; polls < 100000; ++polls) {
-    auto r = check_reply(c.call("GET",
-                                fmt::format("/v1/deployments/{}?waitVersion={}&timeoutMs=10000",
-                                            url_encode(id), version),
-                                {}, std::chrono::seconds(40)));
+    auto r = check_reply(c.call(
+        "GET",
+        fmt::format("/v1/deployments/{}?waitVersion={}&timeoutMs=10000", url_encode(id), version),
+        {}, std::chrono::seconds(40)));
     if (r.code != exit_ok) return r;
     const json& d = r.body;
     if (!quiet) {
@@ -232,13 +233,15 @@ int run(int argc, char** argv) {
   node_run->add_option("--name", nopts.name, "Host name in the mesh (default: the host name)");
   node_run->add_option("--data-dir", data_dir, "Where the node keeps its state")
       ->default_str(data_dir);
-  node_run->add_option("--api", nopts.api,
-                       "Address the HTTP API listens on, HOST:PORT (port 0 picks one; it is "
-                       "written to DATA_DIR/api.addr)")
+  node_run
+      ->add_option("--api", nopts.api,
+                   "Address the HTTP API listens on, HOST:PORT (port 0 picks one; it is "
+                   "written to DATA_DIR/api.addr)")
       ->default_str(nopts.api);
   node_run->add_option("--tag", node_tags, "A tag KEY=VALUE of this host (repeatable)");
-  node_run->add_option("--install-root", install_root,
-                       "Prefix for every appspec destination (for several nodes on one machine)")
+  node_run
+      ->add_option("--install-root", install_root,
+                   "Prefix for every appspec destination (for several nodes on one machine)")
       ->default_str("/");
   node_run->add_option("--log-level", nopts.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
@@ -261,15 +264,19 @@ int run(int argc, char** argv) {
   // app -----------------------------------------------------------------------
   auto* app_cmd = app.add_subcommand("app", "Manage applications")->require_subcommand(1);
   std::string app_name;
-  auto* app_create = app_cmd->add_subcommand("create", "Create an application\n\nExample:\n  meshdeploy app create web");
+  auto* app_create = app_cmd->add_subcommand(
+      "create", "Create an application\n\nExample:\n  meshdeploy app create web");
   app_create->add_option("NAME", app_name, "Application name")->required();
   app_create->callback([&] {
     auto r = check_reply(c().call("POST", "/v1/apps", json{{"name", app_name}}.dump()));
     if ((code = r.code) != exit_ok) return;
-    if (g.json()) print_json(r.body);
-    else std::printf("Created application %s\n", app_name.c_str());
+    if (g.json())
+      print_json(r.body);
+    else
+      std::printf("Created application %s\n", app_name.c_str());
   });
-  auto* app_list = app_cmd->add_subcommand("list", "List applications\n\nExample:\n  meshdeploy app list -o json");
+  auto* app_list = app_cmd->add_subcommand(
+      "list", "List applications\n\nExample:\n  meshdeploy app list -o json");
   app_list->callback([&] {
     auto r = check_reply(c().call("GET", "/v1/apps"));
     if ((code = r.code) != exit_ok) return;
@@ -280,13 +287,17 @@ int run(int argc, char** argv) {
     }
     std::cout << (rows.empty() ? "No applications.\n" : render_table({"NAME", "CREATED"}, rows));
   });
-  auto* app_delete = app_cmd->add_subcommand("delete", "Delete an application that has no deployment groups\n\nExample:\n  meshdeploy app delete web");
+  auto* app_delete = app_cmd->add_subcommand("delete",
+                                             "Delete an application that has no deployment "
+                                             "groups\n\nExample:\n  meshdeploy app delete web");
   app_delete->add_option("NAME", app_name, "Application name")->required();
   app_delete->callback([&] {
     auto r = check_reply(c().call("DELETE", "/v1/apps/" + url_encode(app_name)));
     if ((code = r.code) != exit_ok) return;
-    if (g.json()) print_json(r.body);
-    else std::printf("Deleted application %s\n", app_name.c_str());
+    if (g.json())
+      print_json(r.body);
+    else
+      std::printf("Deleted application %s\n", app_name.c_str());
   });
 
   // group ---------------------------------------------------------------------
@@ -297,7 +308,8 @@ int run(int argc, char** argv) {
       "create",
       "Create a deployment group: the hosts whose tags match.\n"
       "--tag K=V (repeatable) hosts must have all of these tags; --tag-set K=V,K=V (repeatable)\n"
-      "adds an alternative set (a host matches if it matches any set), like CodeDeploy's tag sets.\n\n"
+      "adds an alternative set (a host matches if it matches any set), like CodeDeploy's tag "
+      "sets.\n\n"
       "Example:\n  meshdeploy group create --app web --name prod --tag role=web --tag env=prod");
   group_create->add_option("--app", g_app, "Application")->required();
   group_create->add_option("--name", g_name, "Group name")->required();
@@ -346,11 +358,15 @@ int run(int argc, char** argv) {
     if (!g_config.empty()) body["deploymentConfig"] = g_config;
     auto r = check_reply(c().call("POST", "/v1/groups", body.dump()));
     if ((code = r.code) != exit_ok) return;
-    if (g.json()) print_json(r.body);
-    else std::printf("Created deployment group %s of %s (id %s)\n", g_name.c_str(), g_app.c_str(),
-                     r.body.value("id", "").c_str());
+    if (g.json())
+      print_json(r.body);
+    else
+      std::printf("Created deployment group %s of %s (id %s)\n", g_name.c_str(), g_app.c_str(),
+                  r.body.value("id", "").c_str());
   });
-  auto* group_list = group_cmd->add_subcommand("list", "List an application's deployment groups\n\nExample:\n  meshdeploy group list --app web");
+  auto* group_list = group_cmd->add_subcommand(
+      "list",
+      "List an application's deployment groups\n\nExample:\n  meshdeploy group list --app web");
   group_list->add_option("--app", g_app, "Application")->required();
   group_list->callback([&] {
     auto r = check_reply(c().call("GET", "/v1/groups?app=" + url_encode(g_app)));
@@ -368,14 +384,16 @@ int run(int argc, char** argv) {
       }
       std::string sel;
       for (const auto& s : sets) sel += (sel.empty() ? "" : " OR ") + s;
-      rows.push_back({gr.value("name", ""), gr.value("deploymentConfig", ""), sel, gr.value("id", "")});
+      rows.push_back(
+          {gr.value("name", ""), gr.value("deploymentConfig", ""), sel, gr.value("id", "")});
     }
     std::cout << (rows.empty() ? "No deployment groups.\n"
                                : render_table({"NAME", "CONFIG", "TAGS", "ID"}, rows));
   });
 
   // config --------------------------------------------------------------------
-  auto* config_cmd = app.add_subcommand("config", "Manage deployment configurations")->require_subcommand(1);
+  auto* config_cmd =
+      app.add_subcommand("config", "Manage deployment configurations")->require_subcommand(1);
   std::string cfg_name, cfg_min;
   auto* config_create = config_cmd->add_subcommand(
       "create",
@@ -383,15 +401,20 @@ int run(int argc, char** argv) {
       "Examples:\n  meshdeploy config create TwoDown --min-healthy 3\n"
       "  meshdeploy config create Most --min-healthy 75%");
   config_create->add_option("NAME", cfg_name, "Configuration name")->required();
-  config_create->add_option("--min-healthy", cfg_min, "Host count (3) or fleet percent (75%)")->required();
+  config_create->add_option("--min-healthy", cfg_min, "Host count (3) or fleet percent (75%)")
+      ->required();
   config_create->callback([&] {
     auto r = check_reply(
         c().call("POST", "/v1/configs", json{{"name", cfg_name}, {"minHealthy", cfg_min}}.dump()));
     if ((code = r.code) != exit_ok) return;
-    if (g.json()) print_json(r.body);
-    else std::printf("Created deployment configuration %s\n", cfg_name.c_str());
+    if (g.json())
+      print_json(r.body);
+    else
+      std::printf("Created deployment configuration %s\n", cfg_name.c_str());
   });
-  auto* config_list = config_cmd->add_subcommand("list", "List deployment configurations (built-ins included)\n\nExample:\n  meshdeploy config list");
+  auto* config_list = config_cmd->add_subcommand(
+      "list",
+      "List deployment configurations (built-ins included)\n\nExample:\n  meshdeploy config list");
   config_list->callback([&] {
     auto r = check_reply(c().call("GET", "/v1/configs"));
     if ((code = r.code) != exit_ok) return;
@@ -403,7 +426,8 @@ int run(int argc, char** argv) {
                             ? fmt::format("{}%", mh.value("value", 0))
                             : fmt::format("{} host(s)", mh.value("value", 0));
       if (mh.value("type", "") == "ONE_AT_A_TIME") min = "all but one";
-      rows.push_back({cf.value("name", ""), min, cf.value("builtin", false) ? "built-in" : "custom"});
+      rows.push_back(
+          {cf.value("name", ""), min, cf.value("builtin", false) ? "built-in" : "custom"});
     }
     std::cout << render_table({"NAME", "MIN HEALTHY", "KIND"}, rows);
   });
@@ -419,8 +443,10 @@ int run(int argc, char** argv) {
   validate_cmd->callback([&] {
     json report;
     const bool valid = validate_local(source, g.json(), &report);
-    if (g.json()) print_json(report);
-    else if (valid) std::printf("%s: valid\n", source.c_str());
+    if (g.json())
+      print_json(report);
+    else if (valid)
+      std::printf("%s: valid\n", source.c_str());
     code = valid ? exit_ok : exit_usage;
   });
 
@@ -456,11 +482,13 @@ int run(int argc, char** argv) {
   deploy_cmd->add_option("--app", d_app, "Application")->required();
   deploy_cmd->add_option("--group", d_group, "Deployment group")->required();
   auto* rev_opt = deploy_cmd->add_option("--revision", d_revision, "A pushed revision's id");
-  auto* src_opt = deploy_cmd->add_option("--source", source, "Push this directory or archive first");
+  auto* src_opt =
+      deploy_cmd->add_option("--source", source, "Push this directory or archive first");
   rev_opt->excludes(src_opt);
   deploy_cmd->add_option("--config", d_config, "Deployment configuration (default: the group's)");
-  deploy_cmd->add_option("--file-exists-behavior", d_fileexists,
-                         "Override the appspec's file_exists_behavior")
+  deploy_cmd
+      ->add_option("--file-exists-behavior", d_fileexists,
+                   "Override the appspec's file_exists_behavior")
       ->check(CLI::IsMember({"DISALLOW", "OVERWRITE", "RETAIN"}));
   deploy_cmd->add_flag("--ignore-stop-failures", d_ignore_stop,
                        "Go on when ApplicationStop/BeforeBlockTraffic/AfterBlockTraffic fail");
@@ -481,7 +509,9 @@ int run(int argc, char** argv) {
       if ((code = pushed.code) != exit_ok) return;
       d_revision = pushed.body.value("revisionId", "");
     }
-    json body = {{"application", d_app}, {"deploymentGroup", d_group}, {"revision", d_revision},
+    json body = {{"application", d_app},
+                 {"deploymentGroup", d_group},
+                 {"revision", d_revision},
                  {"ignoreApplicationStopFailures", d_ignore_stop}};
     if (!d_config.empty()) body["deploymentConfig"] = d_config;
     if (!d_fileexists.empty()) body["fileExistsBehavior"] = d_fileexists;
@@ -533,32 +563,42 @@ int run(int argc, char** argv) {
       }
       d["hosts"] = hosts;
     }
-    if (g.json()) print_json(d);
-    else std::cout << render_status(d);
+    if (g.json())
+      print_json(d);
+    else
+      std::cout << render_status(d);
   });
 
   // deployments ---------------------------------------------------------------
   std::string l_app, l_group;
-  auto* list_cmd = app.add_subcommand("deployments", "List deployments, newest first\n\nExample:\n  meshdeploy deployments --app web");
+  auto* list_cmd = app.add_subcommand(
+      "deployments",
+      "List deployments, newest first\n\nExample:\n  meshdeploy deployments --app web");
   list_cmd->add_option("--app", l_app, "Only this application");
   list_cmd->add_option("--group", l_group, "Only this deployment group");
   list_cmd->callback([&] {
     auto r = check_reply(c().call("GET", fmt::format("/v1/deployments?app={}&group={}",
                                                      url_encode(l_app), url_encode(l_group))));
     if ((code = r.code) != exit_ok) return;
-    if (g.json()) print_json(r.body);
-    else std::cout << render_deployments(r.body);
+    if (g.json())
+      print_json(r.body);
+    else
+      std::cout << render_deployments(r.body);
   });
 
   // stop ----------------------------------------------------------------------
-  auto* stop_cmd = app.add_subcommand("stop", "Stop a deployment: no further script starts\n\nExample:\n  meshdeploy stop d-AB12CD34E");
+  auto* stop_cmd = app.add_subcommand(
+      "stop",
+      "Stop a deployment: no further script starts\n\nExample:\n  meshdeploy stop d-AB12CD34E");
   stop_cmd->add_option("DEPLOYMENT_ID", s_id, "Deployment id")->required();
   stop_cmd->callback([&] {
     auto r = check_reply(c().call("POST", "/v1/deployments/" + url_encode(s_id) + "/stop"));
     if ((code = r.code) != exit_ok) return;
-    if (g.json()) print_json(r.body);
-    else std::printf("Stop requested for %s (status %s)\n", s_id.c_str(),
-                     r.body.value("status", "").c_str());
+    if (g.json())
+      print_json(r.body);
+    else
+      std::printf("Stop requested for %s (status %s)\n", s_id.c_str(),
+                  r.body.value("status", "").c_str());
   });
 
   // logs ----------------------------------------------------------------------
@@ -571,8 +611,9 @@ int run(int argc, char** argv) {
   logs_cmd->add_option("--host", s_host, "Host (default: the node you talk to)");
   logs_cmd->add_option("--event", lg_event, "Lifecycle event, e.g. ApplicationStart");
   logs_cmd->callback([&] {
-    auto r = c().call("GET", fmt::format("/v1/deployments/{}/logs?host={}&event={}",
-                                         url_encode(s_id), url_encode(s_host), url_encode(lg_event)));
+    auto r =
+        c().call("GET", fmt::format("/v1/deployments/{}/logs?host={}&event={}", url_encode(s_id),
+                                    url_encode(s_host), url_encode(lg_event)));
     if (r && r.value().status == 200) {
       std::cout << r.value().body;
       return;

@@ -6,7 +6,13 @@
 
 namespace meshdeploy::cli {
 
-enum exit_code : int { exit_ok = 0, exit_failed = 1, exit_usage = 2, exit_unreachable = 3, exit_denied = 4 };
+enum exit_code : int {
+  exit_ok = 0,
+  exit_failed = 1,
+  exit_usage = 2,
+  exit_unreachable = 3,
+  exit_denied = 4
+};
 
 // Runs the command line; returns the process exit code.
 int run(int argc, char** argv);

@@ -23,9 +23,12 @@ class category final : public boost::system::error_category {
   const char* name() const noexcept override { return "meshdeploy.cli"; }
   std::string message(int ev) const override {
     switch (static_cast<client_errc>(ev)) {
-      case client_errc::ok: return "success";
-      case client_errc::unreachable: return "node unreachable";
-      case client_errc::protocol: return "bad reply";
+      case client_errc::ok:
+        return "success";
+      case client_errc::unreachable:
+        return "node unreachable";
+      case client_errc::protocol:
+        return "bad reply";
     }
     return "unknown";
   }
@@ -37,8 +40,9 @@ result<http_reply> exchange(const std::string& api, http::request<Body>& req,
                             std::chrono::milliseconds timeout) {
   auto ep = api::parse_endpoint(api);
   if (!ep) {
-    return make_error(client_errc::unreachable,
-                      fmt::format("{} (set --api HOST:PORT or MESHDEPLOY_API)", ep.error().message));
+    return make_error(
+        client_errc::unreachable,
+        fmt::format("{} (set --api HOST:PORT or MESHDEPLOY_API)", ep.error().message));
   }
   asio::io_context io;
   beast::tcp_stream stream(io);
@@ -64,10 +68,11 @@ result<http_reply> exchange(const std::string& api, http::request<Body>& req,
   });
   io.run();
   if (!connected) {
-    return make_error(client_errc::unreachable,
-                      fmt::format("no meshdeploy node reachable at {}: {} (is `meshdeploy node run` "
-                                  "running? set --api HOST:PORT or MESHDEPLOY_API)",
-                                  api, ec ? ec.message() : "timed out"));
+    return make_error(
+        client_errc::unreachable,
+        fmt::format("no meshdeploy node reachable at {}: {} (is `meshdeploy node run` "
+                    "running? set --api HOST:PORT or MESHDEPLOY_API)",
+                    api, ec ? ec.message() : "timed out"));
   }
   if (ec) {
     return make_error(client_errc::protocol,

@@ -1,7 +1,6 @@
 #include "cli/render.h"
 
 #include <fmt/format.h>
-
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -95,9 +94,10 @@ std::string render_status(const json& d, std::size_t tail_lines) {
   }
   out += times + "\n";
   if (auto o = d.find("overview"); o != d.end() && o->is_object()) {
-    out += fmt::format("Hosts       {} succeeded, {} failed, {} in progress, {} pending, {} skipped\n",
-                       o->value("Succeeded", 0), o->value("Failed", 0), o->value("InProgress", 0),
-                       o->value("Pending", 0), o->value("Skipped", 0));
+    out +=
+        fmt::format("Hosts       {} succeeded, {} failed, {} in progress, {} pending, {} skipped\n",
+                    o->value("Succeeded", 0), o->value("Failed", 0), o->value("InProgress", 0),
+                    o->value("Pending", 0), o->value("Skipped", 0));
   }
   if (auto e = d.find("errorInformation"); e != d.end() && e->is_object()) {
     out += fmt::format("Error       {}: {}\n", s(*e, "code"), s(*e, "message"));
@@ -138,10 +138,10 @@ std::string render_deployments(const json& list) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& d : list.value("deployments", json::array())) {
     const auto o = d.value("overview", json::object());
-    rows.push_back({s(d, "deploymentId"), s(d, "application"), s(d, "deploymentGroup"),
-                    s(d, "status"), s(d, "revision").substr(0, 12), s(d, "createTime"),
-                    fmt::format("{}/{}", o.value("Succeeded", 0),
-                                d.value("hosts", json::array()).size())});
+    rows.push_back(
+        {s(d, "deploymentId"), s(d, "application"), s(d, "deploymentGroup"), s(d, "status"),
+         s(d, "revision").substr(0, 12), s(d, "createTime"),
+         fmt::format("{}/{}", o.value("Succeeded", 0), d.value("hosts", json::array()).size())});
   }
   if (rows.empty()) return "No deployments.\n";
   return render_table({"ID", "APPLICATION", "GROUP", "STATUS", "REVISION", "CREATED", "HOSTS OK"},
@@ -169,7 +169,8 @@ std::vector<std::string> progress_lines(const json& before, const json& after) {
         continue;
       }
       std::string line = fmt::format("{}  {:<20} {}", s(h, "host"), s(e, "name"), st);
-      const std::string took = duration_between(e.value("startTime", json()), e.value("endTime", json()));
+      const std::string took =
+          duration_between(e.value("startTime", json()), e.value("endTime", json()));
       if (!took.empty() && st != "Skipped") line += "  " + took;
       if (e.contains("diagnostics") && e["diagnostics"].is_object() && st == "Failed") {
         line += fmt::format("  {}: {}", s(e["diagnostics"], "errorCode"),
@@ -177,8 +178,8 @@ std::vector<std::string> progress_lines(const json& before, const json& after) {
       }
       out.push_back(std::move(line));
     }
-    if (s(h, "status") != s(old_h, "status") && (s(h, "status") == "Succeeded" ||
-                                                s(h, "status") == "Failed")) {
+    if (s(h, "status") != s(old_h, "status") &&
+        (s(h, "status") == "Succeeded" || s(h, "status") == "Failed")) {
       out.push_back(fmt::format("{}  host {}", s(h, "host"), s(h, "status")));
     }
   }

@@ -14,9 +14,9 @@
 #include <fmt/format.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <fstream>
+#include <unistd.h>
 
 namespace meshdeploy::node {
 

@@ -12,12 +12,12 @@
 namespace meshdeploy::node {
 
 struct node_options {
-  std::string name;                      // default: the host name
+  std::string name;  // default: the host name
   std::filesystem::path data_dir = "/var/lib/meshdeploy";
-  std::string api = "127.0.0.1:7947";    // HOST:PORT; port 0 picks a free one
+  std::string api = "127.0.0.1:7947";  // HOST:PORT; port 0 picks a free one
   std::vector<deploy::tag> tags;
   std::filesystem::path install_root = "/";
-  std::string log_level = "info";        // trace, debug, info, warn, error
+  std::string log_level = "info";  // trace, debug, info, warn, error
 };
 
 // Runs the node until a signal arrives. Returns the process exit code

@@ -53,14 +53,14 @@ error make_error(Errc e, std::string message) {
 #define MESH_TRY_CAT2(a, b) a##b
 #define MESH_TRY_CAT(a, b) MESH_TRY_CAT2(a, b)
 #define MESH_TRY(decl, expr) MESH_TRY_IMPL(MESH_TRY_CAT(mesh_try_tmp_, __LINE__), decl, expr)
-#define MESH_TRY_IMPL(tmp, decl, expr)      \
-  auto tmp = (expr);                        \
-  if (!tmp) return std::move(tmp).error();  \
+#define MESH_TRY_IMPL(tmp, decl, expr)     \
+  auto tmp = (expr);                       \
+  if (!tmp) return std::move(tmp).error(); \
   decl = std::move(tmp).value()
 // Propagates a failed result<void> (or discards the value of a result<T>).
 #define MESH_CHECK(expr) MESH_CHECK_IMPL(MESH_TRY_CAT(mesh_chk_tmp_, __LINE__), expr)
-#define MESH_CHECK_IMPL(tmp, expr) \
-  do {                             \
-    auto tmp = (expr);             \
+#define MESH_CHECK_IMPL(tmp, expr)           \
+  do {                                       \
+    auto tmp = (expr);                       \
     if (!tmp) return std::move(tmp).error(); \
   } while (0)

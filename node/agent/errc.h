@@ -11,9 +11,9 @@ namespace meshdeploy::agent {
 
 enum class errc : int {
   ok = 0,
-  appspec_missing = 1,        // no appspec.yml / appspec.yaml at the revision root
-  appspec_invalid = 2,        // syntax, unknown key, wrong type, bad value (message names key and line)
-  script_missing = 3,         // a hook's location does not exist in the revision
+  appspec_missing = 1,  // no appspec.yml / appspec.yaml at the revision root
+  appspec_invalid = 2,  // syntax, unknown key, wrong type, bad value (message names key and line)
+  script_missing = 3,   // a hook's location does not exist in the revision
   script_not_executable = 4,  // a hook's script exists but lacks an execute bit
   archive_unreadable = 5,     // not a zip/tar/tar.gz, truncated, or corrupt
   archive_unsafe = 6,         // absolute path, "..", escaping link, device file, ...

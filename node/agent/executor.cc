@@ -87,7 +87,8 @@ run_result executor::run(const local_deployment& d, progress_sink& sink,
       if (e == lifecycle_event::download_bundle) continue;
       sink.event_finished(e, host_status::skipped, std::nullopt, now_ms());
     }
-    (void)journal_.record({d.deployment_id, d.group_id, journal_phase::finished, {}, {}, {}, "Failed"});
+    (void)journal_.record(
+        {d.deployment_id, d.group_id, journal_phase::finished, {}, {}, {}, "Failed"});
     return run_result{host_status::failed, std::move(message)};
   };
 
@@ -150,7 +151,8 @@ run_result executor::run(const local_deployment& d, progress_sink& sink,
   }
 
   // --- Entering the window: from here on the host changes. Durable first.
-  if (auto j = journal_.record({d.deployment_id, d.group_id, journal_phase::entered, {}, {}, {}, {}});
+  if (auto j =
+          journal_.record({d.deployment_id, d.group_id, journal_phase::entered, {}, {}, {}, {}});
       !j) {
     return fail_all(j.error().message);
   }
@@ -185,7 +187,12 @@ run_result executor::run(const local_deployment& d, progress_sink& sink,
     ctx.failed = true;
     ctx.failure = s.error().message;
   }
-  (void)journal_.record({d.deployment_id, d.group_id, journal_phase::finished, {}, {}, {},
+  (void)journal_.record({d.deployment_id,
+                         d.group_id,
+                         journal_phase::finished,
+                         {},
+                         {},
+                         {},
                          std::string(deploy::to_string(final_status))});
   return run_result{ctx.failed ? host_status::failed : host_status::succeeded, ctx.failure};
 }
@@ -223,7 +230,8 @@ bool executor::run_event(run_context& ctx, lifecycle_event e) {
     if (auto s = state_.save(ctx.state); !s) return fail(diag_from_error(s.error()));
     const file_exists_behavior behavior = d.file_exists_override.value_or(
         ctx.spec.file_exists.value_or(file_exists_behavior::disallow));
-    auto manifest = install_files(ctx.spec, ctx.archive_dir, options_.install_root, behavior, logger);
+    auto manifest =
+        install_files(ctx.spec, ctx.archive_dir, options_.install_root, behavior, logger);
     if (!manifest) return fail(diag_from_error(manifest.error()));
     ctx.state.installed = std::move(manifest).value();
     if (auto s = state_.save(ctx.state); !s) return fail(diag_from_error(s.error()));
@@ -262,7 +270,8 @@ bool executor::run_event(run_context& ctx, lifecycle_event e) {
   int index = 0;
   for (const hook_script& script : it->second) {
     if (ctx.stop.load()) {
-      return fail({"UnknownError", script.location, "the deployment was stopped by an operator", {}});
+      return fail(
+          {"UnknownError", script.location, "the deployment was stopped by an operator", {}});
     }
     hook_request req;
     req.script = root / script.location;
@@ -282,8 +291,13 @@ bool executor::run_event(run_context& ctx, lifecycle_event e) {
                {"MESHDEPLOY_REVISION", d.revision_id}};
     // Durable before the fork: after a crash, recovery finds the token and
     // kills whatever this script left running.
-    if (auto j = journal_.record({d.deployment_id, d.group_id, journal_phase::entered, event_name,
-                                  script.location, req.token, {}});
+    if (auto j = journal_.record({d.deployment_id,
+                                  d.group_id,
+                                  journal_phase::entered,
+                                  event_name,
+                                  script.location,
+                                  req.token,
+                                  {}});
         !j) {
       return fail(diag_from_error(j.error(), script.location));
     }
@@ -321,8 +335,8 @@ result<std::vector<interrupted_run>> executor::recover() {
   MESH_TRY(auto entries, journal_.unfinished());
   std::vector<interrupted_run> out;
   for (auto& e : entries) {
-    interrupted_run r{e.deployment_id, e.group_id, e.phase == journal_phase::entered, e.event,
-                      e.script, {}};
+    interrupted_run r{e.deployment_id, e.group_id, e.phase == journal_phase::entered,
+                      e.event,         e.script,   {}};
     int killed = 0;
     if (!e.hook_token.empty()) killed = kill_processes_with_token(e.hook_token);
     if (!r.entered) {
@@ -340,8 +354,8 @@ result<std::vector<interrupted_run>> executor::recover() {
     } else {
       r.message = "the node stopped during the deployment; redeploy to retry";
     }
-    MESH_CHECK(journal_.record({e.deployment_id, e.group_id, journal_phase::finished, e.event,
-                                e.script, {}, "Failed"}));
+    MESH_CHECK(journal_.record(
+        {e.deployment_id, e.group_id, journal_phase::finished, e.event, e.script, {}, "Failed"}));
     MESH_TRY(auto st, state_.load(e.group_id));
     if (r.entered || st.last_deployment == e.deployment_id) {
       st.last_deployment = e.deployment_id;

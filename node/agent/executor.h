@@ -12,8 +12,8 @@
 // caller guarantees at most one run per group at a time.
 #pragma once
 
-#include "node/agent/archive.h"
 #include "node/agent/appspec.h"
+#include "node/agent/archive.h"
 #include "node/agent/host_state.h"
 #include "node/agent/journal.h"
 #include "node/agent/lifecycle_event.h"
@@ -35,8 +35,8 @@ struct local_deployment {
   std::string application;
   std::string group;
   std::string group_id;
-  std::string revision_id;           // BLAKE2b-256 hex of the bundle
-  std::filesystem::path bundle;      // the bundle file; verified against revision_id
+  std::string revision_id;       // BLAKE2b-256 hex of the bundle
+  std::filesystem::path bundle;  // the bundle file; verified against revision_id
   std::optional<file_exists_behavior> file_exists_override;
   bool ignore_stop_failures = false;
 };
@@ -71,7 +71,7 @@ struct interrupted_run {
   bool entered = false;  // did it pass the point where the host changes?
   std::string event;     // event running at the crash ("" if between events)
   std::string script;
-  std::string message;   // the honest account that goes into the status
+  std::string message;  // the honest account that goes into the status
 };
 
 class executor {

@@ -3,7 +3,6 @@
 #include "node/agent/errc.h"
 
 #include <fmt/format.h>
-
 #include <nlohmann/json.hpp>
 
 namespace meshdeploy::agent {
@@ -23,7 +22,8 @@ result<group_host_state> host_state_store::load(const std::string& group_id) con
     s.last_deployment = j.value("lastDeployment", "");
     s.last_failed = j.value("lastFailed", false);
     for (const auto& e : j.value("installed", nlohmann::json::array())) {
-      s.installed.push_back(installed_entry{e.at("path").get<std::string>(), e.value("dir", false)});
+      s.installed.push_back(
+          installed_entry{e.at("path").get<std::string>(), e.value("dir", false)});
     }
     for (const auto& id : j.value("history", nlohmann::json::array())) {
       s.history.push_back(id.get<std::string>());

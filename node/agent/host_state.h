@@ -21,9 +21,9 @@ struct group_host_state {
   std::string group_id;
   std::string last_successful_deployment;  // "" before the first success
   std::string last_successful_revision;
-  std::string last_deployment;  // most recent deployment started here
-  bool last_failed = false;     // did the most recent deployment fail here?
-  install_manifest installed;   // what the most recent Install created
+  std::string last_deployment;       // most recent deployment started here
+  bool last_failed = false;          // did the most recent deployment fail here?
+  install_manifest installed;        // what the most recent Install created
   std::vector<std::string> history;  // deployment ids, oldest first (for retention)
 };
 

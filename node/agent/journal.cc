@@ -3,7 +3,6 @@
 #include "node/agent/errc.h"
 
 #include <fmt/format.h>
-
 #include <nlohmann/json.hpp>
 
 namespace meshdeploy::agent {
@@ -40,17 +39,23 @@ result<journal_entry> decode(std::string_view key, std::string_view bytes) {
 
 std::string_view to_string(journal_phase p) {
   switch (p) {
-    case journal_phase::prepared: return "prepared";
-    case journal_phase::entered: return "entered";
-    case journal_phase::finished: return "finished";
+    case journal_phase::prepared:
+      return "prepared";
+    case journal_phase::entered:
+      return "entered";
+    case journal_phase::finished:
+      return "finished";
   }
   return "prepared";
 }
 
 result<void> journal::record(const journal_entry& e) {
-  const nlohmann::json j = {{"deploymentId", e.deployment_id}, {"groupId", e.group_id},
-                            {"phase", to_string(e.phase)},     {"event", e.event},
-                            {"script", e.script},              {"hookToken", e.hook_token},
+  const nlohmann::json j = {{"deploymentId", e.deployment_id},
+                            {"groupId", e.group_id},
+                            {"phase", to_string(e.phase)},
+                            {"event", e.event},
+                            {"script", e.script},
+                            {"hookToken", e.hook_token},
                             {"result", e.result}};
   return db_.put(column_family, e.deployment_id, j.dump(), storage::durability::synced);
 }

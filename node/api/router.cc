@@ -5,7 +5,6 @@
 #include "storage/errc.h"
 
 #include <fmt/format.h>
-
 #include <nlohmann/json.hpp>
 
 namespace meshdeploy::api {
@@ -123,18 +122,38 @@ api_response error_response(const error& e) {
   std::string code = "InternalError";
   if (e.code.category() == deploy::deploy_category()) {
     switch (static_cast<deploy::errc>(e.code.value())) {
-      case deploy::errc::invalid_argument: status = 400; code = "InvalidArgument"; break;
-      case deploy::errc::not_found: status = 404; code = "NotFound"; break;
-      case deploy::errc::already_exists: status = 409; code = "AlreadyExists"; break;
-      case deploy::errc::conflict: status = 409; code = "Conflict"; break;
-      case deploy::errc::no_targets: status = 400; code = "NoInstances"; break;
-      default: break;
+      case deploy::errc::invalid_argument:
+        status = 400;
+        code = "InvalidArgument";
+        break;
+      case deploy::errc::not_found:
+        status = 404;
+        code = "NotFound";
+        break;
+      case deploy::errc::already_exists:
+        status = 409;
+        code = "AlreadyExists";
+        break;
+      case deploy::errc::conflict:
+        status = 409;
+        code = "Conflict";
+        break;
+      case deploy::errc::no_targets:
+        status = 400;
+        code = "NoInstances";
+        break;
+      default:
+        break;
     }
   } else if (e.code.category() == agent::agent_category()) {
     switch (static_cast<agent::errc>(e.code.value())) {
       case agent::errc::io_error:
-      case agent::errc::interrupted: break;
-      default: status = 400; code = "InvalidRevision"; break;
+      case agent::errc::interrupted:
+        break;
+      default:
+        status = 400;
+        code = "InvalidRevision";
+        break;
     }
   }
   return json_response(status, json{{"error", {{"code", code}, {"message", e.message}}}});
@@ -161,9 +180,10 @@ api_response router::handle(const api_request& req) {
   const std::string& m = req.method;
 
   if (seg.size() < 2 || seg[0] != "v1") {
-    return json_response(404, json{{"error",
-                                    {{"code", "NotFound"},
-                                     {"message", fmt::format("no API route {} {}", m, t.path)}}}});
+    return json_response(
+        404,
+        json{{"error",
+              {{"code", "NotFound"}, {"message", fmt::format("no API route {} {}", m, t.path)}}}});
   }
   const std::string& res = seg[1];
 
@@ -232,7 +252,8 @@ api_response router::handle(const api_request& req) {
         for (const auto& tg : set) {
           if (!tg.is_object() || !tg.contains("key") || !tg["key"].is_string() ||
               !tg.contains("value") || !tg["value"].is_string()) {
-            return bad_request("each tag in 'tagSets' must be {\"key\": string, \"value\": string}");
+            return bad_request(
+                "each tag in 'tagSets' must be {\"key\": string, \"value\": string}");
           }
           ts.push_back({tg["key"].get<std::string>(), tg["value"].get<std::string>()});
         }
@@ -285,17 +306,19 @@ api_response router::handle(const api_request& req) {
       if (!body) return error_response(body.error());
       const json& b = body.value();
       deploy::deployment_request dr;
-      for (auto [field, out, required] :
-           {std::tuple{"application", &dr.application, true}, {"deploymentGroup", &dr.group, true},
-            {"revision", &dr.revision, true}, {"deploymentConfig", &dr.config, false},
-            {"fileExistsBehavior", &dr.file_exists_behavior, false},
-            {"creator", &dr.creator, false}}) {
+      for (auto [field, out, required] : {std::tuple{"application", &dr.application, true},
+                                          {"deploymentGroup", &dr.group, true},
+                                          {"revision", &dr.revision, true},
+                                          {"deploymentConfig", &dr.config, false},
+                                          {"fileExistsBehavior", &dr.file_exists_behavior, false},
+                                          {"creator", &dr.creator, false}}) {
         auto v = str_field(b, field, required);
         if (!v) return error_response(v.error());
         if (!v.value().empty()) *out = v.value();
       }
       if (auto it = b.find("ignoreApplicationStopFailures"); it != b.end()) {
-        if (!it->is_boolean()) return bad_request("field 'ignoreApplicationStopFailures' must be a boolean");
+        if (!it->is_boolean())
+          return bad_request("field 'ignoreApplicationStopFailures' must be a boolean");
         dr.ignore_stop_failures = it->get<bool>();
       }
       return respond(deployer_.submit(dr), 201);
@@ -350,9 +373,10 @@ api_response router::handle(const api_request& req) {
       }
     }
   }
-  return json_response(404, json{{"error",
-                                  {{"code", "NotFound"},
-                                   {"message", fmt::format("no API route {} {}", m, t.path)}}}});
+  return json_response(
+      404,
+      json{{"error",
+            {{"code", "NotFound"}, {"message", fmt::format("no API route {} {}", m, t.path)}}}});
 }
 
 }  // namespace meshdeploy::api

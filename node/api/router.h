@@ -18,9 +18,9 @@
 namespace meshdeploy::api {
 
 struct api_request {
-  std::string method;  // "GET", "POST", "DELETE"
-  std::string target;  // path and query, e.g. "/v1/deployments?app=web"
-  std::string body;    // JSON bodies
+  std::string method;               // "GET", "POST", "DELETE"
+  std::string target;               // path and query, e.g. "/v1/deployments?app=web"
+  std::string body;                 // JSON bodies
   std::filesystem::path body_file;  // uploads (POST /v1/revisions) are streamed to a file
 };
 

@@ -193,7 +193,8 @@ result<tcp::endpoint> parse_endpoint(std::string_view text) {
                       fmt::format("address '{}' is not HOST:PORT", text));
   }
   std::string host(text.substr(0, colon));
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   if (host == "localhost") host = "127.0.0.1";
   error_code ec;
   auto addr = asio::ip::make_address(host, ec);
@@ -206,8 +207,9 @@ result<tcp::endpoint> parse_endpoint(std::string_view text) {
     port = 70000;
   }
   if (ec || port > 65535) {
-    return make_error(deploy::errc::invalid_argument,
-                      fmt::format("address '{}' is not HOST:PORT with a numeric IP and port", text));
+    return make_error(
+        deploy::errc::invalid_argument,
+        fmt::format("address '{}' is not HOST:PORT with a numeric IP and port", text));
   }
   return tcp::endpoint(addr, static_cast<unsigned short>(port));
 }

@@ -22,7 +22,7 @@ namespace meshdeploy::api {
 
 struct server_options {
   std::string bind = "127.0.0.1:7947";  // HOST:PORT; port 0 picks a free port
-  std::filesystem::path upload_dir;      // temp files for uploads
+  std::filesystem::path upload_dir;     // temp files for uploads
   std::uint64_t max_upload_bytes = 4ull << 30;
   std::uint64_t max_body_bytes = 1 << 20;  // JSON bodies
 };

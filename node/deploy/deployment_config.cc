@@ -16,9 +16,12 @@ constexpr std::string_view kPrefix = "CodeDeployDefault.";
 
 std::string_view to_string(min_healthy_type t) {
   switch (t) {
-    case min_healthy_type::host_count: return "HOST_COUNT";
-    case min_healthy_type::fleet_percent: return "FLEET_PERCENT";
-    case min_healthy_type::one_at_a_time: return "ONE_AT_A_TIME";
+    case min_healthy_type::host_count:
+      return "HOST_COUNT";
+    case min_healthy_type::fleet_percent:
+      return "FLEET_PERCENT";
+    case min_healthy_type::one_at_a_time:
+      return "ONE_AT_A_TIME";
   }
   return "HOST_COUNT";
 }
@@ -61,8 +64,9 @@ result<void> validate_custom_config_name(std::string_view name) {
     }
   }
   if (name.starts_with(kPrefix) || find_builtin_config(name)) {
-    return make_error(errc::invalid_argument,
-                      fmt::format("config name '{}' is reserved for a built-in configuration", name));
+    return make_error(
+        errc::invalid_argument,
+        fmt::format("config name '{}' is reserved for a built-in configuration", name));
   }
   return ok();
 }
@@ -79,10 +83,11 @@ result<deployment_config> parse_min_healthy(std::string_view name, std::string_v
   auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
   if (digits.empty() || ec != std::errc{} || ptr != digits.data() + digits.size() ||
       (c.type == min_healthy_type::fleet_percent && v > 99)) {
-    return make_error(errc::invalid_argument,
-                      fmt::format("--min-healthy '{}' is not valid: give a host count such as 2, or "
-                                  "a fleet percent from 0% to 99% such as 75%",
-                                  text));
+    return make_error(
+        errc::invalid_argument,
+        fmt::format("--min-healthy '{}' is not valid: give a host count such as 2, or "
+                    "a fleet percent from 0% to 99% such as 75%",
+                    text));
   }
   c.value = v;
   return c;
@@ -90,8 +95,10 @@ result<deployment_config> parse_min_healthy(std::string_view name, std::string_v
 
 std::uint32_t min_healthy_hosts(const deployment_config& c, std::uint32_t n) {
   switch (c.type) {
-    case min_healthy_type::one_at_a_time: return n > 0 ? n - 1 : 0;
-    case min_healthy_type::host_count: return c.value;
+    case min_healthy_type::one_at_a_time:
+      return n > 0 ? n - 1 : 0;
+    case min_healthy_type::host_count:
+      return c.value;
     case min_healthy_type::fleet_percent:
       return static_cast<std::uint32_t>((static_cast<std::uint64_t>(n) * c.value + 99) / 100);
   }
@@ -102,12 +109,13 @@ result<void> check_health_constraints(const deployment_config& c, std::uint32_t 
   if (c.builtin || n == 0) return ok();
   const std::uint32_t h = min_healthy_hosts(c, n);
   if (h >= n) {
-    return make_error(errc::invalid_argument,
-                      fmt::format("deployment config '{}' needs {} healthy host(s) but the group has "
-                                  "only {} target(s), so no host could ever be updated "
-                                  "(CodeDeploy: HEALTH_CONSTRAINTS_INVALID); lower the minimum or "
-                                  "use another config",
-                                  c.name, h, n));
+    return make_error(
+        errc::invalid_argument,
+        fmt::format("deployment config '{}' needs {} healthy host(s) but the group has "
+                    "only {} target(s), so no host could ever be updated "
+                    "(CodeDeploy: HEALTH_CONSTRAINTS_INVALID); lower the minimum or "
+                    "use another config",
+                    c.name, h, n));
   }
   return ok();
 }
@@ -129,8 +137,8 @@ verdict decide(const deployment_config& c, const host_tally& t) {
     return t.succeeded >= 1 ? verdict::succeeded : verdict::failed;
   }
   // At least one host must succeed whatever the config says.
-  const std::uint32_t needed = std::max<std::uint32_t>(1, std::min(min_healthy_hosts(c, t.targets),
-                                                                    t.targets));
+  const std::uint32_t needed =
+      std::max<std::uint32_t>(1, std::min(min_healthy_hosts(c, t.targets), t.targets));
   if (t.succeeded + t.pending < needed) return verdict::failed;
   // Failed hosts stay out of service (they keep their rollout tokens): once
   // they fill all K slots, no further host may start, so the minimum can no

@@ -10,13 +10,20 @@ class category final : public boost::system::error_category {
   const char* name() const noexcept override { return "meshdeploy.deploy"; }
   std::string message(int ev) const override {
     switch (static_cast<errc>(ev)) {
-      case errc::ok: return "success";
-      case errc::invalid_argument: return "invalid argument";
-      case errc::not_found: return "not found";
-      case errc::already_exists: return "already exists";
-      case errc::conflict: return "conflict";
-      case errc::no_targets: return "no targets";
-      case errc::internal: return "internal error";
+      case errc::ok:
+        return "success";
+      case errc::invalid_argument:
+        return "invalid argument";
+      case errc::not_found:
+        return "not found";
+      case errc::already_exists:
+        return "already exists";
+      case errc::conflict:
+        return "conflict";
+      case errc::no_targets:
+        return "no targets";
+      case errc::internal:
+        return "internal error";
     }
     return "unknown deploy error " + std::to_string(ev);
   }

@@ -9,12 +9,12 @@ namespace meshdeploy::deploy {
 
 enum class errc : int {
   ok = 0,
-  invalid_argument = 1,   // a request field is missing or malformed (message names it)
-  not_found = 2,          // application, group, config, revision or deployment unknown
-  already_exists = 3,     // create of something that exists
-  conflict = 4,           // e.g. the group already has an active deployment
-  no_targets = 5,         // the group's selector matches no live host
-  internal = 6,           // storage or filesystem failure (message has the detail)
+  invalid_argument = 1,  // a request field is missing or malformed (message names it)
+  not_found = 2,         // application, group, config, revision or deployment unknown
+  already_exists = 3,    // create of something that exists
+  conflict = 4,          // e.g. the group already has an active deployment
+  no_targets = 5,        // the group's selector matches no live host
+  internal = 6,          // storage or filesystem failure (message has the detail)
 };
 
 const boost::system::error_category& deploy_category() noexcept;

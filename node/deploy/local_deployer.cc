@@ -28,7 +28,8 @@ namespace {
 std::vector<event_status> fresh_events() {
   std::vector<event_status> events;
   for (agent::lifecycle_event e : agent::lifecycle_order()) {
-    events.push_back(event_status{std::string(agent::to_string(e)), host_status::pending, 0, 0, {}});
+    events.push_back(
+        event_status{std::string(agent::to_string(e)), host_status::pending, 0, 0, {}});
   }
   return events;
 }
@@ -115,8 +116,8 @@ result<void> local_deployer::recover() {
         if (ev.status == host_status::in_progress || (!failed_one && ev.name == event)) {
           ev.status = host_status::failed;
           ev.end_time = now_ms();
-          ev.diag = diagnostics{"UnknownError", by_id.count(d.id) ? by_id[d.id].script : "", message,
-                                {}};
+          ev.diag =
+              diagnostics{"UnknownError", by_id.count(d.id) ? by_id[d.id].script : "", message, {}};
           failed_one = true;
         } else if (ev.status == host_status::pending) {
           ev.status = host_status::skipped;
@@ -194,10 +195,9 @@ result<deployment_record> local_deployer::submit(const deployment_request& req) 
 
   auto r = std::make_shared<running>();
   r->record = d;
-  r->job = agent::local_deployment{d.id,        d.application,
-                                   d.group,     d.group_id,
-                                   d.revision,  reg_.bundle_path(revision),
-                                   behavior,    d.ignore_stop_failures};
+  r->job = agent::local_deployment{
+      d.id,     d.application,         d.group, d.group_id, d.revision, reg_.bundle_path(revision),
+      behavior, d.ignore_stop_failures};
   {
     std::lock_guard lock(mu_);
     if (shutting_down_) {
@@ -278,7 +278,8 @@ void local_deployer::run(std::shared_ptr<running> r) {
           "retry"};
     } else if (r->stop.load()) {
       rec.status = deployment_status::stopped;
-      rec.error = error_information{"DEPLOYMENT_STOPPED", "the deployment was stopped by an operator"};
+      rec.error =
+          error_information{"DEPLOYMENT_STOPPED", "the deployment was stopped by an operator"};
     } else {
       // One host: the verdict rules reduce to "the host succeeded".
       host_tally t;
@@ -288,11 +289,11 @@ void local_deployer::run(std::shared_ptr<running> r) {
       t.only_last_failed = false;
       auto config = reg_.get_config(rec.config);
       const verdict v = config ? decide(config.value(), t) : verdict::failed;
-      rec.status = v == verdict::succeeded ? deployment_status::succeeded : deployment_status::failed;
+      rec.status =
+          v == verdict::succeeded ? deployment_status::succeeded : deployment_status::failed;
       if (rec.status == deployment_status::failed) {
         rec.error = error_information{
-            "HEALTH_CONSTRAINTS",
-            fmt::format("host {} failed: {}", self_.name, result.message)};
+            "HEALTH_CONSTRAINTS", fmt::format("host {} failed: {}", self_.name, result.message)};
       }
     }
   }
@@ -321,13 +322,15 @@ result<std::string> local_deployer::read_log(const std::string& id, const std::s
                                              const std::string& event) const {
   MESH_TRY(auto d, reg_.get_deployment(id));
   if (!host.empty() && host != self_.name) {
-    return make_error(errc::not_found,
-                      fmt::format("host '{}' is not a target of {} on this node (this node is '{}')",
-                                  host, id, self_.name));
+    return make_error(
+        errc::not_found,
+        fmt::format("host '{}' is not a target of {} on this node (this node is '{}')", host, id,
+                    self_.name));
   }
   if (!event.empty() && !agent::parse_lifecycle_event(event)) {
-    return make_error(errc::invalid_argument,
-                      fmt::format("'{}' is not a lifecycle event name (e.g. ApplicationStart)", event));
+    return make_error(
+        errc::invalid_argument,
+        fmt::format("'{}' is not a lifecycle event name (e.g. ApplicationStart)", event));
   }
   const fs::path file = exec_.log_file(d.group_id, d.id);
   std::ifstream in(file, std::ios::binary);

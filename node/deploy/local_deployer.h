@@ -27,8 +27,8 @@ namespace meshdeploy::deploy {
 struct deployment_request {
   std::string application;
   std::string group;
-  std::string revision;  // revision id (must be registered)
-  std::string config;    // "" = the group's config
+  std::string revision;              // revision id (must be registered)
+  std::string config;                // "" = the group's config
   std::string file_exists_behavior;  // "" = the appspec's; else DISALLOW | OVERWRITE | RETAIN
   bool ignore_stop_failures = false;
   std::string creator = "user";
@@ -90,10 +90,10 @@ class local_deployer {
   host_identity self_;
 
   mutable std::mutex mu_;
-  std::function<void(const std::string&)> on_change_;      // guarded by mu_
+  std::function<void(const std::string&)> on_change_;       // guarded by mu_
   std::map<std::string, std::shared_ptr<running>> active_;  // by group id, guarded by mu_
-  std::vector<worker> workers_;                              // guarded by mu_
-  bool shutting_down_ = false;                               // guarded by mu_
+  std::vector<worker> workers_;                             // guarded by mu_
+  bool shutting_down_ = false;                              // guarded by mu_
 };
 
 // "d-" followed by 9 random characters of [A-Z0-9], as CodeDeploy's ids.

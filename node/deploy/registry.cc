@@ -6,9 +6,8 @@
 #include "storage/key.h"
 
 #include <fmt/format.h>
-#include <sodium.h>
-
 #include <nlohmann/json.hpp>
+#include <sodium.h>
 
 #include <algorithm>
 
@@ -30,10 +29,11 @@ std::string new_uuid() {
   randombytes_buf(b, sizeof b);
   b[6] = (b[6] & 0x0f) | 0x40;  // version 4
   b[8] = (b[8] & 0x3f) | 0x80;  // variant
-  return fmt::format("{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-"
-                     "{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-                     b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
-                     b[12], b[13], b[14], b[15]);
+  return fmt::format(
+      "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-"
+      "{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+      b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+      b[15]);
 }
 
 // Decodes a stored JSON value; a corrupt value is an error naming it.
@@ -60,7 +60,8 @@ result<deployment_group> group_from_json(const json& j) {
     g.create_time = j.value("createTimeMs", unix_ms{0});
     for (const auto& set : j.at("tagSets")) {
       tag_set ts;
-      for (const auto& t : set) ts.push_back({t.at("key").get<std::string>(), t.at("value").get<std::string>()});
+      for (const auto& t : set)
+        ts.push_back({t.at("key").get<std::string>(), t.at("value").get<std::string>()});
       g.tag_sets.push_back(std::move(ts));
     }
   } catch (const json::exception& e) {
@@ -74,7 +75,7 @@ result<deployment_config> config_from_json(const json& j) {
   c.name = j.value("name", "");
   const auto mh = j.value("minimumHealthyHosts", json::object());
   c.type = mh.value("type", "HOST_COUNT") == "FLEET_PERCENT" ? min_healthy_type::fleet_percent
-                                                              : min_healthy_type::host_count;
+                                                             : min_healthy_type::host_count;
   c.value = mh.value("value", 0u);
   return c;
 }
@@ -132,10 +133,14 @@ json to_json(const deployment_group& g) {
     for (const auto& t : set) s.push_back({{"key", t.key}, {"value", t.value}});
     sets.push_back(std::move(s));
   }
-  return {{"application", g.application},       {"name", g.name},
-          {"id", g.id},                         {"tagSets", std::move(sets)},
-          {"deploymentConfig", g.config},       {"autoRollback", g.auto_rollback},
-          {"createTime", to_rfc3339(g.create_time)}, {"createTimeMs", g.create_time}};
+  return {{"application", g.application},
+          {"name", g.name},
+          {"id", g.id},
+          {"tagSets", std::move(sets)},
+          {"deploymentConfig", g.config},
+          {"autoRollback", g.auto_rollback},
+          {"createTime", to_rfc3339(g.create_time)},
+          {"createTimeMs", g.create_time}};
 }
 
 json to_json(const deployment_config& c) {
@@ -145,9 +150,12 @@ json to_json(const deployment_config& c) {
 }
 
 json to_json(const revision_info& r) {
-  return {{"application", r.application}, {"revisionId", r.id},
-          {"bundleType", r.format},       {"size", r.size},
-          {"registerTime", to_rfc3339(r.register_time)}, {"registerTimeMs", r.register_time}};
+  return {{"application", r.application},
+          {"revisionId", r.id},
+          {"bundleType", r.format},
+          {"size", r.size},
+          {"registerTime", to_rfc3339(r.register_time)},
+          {"registerTimeMs", r.register_time}};
 }
 
 std::vector<std::string> registry::column_families() {
@@ -213,9 +221,9 @@ result<deployment_group> registry::create_group(deployment_group g) {
   MESH_CHECK(validate_name("deployment group", g.name));
   if (g.tag_sets.empty() || std::any_of(g.tag_sets.begin(), g.tag_sets.end(),
                                         [](const tag_set& s) { return s.empty(); })) {
-    return make_error(errc::invalid_argument,
-                      fmt::format("deployment group '{}' needs at least one tag (--tag KEY=VALUE)",
-                                  g.name));
+    return make_error(
+        errc::invalid_argument,
+        fmt::format("deployment group '{}' needs at least one tag (--tag KEY=VALUE)", g.name));
   }
   MESH_TRY(auto config, get_config(g.config));
   g.config = config.name;
@@ -223,8 +231,8 @@ result<deployment_group> registry::create_group(deployment_group g) {
   MESH_TRY(auto existing, db_.get(kGroups, k));
   if (existing) {
     return make_error(errc::already_exists,
-                      fmt::format("deployment group '{}' of application '{}' already exists", g.name,
-                                  g.application));
+                      fmt::format("deployment group '{}' of application '{}' already exists",
+                                  g.name, g.application));
   }
   g.id = new_uuid();
   g.create_time = now_ms();
@@ -236,9 +244,9 @@ result<deployment_group> registry::get_group(const std::string& app,
                                              const std::string& name) const {
   MESH_TRY(auto bytes, db_.get(kGroups, storage::key().str(app).str(name).bytes()));
   if (!bytes) {
-    return make_error(errc::not_found,
-                      fmt::format("deployment group '{}' of application '{}' does not exist", name,
-                                  app));
+    return make_error(
+        errc::not_found,
+        fmt::format("deployment group '{}' of application '{}' does not exist", name, app));
   }
   MESH_TRY(auto j, parse_stored("deployment group", *bytes));
   return group_from_json(j);
@@ -247,17 +255,17 @@ result<deployment_group> registry::get_group(const std::string& app,
 result<std::vector<deployment_group>> registry::list_groups(const std::string& app) const {
   std::vector<deployment_group> out;
   std::optional<error> bad;
-  MESH_CHECK(db_.scan(kGroups, storage::key().str(app).bytes(),
-                      [&](std::string_view, std::string_view v) {
-                        auto j = parse_stored("deployment group", v);
-                        auto g = j ? group_from_json(j.value()) : result<deployment_group>(j.error());
-                        if (!g) {
-                          bad = g.error();
-                          return false;
-                        }
-                        out.push_back(std::move(g).value());
-                        return true;
-                      }));
+  MESH_CHECK(
+      db_.scan(kGroups, storage::key().str(app).bytes(), [&](std::string_view, std::string_view v) {
+        auto j = parse_stored("deployment group", v);
+        auto g = j ? group_from_json(j.value()) : result<deployment_group>(j.error());
+        if (!g) {
+          bad = g.error();
+          return false;
+        }
+        out.push_back(std::move(g).value());
+        return true;
+      }));
   if (bad) return *bad;
   return out;
 }
@@ -331,8 +339,8 @@ result<revision_info> registry::add_revision(const std::string& app, const fs::p
     ec.clear();
     fs::copy_file(file, dest, fs::copy_options::overwrite_existing, ec);
     if (ec) {
-      return make_error(errc::internal, fmt::format("cannot store bundle {}: {}", dest.string(),
-                                                    ec.message()));
+      return make_error(errc::internal,
+                        fmt::format("cannot store bundle {}: {}", dest.string(), ec.message()));
     }
     fs::remove(file, ec);
   }
@@ -344,10 +352,11 @@ result<revision_info> registry::add_revision(const std::string& app, const fs::p
 result<revision_info> registry::get_revision(const std::string& app, const std::string& id) const {
   MESH_TRY(auto bytes, db_.get(kRevisions, storage::key().str(app).str(id).bytes()));
   if (!bytes) {
-    return make_error(errc::not_found,
-                      fmt::format("revision {} of application '{}' is not registered (push it with: "
-                                  "meshdeploy push --app {} --source PATH)",
-                                  id, app, app));
+    return make_error(
+        errc::not_found,
+        fmt::format("revision {} of application '{}' is not registered (push it with: "
+                    "meshdeploy push --app {} --source PATH)",
+                    id, app, app));
   }
   MESH_TRY(auto j, parse_stored("revision", *bytes));
   return revision_from_json(j);

@@ -3,7 +3,6 @@
 #include "node/deploy/errc.h"
 
 #include <fmt/format.h>
-
 #include <nlohmann/json.hpp>
 
 #include <array>
@@ -13,10 +12,10 @@
 namespace meshdeploy::deploy {
 namespace {
 
-constexpr std::array<std::string_view, 6> kDeploymentNames = {
-    "Created", "Queued", "InProgress", "Succeeded", "Failed", "Stopped"};
-constexpr std::array<std::string_view, 6> kHostNames = {"Pending",   "InProgress", "Succeeded",
-                                                        "Failed",    "Skipped",    "Unknown"};
+constexpr std::array<std::string_view, 6> kDeploymentNames = {"Created",   "Queued", "InProgress",
+                                                              "Succeeded", "Failed", "Stopped"};
+constexpr std::array<std::string_view, 6> kHostNames = {"Pending", "InProgress", "Succeeded",
+                                                        "Failed",  "Skipped",    "Unknown"};
 
 // Parses our own RFC 3339 form back ("YYYY-MM-DDTHH:MM:SS.mmmZ").
 result<unix_ms> parse_rfc3339(const std::string& s) {
@@ -79,12 +78,24 @@ overview compute_overview(const deployment_record& d) {
   overview o;
   for (const auto& h : d.hosts) {
     switch (h.status) {
-      case host_status::pending: ++o.pending; break;
-      case host_status::in_progress: ++o.in_progress; break;
-      case host_status::succeeded: ++o.succeeded; break;
-      case host_status::failed: ++o.failed; break;
-      case host_status::skipped: ++o.skipped; break;
-      case host_status::unknown: ++o.unknown; break;
+      case host_status::pending:
+        ++o.pending;
+        break;
+      case host_status::in_progress:
+        ++o.in_progress;
+        break;
+      case host_status::succeeded:
+        ++o.succeeded;
+        break;
+      case host_status::failed:
+        ++o.failed;
+        break;
+      case host_status::skipped:
+        ++o.skipped;
+        break;
+      case host_status::unknown:
+        ++o.unknown;
+        break;
     }
   }
   return o;
@@ -111,33 +122,35 @@ nlohmann::json to_json(const deployment_record& d) {
       }
       events.push_back(std::move(ej));
     }
-    hosts.push_back({{"host", h.host}, {"status", to_string(h.status)}, {"events", std::move(events)}});
+    hosts.push_back(
+        {{"host", h.host}, {"status", to_string(h.status)}, {"events", std::move(events)}});
   }
-  json j = {{"deploymentId", d.id},
-            {"application", d.application},
-            {"deploymentGroup", d.group},
-            {"deploymentGroupId", d.group_id},
-            {"revision", d.revision},
-            {"bundleType", d.bundle_format},
-            {"deploymentConfig", d.config},
-            {"status", to_string(d.status)},
-            {"creator", d.creator},
-            {"createTime", d.create_time ? json(to_rfc3339(d.create_time)) : json(nullptr)},
-            {"completeTime", d.complete_time ? json(to_rfc3339(d.complete_time)) : json(nullptr)},
-            {"fileExistsBehavior", d.file_exists_behavior.empty() ? json(nullptr)
-                                                                  : json(d.file_exists_behavior)},
-            {"ignoreApplicationStopFailures", d.ignore_stop_failures},
-            {"overview",
-             {{"Pending", o.pending},
-              {"InProgress", o.in_progress},
-              {"Succeeded", o.succeeded},
-              {"Failed", o.failed},
-              {"Skipped", o.skipped},
-              {"Unknown", o.unknown}}},
-            {"errorInformation",
-             d.error ? json{{"code", d.error->code}, {"message", d.error->message}} : json(nullptr)},
-            {"hosts", std::move(hosts)},
-            {"version", d.version}};
+  json j = {
+      {"deploymentId", d.id},
+      {"application", d.application},
+      {"deploymentGroup", d.group},
+      {"deploymentGroupId", d.group_id},
+      {"revision", d.revision},
+      {"bundleType", d.bundle_format},
+      {"deploymentConfig", d.config},
+      {"status", to_string(d.status)},
+      {"creator", d.creator},
+      {"createTime", d.create_time ? json(to_rfc3339(d.create_time)) : json(nullptr)},
+      {"completeTime", d.complete_time ? json(to_rfc3339(d.complete_time)) : json(nullptr)},
+      {"fileExistsBehavior",
+       d.file_exists_behavior.empty() ? json(nullptr) : json(d.file_exists_behavior)},
+      {"ignoreApplicationStopFailures", d.ignore_stop_failures},
+      {"overview",
+       {{"Pending", o.pending},
+        {"InProgress", o.in_progress},
+        {"Succeeded", o.succeeded},
+        {"Failed", o.failed},
+        {"Skipped", o.skipped},
+        {"Unknown", o.unknown}}},
+      {"errorInformation",
+       d.error ? json{{"code", d.error->code}, {"message", d.error->message}} : json(nullptr)},
+      {"hosts", std::move(hosts)},
+      {"version", d.version}};
   return j;
 }
 

@@ -32,7 +32,8 @@ unix_ms now_ms();
 std::string to_rfc3339(unix_ms t);
 
 struct diagnostics {
-  std::string error_code;  // Success | ScriptMissing | ScriptNotExecutable | ScriptTimedOut | ScriptFailed | UnknownError
+  std::string error_code;  // Success | ScriptMissing | ScriptNotExecutable | ScriptTimedOut |
+                           // ScriptFailed | UnknownError
   std::string script_name;
   std::string message;
   std::string log_tail;  // last 4 KiB of the script output

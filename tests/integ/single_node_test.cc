@@ -1,16 +1,15 @@
 // End-to-end: a real `meshdeploy node run` process and real CLI invocations
 // deploying the example revisions into a temporary install root.
-#include <gtest/gtest.h>
-#include <signal.h>
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <fstream>
+#include <signal.h>
 #include <thread>
-
-#include "tests/support/process.h"
-#include "tests/support/temp_dir.h"
 
 namespace meshdeploy::test {
 namespace {
@@ -70,16 +69,17 @@ TEST_F(SingleNodeTest, WebappDeploysEndToEndAndRedeployRunsPreviousStop) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const std::string id = first_line(r.out);
   ASSERT_EQ(id.rfind("d-", 0), 0u) << r.out;
-  EXPECT_NE(r.err.find("ValidateService"), std::string::npos) << "progress goes to stderr: " << r.err;
+  EXPECT_NE(r.err.find("ValidateService"), std::string::npos)
+      << "progress goes to stderr: " << r.err;
 
   json d = status(id);
   EXPECT_EQ(d["status"], "Succeeded");
   EXPECT_EQ(d["overview"]["Succeeded"], 1);
   ASSERT_EQ(d["hosts"].size(), 1u);
   EXPECT_EQ(d["hosts"][0]["host"], "host-1");
-  for (const char* name : {"ApplicationStop", "DownloadBundle", "BeforeInstall", "Install",
-                           "AfterInstall", "ApplicationStart", "ValidateService",
-                           "BeforeAllowTraffic", "AfterAllowTraffic"}) {
+  for (const char* name :
+       {"ApplicationStop", "DownloadBundle", "BeforeInstall", "Install", "AfterInstall",
+        "ApplicationStart", "ValidateService", "BeforeAllowTraffic", "AfterAllowTraffic"}) {
     EXPECT_EQ(event(d, name)["status"], "Succeeded") << name;
   }
   EXPECT_EQ(event(d, "BlockTraffic")["status"], "Skipped");
@@ -106,8 +106,8 @@ TEST_F(SingleNodeTest, WebappDeploysEndToEndAndRedeployRunsPreviousStop) {
   fs::copy(source_path("examples/webapp"), dir_ / "v2", fs::copy_options::recursive);
   write_file(dir_ / "v2/site/index.html", "<h1>Hello from meshdeploy v2</h1>\n");
   fs::remove(dir_ / "v2/site/static/style.css");
-  r = node_->cli({"deploy", "--app", "web", "--group", "prod", "--source", (dir_ / "v2").string(),
-                  "--wait"});
+  r = node_->cli(
+      {"deploy", "--app", "web", "--group", "prod", "--source", (dir_ / "v2").string(), "--wait"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const std::string id2 = first_line(r.out);
   auto logs = node_->cli({"logs", id2, "--event", "ApplicationStop"});
@@ -163,20 +163,22 @@ TEST_F(SingleNodeTest, InvalidRevisionIsRejectedBeforeAnythingIsDeployed) {
   EXPECT_NE(v.err.find("scripts/nope.sh"), std::string::npos) << v.err;
   EXPECT_NE(v.err.find(":5"), std::string::npos) << "names the line: " << v.err;
 
-  auto r = node_->cli({"deploy", "--app", "web", "--group", "prod", "--source",
-                       (dir_ / "bad").string(), "--wait"});
+  auto r = node_->cli(
+      {"deploy", "--app", "web", "--group", "prod", "--source", (dir_ / "bad").string(), "--wait"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   auto list = node_->cli({"deployments", "--output", "json"});
   EXPECT_TRUE(json::parse(list.out)["deployments"].empty());
 }
 
 TEST_F(SingleNodeTest, GroupMatchingNoHostFailsAtOnce) {
-  ASSERT_EQ(node_->cli({"group", "create", "--app", "web", "--name", "db", "--tag", "role=db"})
-                .exit_code,
-            0);
-  auto push = node_->cli({"push", "--app", "web", "--source", source_path("examples/noop").string()});
+  ASSERT_EQ(
+      node_->cli({"group", "create", "--app", "web", "--name", "db", "--tag", "role=db"}).exit_code,
+      0);
+  auto push =
+      node_->cli({"push", "--app", "web", "--source", source_path("examples/noop").string()});
   ASSERT_EQ(push.exit_code, 0) << push.err;
-  auto r = node_->cli({"deploy", "--app", "web", "--group", "db", "--revision", first_line(push.out)});
+  auto r =
+      node_->cli({"deploy", "--app", "web", "--group", "db", "--revision", first_line(push.out)});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   json d = status(first_line(r.out));
   EXPECT_EQ(d["status"], "Failed");
@@ -202,8 +204,8 @@ TEST_F(SingleNodeTest, KillDuringHookIsReportedHonestlyAfterRestart) {
              "      timeout: 120\n");
   write_file(dir_ / "crash/hang.sh",
              "#!/bin/sh\nsleep 100 &\necho $! > " + pid_file.string() + "\nwait\n", 0755);
-  auto r = node_->cli({"deploy", "--app", "web", "--group", "prod", "--source",
-                       (dir_ / "crash").string()});
+  auto r = node_->cli(
+      {"deploy", "--app", "web", "--group", "prod", "--source", (dir_ / "crash").string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string id = first_line(r.out);
   // Wait (bounded) for the hook to start.

@@ -1,18 +1,17 @@
 #include "tests/support/process.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include "tests/support/temp_dir.h"
 
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <thread>
-
-#include "tests/support/temp_dir.h"
+#include <unistd.h>
 
 namespace meshdeploy::test {
 
@@ -131,10 +130,17 @@ bool node_process::start() {
   fs::create_directories(data_dir_, ec);
   fs::create_directories(install_root_, ec);
   fs::remove(data_dir_ / "api.addr", ec);
-  std::vector<std::string> argv = {meshdeploy_binary(), "node",          "run",
-                                   "--name",            name_,           "--data-dir",
-                                   data_dir_.string(),  "--api",         "127.0.0.1:0",
-                                   "--install-root",    install_root_.string()};
+  std::vector<std::string> argv = {meshdeploy_binary(),
+                                   "node",
+                                   "run",
+                                   "--name",
+                                   name_,
+                                   "--data-dir",
+                                   data_dir_.string(),
+                                   "--api",
+                                   "127.0.0.1:0",
+                                   "--install-root",
+                                   install_root_.string()};
   for (const auto& t : tags_) {
     argv.push_back("--tag");
     argv.push_back(t);

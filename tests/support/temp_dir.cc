@@ -1,12 +1,11 @@
 #include "tests/support/temp_dir.h"
 
-#include <sys/stat.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <sys/stat.h>
 #include <system_error>
 
 namespace meshdeploy::test {
@@ -15,7 +14,8 @@ namespace fs = std::filesystem;
 
 temp_dir::temp_dir(std::string_view prefix) {
   const char* base = std::getenv("TMPDIR");
-  std::string templ = std::string(base && *base ? base : "/tmp") + "/" + std::string(prefix) + "-XXXXXX";
+  std::string templ =
+      std::string(base && *base ? base : "/tmp") + "/" + std::string(prefix) + "-XXXXXX";
   if (::mkdtemp(templ.data()) == nullptr) {
     std::perror("mkdtemp");
     std::abort();
@@ -26,7 +26,8 @@ temp_dir::temp_dir(std::string_view prefix) {
 temp_dir::~temp_dir() {
   std::error_code ec;
   // Tests may leave read-only directories behind; make everything writable first.
-  for (auto it = fs::recursive_directory_iterator(path_, fs::directory_options::skip_permission_denied, ec);
+  for (auto it = fs::recursive_directory_iterator(
+           path_, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (it->is_directory(ec) && !it->is_symlink(ec)) {
       fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);

@@ -1,7 +1,6 @@
 #include "cli/render.h"
 
 #include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
 
 namespace meshdeploy::cli {
@@ -10,24 +9,23 @@ namespace {
 using nlohmann::json;
 
 json doc(const std::string& status, const std::string& ev_status) {
-  return json{{"deploymentId", "d-1"},
-              {"status", status},
-              {"createTime", "2026-01-01T00:00:00.000Z"},
-              {"hosts",
-               {{{"host", "h1"},
-                 {"status", ev_status == "Failed" ? "Failed" : "InProgress"},
-                 {"events",
-                  {{{"name", "ValidateService"},
-                    {"status", ev_status},
-                    {"startTime", "2026-01-01T00:00:01.000Z"},
-                    {"endTime", ev_status == "InProgress" ? json() : json("2026-01-01T00:00:01.250Z")},
-                    {"diagnostics",
-                     ev_status == "Failed"
-                         ? json{{"errorCode", "ScriptFailed"},
-                                {"scriptName", "v.sh"},
-                                {"message", "exit 3"},
-                                {"logTail", "a\nb\nc\n"}}
-                         : json()}}}}}}}};
+  return json{
+      {"deploymentId", "d-1"},
+      {"status", status},
+      {"createTime", "2026-01-01T00:00:00.000Z"},
+      {"hosts",
+       {{{"host", "h1"},
+         {"status", ev_status == "Failed" ? "Failed" : "InProgress"},
+         {"events",
+          {{{"name", "ValidateService"},
+            {"status", ev_status},
+            {"startTime", "2026-01-01T00:00:01.000Z"},
+            {"endTime", ev_status == "InProgress" ? json() : json("2026-01-01T00:00:01.250Z")},
+            {"diagnostics", ev_status == "Failed" ? json{{"errorCode", "ScriptFailed"},
+                                                         {"scriptName", "v.sh"},
+                                                         {"message", "exit 3"},
+                                                         {"logTail", "a\nb\nc\n"}}
+                                                  : json()}}}}}}}};
 }
 
 TEST(RenderTest, TableAlignsColumns) {

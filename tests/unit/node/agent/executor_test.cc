@@ -2,17 +2,17 @@
 // processes in temp dirs.
 #include "node/agent/executor.h"
 
-#include <gtest/gtest.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <fstream>
-#include <sstream>
-#include <thread>
-
 #include "node/agent/revision.h"
 #include "tests/support/temp_dir.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <signal.h>
+#include <sstream>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
 
 namespace meshdeploy::agent {
 namespace {
@@ -30,8 +30,8 @@ struct recorded {
 class recording_sink : public progress_sink {
  public:
   void event_started(lifecycle_event e, deploy::unix_ms) override { started.push_back(e); }
-  void event_finished(lifecycle_event e, host_status s,
-                      const std::optional<deploy::diagnostics>& d, deploy::unix_ms) override {
+  void event_finished(lifecycle_event e, host_status s, const std::optional<deploy::diagnostics>& d,
+                      deploy::unix_ms) override {
     finished.push_back({e, s, d});
   }
   const recorded* find(lifecycle_event e) const {
@@ -47,8 +47,9 @@ class recording_sink : public progress_sink {
 class ExecutorTest : public ::testing::Test {
  protected:
   ExecutorTest() {
-    db_ = storage::db::open({dir_ / "db", {journal::column_family, host_state_store::column_family}})
-              .value();
+    db_ =
+        storage::db::open({dir_ / "db", {journal::column_family, host_state_store::column_family}})
+            .value();
     agent_options o;
     o.data_dir = dir_ / "data";
     o.install_root = dir_ / "root";
@@ -63,7 +64,8 @@ class ExecutorTest : public ::testing::Test {
                     const std::vector<std::pair<std::string, std::string>>& files = {}) {
     const fs::path root = dir_ / "src" / name;
     test::write_file(root / "appspec.yml", appspec);
-    for (const auto& [path, body] : scripts) test::write_file(root / path, "#!/bin/sh\n" + body, 0755);
+    for (const auto& [path, body] : scripts)
+      test::write_file(root / path, "#!/bin/sh\n" + body, 0755);
     for (const auto& [path, body] : files) test::write_file(root / path, body);
     return root;
   }
@@ -72,8 +74,14 @@ class ExecutorTest : public ::testing::Test {
                     bool ignore_stop_failures = false) {
     auto bundle = prepare_revision(source, dir_ / "bundles" / id);
     EXPECT_TRUE(bundle) << bundle.error().message;
-    local_deployment d{id, "app", "grp", "group-1", bundle.value().id, bundle.value().archive,
-                       std::nullopt, ignore_stop_failures};
+    local_deployment d{id,
+                       "app",
+                       "grp",
+                       "group-1",
+                       bundle.value().id,
+                       bundle.value().archive,
+                       std::nullopt,
+                       ignore_stop_failures};
     std::atomic<bool> stop{false};
     return exec_->run(d, sink, stop);
   }
@@ -105,8 +113,9 @@ hooks:
 TEST_F(ExecutorTest, HooksRunInCodeDeployOrderWithTheirEnvironment) {
   const auto src = revision(
       "r1", kAllHooks,
-      {{"h.sh", trace_cmd("$LIFECYCLE_EVENT $DEPLOYMENT_ID $APPLICATION_NAME "
-                          "$DEPLOYMENT_GROUP_NAME $DEPLOYMENT_GROUP_ID $MESHDEPLOY_INSTALL_ROOT")}});
+      {{"h.sh",
+        trace_cmd("$LIFECYCLE_EVENT $DEPLOYMENT_ID $APPLICATION_NAME "
+                  "$DEPLOYMENT_GROUP_NAME $DEPLOYMENT_GROUP_ID $MESHDEPLOY_INSTALL_ROOT")}});
   recording_sink s1;
   ASSERT_EQ(deploy(src, "d-1", s1).status, host_status::succeeded);
   const std::string root = (dir_ / "root").string();
@@ -144,12 +153,14 @@ TEST_F(ExecutorTest, ApplicationStopRunsTheLastSuccessfulRevisionsScript) {
             host_status::succeeded);
   EXPECT_EQ(trace(), "stop-from-A\n");
   // A failed deployment does not become "the last successful revision".
-  const char* failing = "version: 0.0\nos: linux\nhooks:\n  ApplicationStop: [{location: stop.sh}]\n"
-                        "  ValidateService: [{location: v.sh}]\n";
-  ASSERT_EQ(deploy(revision("c", failing, {{"stop.sh", trace_cmd("stop-from-C")}, {"v.sh", "exit 1\n"}}),
-                   "d-c", s)
-                .status,
-            host_status::failed);
+  const char* failing =
+      "version: 0.0\nos: linux\nhooks:\n  ApplicationStop: [{location: stop.sh}]\n"
+      "  ValidateService: [{location: v.sh}]\n";
+  ASSERT_EQ(
+      deploy(revision("c", failing, {{"stop.sh", trace_cmd("stop-from-C")}, {"v.sh", "exit 1\n"}}),
+             "d-c", s)
+          .status,
+      host_status::failed);
   ASSERT_EQ(deploy(revision("d", spec, {{"stop.sh", trace_cmd("stop-from-D")}}), "d-d", s).status,
             host_status::succeeded);
   EXPECT_EQ(trace(), "stop-from-A\nstop-from-B\nstop-from-B\n");
@@ -158,8 +169,9 @@ TEST_F(ExecutorTest, ApplicationStopRunsTheLastSuccessfulRevisionsScript) {
 TEST_F(ExecutorTest, RedeployRemovesWhatThePreviousDeploymentInstalled) {
   const char* spec = "version: 0.0\nos: linux\nfiles:\n  - source: /\n    destination: /srv/app\n";
   recording_sink s;
-  ASSERT_EQ(deploy(revision("v1", spec, {}, {{"a.txt", "1"}, {"old/only.txt", "x"}}), "d-1", s).status,
-            host_status::succeeded);
+  ASSERT_EQ(
+      deploy(revision("v1", spec, {}, {{"a.txt", "1"}, {"old/only.txt", "x"}}), "d-1", s).status,
+      host_status::succeeded);
   EXPECT_TRUE(fs::exists(dir_ / "root/srv/app/old/only.txt"));
   ASSERT_EQ(deploy(revision("v2", spec, {}, {{"a.txt", "2"}}), "d-2", s).status,
             host_status::succeeded);
@@ -170,7 +182,8 @@ TEST_F(ExecutorTest, RedeployRemovesWhatThePreviousDeploymentInstalled) {
 
 TEST_F(ExecutorTest, DisallowConflictFailsInstallWithTheFix) {
   test::write_file(dir_ / "root/srv/app/a.txt", "not ours");
-  const char* spec = "version: 0.0\nos: linux\nfiles:\n  - source: a.txt\n    destination: /srv/app\n";
+  const char* spec =
+      "version: 0.0\nos: linux\nfiles:\n  - source: a.txt\n    destination: /srv/app\n";
   recording_sink s;
   auto r = deploy(revision("v1", spec, {}, {{"a.txt", "1"}}), "d-1", s);
   ASSERT_EQ(r.status, host_status::failed);
@@ -181,11 +194,13 @@ TEST_F(ExecutorTest, DisallowConflictFailsInstallWithTheFix) {
 }
 
 TEST_F(ExecutorTest, FailureSkipsEveryLaterEvent) {
-  const char* spec = "version: 0.0\nos: linux\nhooks:\n  AfterInstall: [{location: f.sh}]\n"
-                     "  ApplicationStart: [{location: never.sh}]\n";
+  const char* spec =
+      "version: 0.0\nos: linux\nhooks:\n  AfterInstall: [{location: f.sh}]\n"
+      "  ApplicationStart: [{location: never.sh}]\n";
   recording_sink s;
-  auto r = deploy(revision("f", spec, {{"f.sh", "echo boom >&2\nexit 7\n"}, {"never.sh", trace_cmd("ran")}}),
-                  "d-f", s);
+  auto r = deploy(
+      revision("f", spec, {{"f.sh", "echo boom >&2\nexit 7\n"}, {"never.sh", trace_cmd("ran")}}),
+      "d-f", s);
   EXPECT_EQ(r.status, host_status::failed);
   EXPECT_NE(r.message.find("AfterInstall"), std::string::npos) << r.message;
   const auto* f = s.find(lifecycle_event::after_install);
@@ -212,12 +227,14 @@ TEST_F(ExecutorTest, IgnoreStopFailuresGoesOn) {
 }
 
 TEST_F(ExecutorTest, TamperedBundleFailsAtDownloadAndChangesNothing) {
-  const char* spec = "version: 0.0\nos: linux\nfiles:\n  - source: a.txt\n    destination: /srv/app\n";
+  const char* spec =
+      "version: 0.0\nos: linux\nfiles:\n  - source: a.txt\n    destination: /srv/app\n";
   auto bundle = prepare_revision(revision("t", spec, {}, {{"a.txt", "1"}}), dir_ / "b").value();
   std::ofstream(bundle.archive, std::ios::app) << "tampered";
   recording_sink s;
   std::atomic<bool> stop{false};
-  auto r = exec_->run({"d-t", "app", "grp", "group-1", bundle.id, bundle.archive, {}, false}, s, stop);
+  auto r =
+      exec_->run({"d-t", "app", "grp", "group-1", bundle.id, bundle.archive, {}, false}, s, stop);
   EXPECT_EQ(r.status, host_status::failed);
   EXPECT_EQ(s.find(lifecycle_event::download_bundle)->status, host_status::failed);
   EXPECT_EQ(s.find(lifecycle_event::install)->status, host_status::skipped);
@@ -226,7 +243,8 @@ TEST_F(ExecutorTest, TamperedBundleFailsAtDownloadAndChangesNothing) {
 
 TEST_F(ExecutorTest, InvalidAppspecFailsAtDownloadNamingTheLine) {
   recording_sink s;
-  auto r = deploy(revision("bad", "version: 0.0\nos: linux\nhooks:\n  Bogus: []\n", {}), "d-bad", s);
+  auto r =
+      deploy(revision("bad", "version: 0.0\nos: linux\nhooks:\n  Bogus: []\n", {}), "d-bad", s);
   EXPECT_EQ(r.status, host_status::failed);
   const auto* d = s.find(lifecycle_event::download_bundle);
   ASSERT_TRUE(d && d->diag);
@@ -247,8 +265,13 @@ TEST_F(ExecutorTest, RecoveryKillsLeftoverHookProcessesAndFailsHonestly) {
   }
   std::this_thread::sleep_for(100ms);  // let exec happen so /proc shows the new environment
   journal j(*db_);
-  ASSERT_TRUE(j.record({"d-x", "group-1", journal_phase::entered, "AfterInstall", "slow.sh",
-                        "d-x-AfterInstall-0-feed", {}}));
+  ASSERT_TRUE(j.record({"d-x",
+                        "group-1",
+                        journal_phase::entered,
+                        "AfterInstall",
+                        "slow.sh",
+                        "d-x-AfterInstall-0-feed",
+                        {}}));
   ASSERT_TRUE(j.record({"d-y", "group-1", journal_phase::finished, {}, {}, {}, "Succeeded"}));
 
   auto rec = exec_->recover();

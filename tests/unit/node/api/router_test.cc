@@ -1,15 +1,14 @@
 // The API router against a real registry in a real RocksDB (no sockets).
 #include "node/api/router.h"
 
-#include <gtest/gtest.h>
-
-#include <nlohmann/json.hpp>
-
 #include "node/agent/executor.h"
 #include "node/agent/host_state.h"
 #include "node/agent/journal.h"
 #include "storage/db.h"
 #include "tests/support/temp_dir.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace meshdeploy::api {
 namespace {
@@ -76,7 +75,8 @@ TEST_F(RouterTest, BadBodiesGetClearErrors) {
   EXPECT_NE(body(r)["error"]["message"].get<std::string>().find("'name'"), std::string::npos);
   r = call("POST", "/v1/apps", {{"name", "has space"}});
   EXPECT_EQ(r.status, 400u);
-  r = call("POST", "/v1/groups", {{"application", "nope"}, {"name", "g"}, {"tagSets", json::array()}});
+  r = call("POST", "/v1/groups",
+           {{"application", "nope"}, {"name", "g"}, {"tagSets", json::array()}});
   EXPECT_EQ(r.status, 404u);
   EXPECT_EQ(call("GET", "/v2/anything").status, 404u);
   EXPECT_EQ(call("PATCH", "/v1/apps").status, 404u);
@@ -89,13 +89,15 @@ TEST_F(RouterTest, GroupNeedsTagsAndAKnownConfig) {
                  {{"application", "web"}, {"name", "g"}, {"tagSets", json::array()}})
                 .status,
             400u);
-  EXPECT_EQ(call("POST", "/v1/groups",
-                 {{"application", "web"}, {"name", "g"}, {"tagSets", tags},
-                  {"deploymentConfig", "Nope"}})
-                .status,
-            404u);
+  EXPECT_EQ(
+      call("POST", "/v1/groups",
+           {{"application", "web"}, {"name", "g"}, {"tagSets", tags}, {"deploymentConfig", "Nope"}})
+          .status,
+      404u);
   auto ok = call("POST", "/v1/groups",
-                 {{"application", "web"}, {"name", "g"}, {"tagSets", tags},
+                 {{"application", "web"},
+                  {"name", "g"},
+                  {"tagSets", tags},
                   {"deploymentConfig", "CodeDeployDefault.AllAtOnce"}});
   ASSERT_EQ(ok.status, 201u) << ok.body;
   EXPECT_EQ(body(ok)["deploymentConfig"], "AllAtOnce");
@@ -115,9 +117,9 @@ TEST_F(RouterTest, ConfigsIncludeBuiltinsAndCustom) {
 TEST_F(RouterTest, DeploymentOfUnknownRevisionIsRejected) {
   ASSERT_EQ(call("POST", "/v1/apps", {{"name", "web"}}).status, 201u);
   json tags = json::array({json::array({{{"key", "role"}, {"value", "web"}}})});
-  ASSERT_EQ(call("POST", "/v1/groups", {{"application", "web"}, {"name", "g"}, {"tagSets", tags}})
-                .status,
-            201u);
+  ASSERT_EQ(
+      call("POST", "/v1/groups", {{"application", "web"}, {"name", "g"}, {"tagSets", tags}}).status,
+      201u);
   auto r = call("POST", "/v1/deployments",
                 {{"application", "web"}, {"deploymentGroup", "g"}, {"revision", "abc"}});
   EXPECT_EQ(r.status, 400u);

@@ -25,13 +25,17 @@ TEST(DeploymentConfigTest, MaxOutOfServiceMatchesCodeDeploy) {
     std::uint32_t k;
   };
   const row rows[] = {
-      {builtin("OneAtATime"), 1, 1},   {builtin("OneAtATime"), 10, 1},
-      {builtin("HalfAtATime"), 1, 1},  {builtin("HalfAtATime"), 2, 1},
-      {builtin("HalfAtATime"), 9, 4},  {builtin("HalfAtATime"), 10, 5},
-      {builtin("AllAtOnce"), 1, 1},    {builtin("AllAtOnce"), 7, 7},
-      {custom("6"), 9, 3},              // CodeDeploy docs: HOST_COUNT 6 of 9 -> 3 at a time
-      {custom("40%"), 9, 5},            // FLEET_PERCENT 40 of 9 -> n = 4 -> 5 at a time
-      {custom("85%"), 10, 1},           // n = 9
+      {builtin("OneAtATime"), 1, 1},
+      {builtin("OneAtATime"), 10, 1},
+      {builtin("HalfAtATime"), 1, 1},
+      {builtin("HalfAtATime"), 2, 1},
+      {builtin("HalfAtATime"), 9, 4},
+      {builtin("HalfAtATime"), 10, 5},
+      {builtin("AllAtOnce"), 1, 1},
+      {builtin("AllAtOnce"), 7, 7},
+      {custom("6"), 9, 3},     // CodeDeploy docs: HOST_COUNT 6 of 9 -> 3 at a time
+      {custom("40%"), 9, 5},   // FLEET_PERCENT 40 of 9 -> n = 4 -> 5 at a time
+      {custom("85%"), 10, 1},  // n = 9
       {custom("0"), 4, 4},
   };
   for (const auto& r : rows) {

@@ -1,7 +1,6 @@
 #include "node/deploy/status.h"
 
 #include <gtest/gtest.h>
-
 #include <nlohmann/json.hpp>
 
 namespace meshdeploy::deploy {
@@ -23,7 +22,8 @@ deployment_record sample() {
   d.error = error_information{"HEALTH_CONSTRAINTS", "host h1 failed"};
   d.version = 7;
   host_progress h{"h1", host_status::failed, {}};
-  h.events.push_back({"ApplicationStop", host_status::succeeded, 1'700'000'000'200, 1'700'000'000'300, {}});
+  h.events.push_back(
+      {"ApplicationStop", host_status::succeeded, 1'700'000'000'200, 1'700'000'000'300, {}});
   h.events.push_back({"ValidateService", host_status::failed, 1'700'000'001'000, 1'700'000'002'000,
                       diagnostics{"ScriptFailed", "scripts/v.sh", "exit 3", "tail\n"}});
   h.events.push_back({"AfterAllowTraffic", host_status::skipped, 0, 0, {}});
@@ -33,9 +33,9 @@ deployment_record sample() {
 
 TEST(StatusTest, JsonHasTheDocumentedShape) {
   const auto j = to_json(sample());
-  for (const char* key : {"deploymentId", "application", "deploymentGroup", "revision",
-                          "deploymentConfig", "status", "creator", "createTime", "completeTime",
-                          "overview", "errorInformation", "hosts"}) {
+  for (const char* key :
+       {"deploymentId", "application", "deploymentGroup", "revision", "deploymentConfig", "status",
+        "creator", "createTime", "completeTime", "overview", "errorInformation", "hosts"}) {
     EXPECT_TRUE(j.contains(key)) << key;
   }
   EXPECT_EQ(j["status"], "Failed");
@@ -71,9 +71,9 @@ TEST(StatusTest, MalformedDocumentIsAnErrorNotACrash) {
 }
 
 TEST(StatusTest, StatusNamesParseBack) {
-  for (auto s : {deployment_status::created, deployment_status::queued,
-                 deployment_status::in_progress, deployment_status::succeeded,
-                 deployment_status::failed, deployment_status::stopped}) {
+  for (auto s :
+       {deployment_status::created, deployment_status::queued, deployment_status::in_progress,
+        deployment_status::succeeded, deployment_status::failed, deployment_status::stopped}) {
     EXPECT_EQ(parse_deployment_status(to_string(s)), s);
   }
   EXPECT_EQ(to_string(host_status::in_progress), "InProgress");
