@@ -243,6 +243,15 @@ int run(int argc, char** argv) {
       ->add_option("--install-root", install_root,
                    "Prefix for every appspec destination (for several nodes on one machine)")
       ->default_str("/");
+  node_run
+      ->add_option("--max-bundle-size", nopts.bundle_limits.max_total_bytes,
+                   "Refuse bundles that unpack to more than this many bytes (suffixes K, M, G)")
+      ->transform(CLI::AsSizeValue(false))
+      ->default_str("8G");
+  node_run
+      ->add_option("--max-bundle-entries", nopts.bundle_limits.max_entries,
+                   "Refuse bundles with more entries than this")
+      ->default_str(std::to_string(nopts.bundle_limits.max_entries));
   node_run->add_option("--log-level", nopts.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->default_str("info");

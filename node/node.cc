@@ -59,6 +59,7 @@ int run_node(const node_options& in) {
   agent::agent_options ao;
   ao.data_dir = o.data_dir;
   ao.install_root = o.install_root;
+  ao.limits = o.bundle_limits;
   agent::executor exec(*db.value(), ao);
   deploy::local_deployer deployer(reg, exec, deploy::host_identity{o.name, o.tags});
   if (auto r = deployer.recover(); !r) {

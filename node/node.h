@@ -3,6 +3,7 @@
 // worker pool, and runs until SIGINT or SIGTERM.
 #pragma once
 
+#include "node/agent/archive.h"
 #include "node/deploy/registry.h"
 
 #include <filesystem>
@@ -17,7 +18,8 @@ struct node_options {
   std::string api = "127.0.0.1:7947";  // HOST:PORT; port 0 picks a free one
   std::vector<deploy::tag> tags;
   std::filesystem::path install_root = "/";
-  std::string log_level = "info";  // trace, debug, info, warn, error
+  std::string log_level = "info";       // trace, debug, info, warn, error
+  agent::extract_limits bundle_limits;  // refuse bundles over these (size bombs)
 };
 
 // Runs the node until a signal arrives. Returns the process exit code
