@@ -86,6 +86,28 @@ result<revision_info> revision_from_json(const json& j) {
                        j.value("registerTimeMs", unix_ms{0})};
 }
 
+// Decodes every value under `prefix` of a column family with `decode`; the
+// first corrupt value stops the scan and is reported (nothing is skipped
+// silently).
+template <class T, class Decode>
+result<std::vector<T>> scan_all(const storage::db& db, const char* cf, std::string_view prefix,
+                                std::string_view what, Decode decode) {
+  std::vector<T> out;
+  std::optional<error> bad;
+  MESH_CHECK(db.scan(cf, prefix, [&](std::string_view, std::string_view v) {
+    auto j = parse_stored(what, v);
+    auto item = j ? decode(j.value()) : result<T>(j.error());
+    if (!item) {
+      bad = item.error();
+      return false;
+    }
+    out.push_back(std::move(item).value());
+    return true;
+  }));
+  if (bad) return *bad;
+  return out;
+}
+
 }  // namespace
 
 bool matches(const std::vector<tag_set>& selector, const std::vector<tag>& host_tags) {
@@ -189,19 +211,7 @@ result<application> registry::get_app(const std::string& name) const {
 }
 
 result<std::vector<application>> registry::list_apps() const {
-  std::vector<application> out;
-  std::optional<error> bad;
-  MESH_CHECK(db_.scan(kApps, "", [&](std::string_view, std::string_view v) {
-    auto j = parse_stored("application", v);
-    if (!j) {
-      bad = j.error();
-      return false;
-    }
-    out.push_back(app_from_json(j.value()).value());
-    return true;
-  }));
-  if (bad) return *bad;
-  return out;
+  return scan_all<application>(db_, kApps, "", "application", app_from_json);
 }
 
 result<void> registry::delete_app(const std::string& name) {
@@ -253,21 +263,8 @@ result<deployment_group> registry::get_group(const std::string& app,
 }
 
 result<std::vector<deployment_group>> registry::list_groups(const std::string& app) const {
-  std::vector<deployment_group> out;
-  std::optional<error> bad;
-  MESH_CHECK(
-      db_.scan(kGroups, storage::key().str(app).bytes(), [&](std::string_view, std::string_view v) {
-        auto j = parse_stored("deployment group", v);
-        auto g = j ? group_from_json(j.value()) : result<deployment_group>(j.error());
-        if (!g) {
-          bad = g.error();
-          return false;
-        }
-        out.push_back(std::move(g).value());
-        return true;
-      }));
-  if (bad) return *bad;
-  return out;
+  return scan_all<deployment_group>(db_, kGroups, storage::key().str(app).bytes(),
+                                    "deployment group", group_from_json);
 }
 
 result<deployment_config> registry::create_config(deployment_config c) {
@@ -296,18 +293,10 @@ result<deployment_config> registry::get_config(const std::string& name) const {
 }
 
 result<std::vector<deployment_config>> registry::list_configs() const {
+  MESH_TRY(auto custom,
+           scan_all<deployment_config>(db_, kConfigs, "", "deployment config", config_from_json));
   std::vector<deployment_config> out = builtin_configs();
-  std::optional<error> bad;
-  MESH_CHECK(db_.scan(kConfigs, "", [&](std::string_view, std::string_view v) {
-    auto j = parse_stored("deployment config", v);
-    if (!j) {
-      bad = j.error();
-      return false;
-    }
-    out.push_back(config_from_json(j.value()).value());
-    return true;
-  }));
-  if (bad) return *bad;
+  out.insert(out.end(), custom.begin(), custom.end());
   return out;
 }
 
@@ -363,14 +352,8 @@ result<revision_info> registry::get_revision(const std::string& app, const std::
 }
 
 result<std::vector<revision_info>> registry::list_revisions(const std::string& app) const {
-  std::vector<revision_info> out;
-  MESH_CHECK(db_.scan(kRevisions, storage::key().str(app).bytes(),
-                      [&](std::string_view, std::string_view v) {
-                        if (auto j = parse_stored("revision", v)) {
-                          out.push_back(revision_from_json(j.value()).value());
-                        }
-                        return true;
-                      }));
+  MESH_TRY(auto out, scan_all<revision_info>(db_, kRevisions, storage::key().str(app).bytes(),
+                                             "revision", revision_from_json));
   std::sort(out.begin(), out.end(), [](const revision_info& a, const revision_info& b) {
     return a.register_time > b.register_time;
   });
@@ -395,19 +378,14 @@ result<deployment_record> registry::get_deployment(const std::string& id) const 
 
 result<std::vector<deployment_record>> registry::list_deployments(const std::string& app,
                                                                   const std::string& group) const {
+  MESH_TRY(auto all,
+           scan_all<deployment_record>(db_, kDeployments, "", "deployment", deployment_from_json));
   std::vector<deployment_record> out;
-  MESH_CHECK(db_.scan(kDeployments, "", [&](std::string_view, std::string_view v) {
-    auto j = json::parse(v, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) return true;
-    auto d = deployment_from_json(j);
-    if (!d) return true;
-    if ((!app.empty() && d.value().application != app) ||
-        (!group.empty() && d.value().group != group)) {
-      return true;
+  for (auto& d : all) {
+    if ((app.empty() || d.application == app) && (group.empty() || d.group == group)) {
+      out.push_back(std::move(d));
     }
-    out.push_back(std::move(d).value());
-    return true;
-  }));
+  }
   std::sort(out.begin(), out.end(), [](const deployment_record& a, const deployment_record& b) {
     return a.create_time > b.create_time;
   });
