@@ -1,6 +1,7 @@
 #include "node/agent/archive.h"
 
 #include "node/agent/errc.h"
+#include "node/agent/unique_fd.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -29,41 +30,10 @@ constexpr int max_link_hops = 40;
 constexpr std::size_t max_component_length = 255;
 constexpr std::size_t io_chunk = 64 * 1024;
 
-// Owns a file descriptor.
-class unique_fd {
- public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) : fd_(fd) {}
-  ~unique_fd() { reset(); }
-  unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  unique_fd& operator=(unique_fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-
-  [[nodiscard]] int get() const { return fd_; }
-  [[nodiscard]] bool valid() const { return fd_ >= 0; }
-  // Closes and reports close(2)'s error (for files just written).
-  int close() { return ::close(std::exchange(fd_, -1)); }
-  void reset() {
-    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-  }
-
- private:
-  int fd_ = -1;
-};
-
 struct archive_read_deleter {
   void operator()(struct archive* a) const { archive_read_free(a); }
 };
 using archive_reader = std::unique_ptr<struct archive, archive_read_deleter>;
-
-std::string errno_text(int e) { return std::error_code(e, std::generic_category()).message(); }
 
 // Entry names come from the attacker: render them quoted with control and
 // non-ASCII bytes escaped (so a message cannot forge log lines or terminal

@@ -1,5 +1,7 @@
 #include "node/agent/hook_runner.h"
 
+#include "node/agent/unique_fd.h"
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -43,10 +45,6 @@ constexpr milliseconds drain_limit{100};
 constexpr milliseconds poll_slice{20};
 constexpr std::size_t read_chunk = 64 * 1024;
 
-std::string errno_text(int e) {
-  const char* d = ::strerrordesc_np(e);  // thread-safe, unlike strerror
-  return d != nullptr ? std::string(d) : fmt::format("errno {}", e);
-}
 
 std::string signal_name(int sig) {
   const char* a = ::sigabbrev_np(sig);
@@ -74,33 +72,6 @@ int ceil_ms(steady::duration d) {
   const auto ms = std::chrono::ceil<milliseconds>(d).count();
   return static_cast<int>(std::min<long long>(ms, 1 << 30));
 }
-
-class unique_fd {
- public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) : fd_(fd) {}
-  ~unique_fd() { reset(); }
-  unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  unique_fd& operator=(unique_fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-
-  [[nodiscard]] int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 int open_pidfd(pid_t pid) {
 #ifdef SYS_pidfd_open

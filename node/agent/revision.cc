@@ -1,6 +1,7 @@
 #include "node/agent/revision.h"
 
 #include "node/agent/errc.h"
+#include "node/agent/unique_fd.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -28,39 +29,10 @@ namespace {
 constexpr std::size_t io_chunk = 64 * 1024;
 constexpr std::size_t hash_bytes = 32;  // BLAKE2b-256
 
-class unique_fd {
- public:
-  unique_fd() = default;
-  explicit unique_fd(int fd) : fd_(fd) {}
-  ~unique_fd() { reset(); }
-  unique_fd(unique_fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  unique_fd& operator=(unique_fd&& o) noexcept {
-    if (this != &o) {
-      reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-
-  [[nodiscard]] int get() const { return fd_; }
-  [[nodiscard]] bool valid() const { return fd_ >= 0; }
-  int close() { return ::close(std::exchange(fd_, -1)); }
-  void reset() {
-    if (fd_ >= 0) ::close(std::exchange(fd_, -1));
-  }
-
- private:
-  int fd_ = -1;
-};
-
 struct archive_write_deleter {
   void operator()(struct archive* a) const { archive_write_free(a); }
 };
 using archive_writer = std::unique_ptr<struct archive, archive_write_deleter>;
-
-std::string errno_text(int e) { return std::error_code(e, std::generic_category()).message(); }
 
 error io_failure(std::string_view what, const fs::path& path, int e) {
   return make_error(errc::io_error, fmt::format("{} {}: {}", what, path.string(), errno_text(e)));
