@@ -98,6 +98,7 @@ class executor {
 
   const agent_options& options() const { return options_; }
   host_state_store& host_state() { return state_; }
+  const journal& run_journal() const { return journal_; }
 
  private:
   struct run_context;

@@ -101,6 +101,31 @@ result<void> local_deployer::recover() {
   MESH_TRY(auto all, reg_.list_deployments("", ""));
   for (auto& d : all) {
     if (is_terminal(d.status)) continue;
+    // The host finished (journal says so) but the node died before the
+    // deployment's own status was written: record the host's real result;
+    // events whose end was not recorded become Unknown.
+    if (auto j = exec_.run_journal().get(d.id);
+        j && j.value() && j.value()->phase == agent::journal_phase::finished &&
+        !by_id.count(d.id)) {
+      const bool ok_run = j.value()->result == "Succeeded";
+      for (auto& h : d.hosts) {
+        if (h.host != self_.name) continue;
+        h.status = ok_run ? host_status::succeeded : host_status::failed;
+        for (auto& ev : h.events) {
+          if (!is_terminal(ev.status)) ev.status = host_status::unknown;
+        }
+      }
+      d.status = ok_run ? deployment_status::succeeded : deployment_status::failed;
+      d.complete_time = now_ms();
+      if (!ok_run) {
+        d.error = error_information{
+            "HEALTH_CONSTRAINTS",
+            fmt::format("host {} failed (recorded before a restart)", self_.name)};
+      }
+      ++d.version;
+      MESH_CHECK(reg_.put_deployment(d));
+      continue;
+    }
     // This node ran the deployment and died before recording an outcome.
     std::string message = "the node stopped before this deployment finished; redeploy to retry";
     std::string event;
