@@ -1,0 +1,62 @@
+// A transmit-limited broadcast queue (memberlist's TransmitLimitedQueue
+// semantics). Each queued message is an already encoded gossip message; it is
+// handed out for piggybacking until it has been sent retransmit_limit(N)
+// times, fewest-transmitted (then newest) first, and a newer message about
+// the same subject (same non-empty key) replaces an older one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace meshdeploy::gossip {
+
+// Threading: a plain value owned by membership (node executor only).
+class broadcast_queue {
+ public:
+  // retransmit_mult: see config::retransmit_mult. max_size bounds memory: when exceeded, the
+  // entries that were transmitted most (then the oldest) are dropped.
+  broadcast_queue(unsigned retransmit_mult, std::size_t max_size);
+
+  broadcast_queue(const broadcast_queue&) = delete;
+  broadcast_queue& operator=(const broadcast_queue&) = delete;
+
+  // Queues `message` (encoded bytes). A non-empty `key` names its subject (e.g. a member's
+  // name): any queued message with the same key is dropped. An empty key never invalidates.
+  void push(std::string key, std::vector<std::byte> message);
+
+  // Takes messages to piggyback: fewest transmits first, newest first among equals, skipping
+  // any that do not fit, so that sum(size + per_message_overhead) <= byte_budget. Each returned
+  // message counts one transmit; it leaves the queue once it reaches
+  // retransmit_limit(mult, num_nodes).
+  std::vector<std::vector<std::byte>> take(std::size_t per_message_overhead,
+                                           std::size_t byte_budget, std::size_t num_nodes);
+
+  [[nodiscard]] std::size_t size() const { return entries_.size(); }
+  [[nodiscard]] bool empty() const { return entries_.empty(); }
+
+  // Drops everything (used after a graceful leave has been sent).
+  void clear();
+
+ private:
+  struct entry {
+    std::string key;
+    std::vector<std::byte> message;
+  };
+  // Order: transmits ascending, then id descending (newer first).
+  using order_key = std::tuple<std::size_t, std::int64_t>;  // (transmits, -id)
+
+  void drop_excess();
+
+  unsigned mult_;
+  std::size_t max_size_;
+  std::int64_t next_id_ = 0;
+  std::map<order_key, entry> entries_;
+  std::map<std::string, order_key> by_key_;
+};
+
+}  // namespace meshdeploy::gossip
