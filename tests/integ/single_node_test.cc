@@ -241,5 +241,35 @@ TEST_F(SingleNodeTest, KillDuringHookIsReportedHonestlyAfterRestart) {
   EXPECT_EQ(again.exit_code, 0) << again.out << again.err;
 }
 
+TEST_F(SingleNodeTest, StopLetsTheRunningScriptFinishAndStartsNoOther) {
+  const fs::path started = dir_ / "started";
+  write_file(dir_ / "stoppable/appspec.yml",
+             "version: 0.0\nos: linux\nhooks:\n  BeforeInstall:\n    - location: wait.sh\n"
+             "  AfterInstall:\n    - location: never.sh\n");
+  write_file(dir_ / "stoppable/wait.sh",
+             "#!/bin/sh\ntouch " + started.string() + "\nsleep 2\necho finished-wait\n", 0755);
+  write_file(dir_ / "stoppable/never.sh", "#!/bin/sh\necho never-ran\n", 0755);
+  auto r = node_->cli(
+      {"deploy", "--app", "web", "--group", "prod", "--source", (dir_ / "stoppable").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string id = first_line(r.out);
+  for (int i = 0; i < 200 && !fs::exists(started); ++i) std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(fs::exists(started));
+  auto stop = node_->cli({"stop", id});
+  ASSERT_EQ(stop.exit_code, 0) << stop.err;
+  json d;
+  for (int i = 0; i < 200; ++i) {  // bounded: the running script needs about 2 s
+    d = status(id);
+    if (d["status"] != "InProgress") break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(d["status"], "Stopped");
+  EXPECT_EQ(event(d, "BeforeInstall")["status"], "Succeeded") << "the running script finished";
+  EXPECT_EQ(event(d, "AfterInstall")["status"], "Skipped");
+  auto log = node_->cli({"logs", id});
+  EXPECT_NE(log.out.find("finished-wait"), std::string::npos);
+  EXPECT_EQ(log.out.find("never-ran"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace meshdeploy::test
