@@ -1,0 +1,176 @@
+#include "gossip/codec.h"
+
+#include "gossip/errc.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace meshdeploy::gossip {
+namespace {
+
+node_meta sample_meta() {
+  return node_meta{"web-1", {"10.0.0.7", 7946}, {{"env", "prod"}, {"role", "web"}}, 1, 1};
+}
+
+std::vector<message> samples() {
+  return {
+      ping_msg{7, "web-2", "web-1", {"10.0.0.7", 7946}},
+      ping_req_msg{8, "web-3", {"10.0.0.9", 7946}, "web-1", {"10.0.0.7", 7946}, true},
+      ack_msg{4294967295u},
+      nack_msg{0},
+      suspect_msg{incarnation(3), "web-3", "web-1"},
+      alive_msg{incarnation(18446744073709551615ull), sample_meta()},
+      dead_msg{incarnation(9), "web-4", "web-4"},
+      push_pull_msg{
+          true,
+          true,
+          "web-1",
+          {"10.0.0.7", 7946},
+          {member{sample_meta(), incarnation(2), member_state::suspect},
+           member{node_meta{"db", {"::1", 1}, {}, 1, 1}, incarnation(0), member_state::left}}},
+      user_msg{"web-1", 42, 200, {std::byte{0}, std::byte{255}, std::byte{1}}},
+      digest_msg{"web-1", {"10.0.0.7", 7946}, 0xdeadbeefcafef00dull, 12},
+  };
+}
+
+std::vector<std::byte> raw(std::initializer_list<int> v) {
+  std::vector<std::byte> out;
+  for (int x : v) out.push_back(static_cast<std::byte>(x));
+  return out;
+}
+
+TEST(CodecTest, EveryMessageTypeRoundTrips) {
+  for (const auto& m : samples()) {
+    const auto bytes = encode(m);
+    const auto ch = type_of(m) == msg_type::push_pull ? channel::stream : channel::packet;
+    auto got = decode(bytes, ch);
+    ASSERT_TRUE(got) << static_cast<int>(type_of(m)) << ": " << got.error().message;
+    ASSERT_EQ(got.value().size(), 1u);
+    EXPECT_EQ(got.value()[0], m) << "type " << static_cast<int>(type_of(m));
+  }
+}
+
+TEST(CodecTest, EnvelopeCarriesMagicVersionAndTypeNumber) {
+  const auto bytes = encode(ack_msg{1});
+  ASSERT_GE(bytes.size(), 2u);
+  EXPECT_EQ(static_cast<int>(bytes[0]), 0xB1);
+  EXPECT_EQ(static_cast<int>(bytes[1]), 2);  // ack is type 2, forever
+}
+
+TEST(CodecTest, CompoundExpandsInOrder) {
+  std::vector<std::vector<std::byte>> parts;
+  auto all = samples();
+  all.erase(all.begin() + 7);  // push_pull is stream-only
+  for (const auto& m : all) parts.push_back(encode(m));
+  auto got = decode(encode_compound(parts), channel::packet);
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ(got.value(), all);
+}
+
+TEST(CodecTest, ExtraTrailingFieldsFromNewerVersionsAreIgnored) {
+  // ack body [seq, "future field"] : fixarray(2), 5, fixstr "x"
+  auto got = decode(raw({0xB1, 2, 0x92, 5, 0xA1, 'x'}), channel::packet);
+  ASSERT_TRUE(got) << got.error().message;
+  EXPECT_EQ(got.value()[0], message{ack_msg{5}});
+}
+
+struct bad_input {
+  const char* what;
+  std::vector<std::byte> bytes;
+  channel ch;
+  errc want;
+};
+
+TEST(CodecTest, RejectsMalformedInputWithTheRightCode) {
+  std::vector<std::vector<std::byte>> nested_parts{encode_compound({encode(ack_msg{1})})};
+  auto ack = encode(ack_msg{1});
+  std::vector<std::byte> truncated(ack.begin(), ack.end() - 1);
+  std::vector<std::byte> trailing = ack;
+  trailing.push_back(std::byte{0});
+  node_meta long_name = sample_meta();
+  long_name.name = std::string(max_name_bytes + 1, 'n');
+  node_meta many_tags = sample_meta();
+  for (int i = 0; i < 40; ++i) many_tags.tags["k" + std::to_string(i)] = "v";
+  const std::vector<bad_input> cases = {
+      {"empty", {}, channel::packet, errc::malformed},
+      {"one byte", raw({0xB1}), channel::packet, errc::malformed},
+      {"bad magic", raw({0x41, 2, 0x91, 1}), channel::packet, errc::malformed},
+      {"future version", raw({0xB2, 2, 0x91, 1}), channel::packet, errc::version_unsupported},
+      {"version zero", raw({0xB0, 2, 0x91, 1}), channel::packet, errc::version_unsupported},
+      {"unknown type", raw({0xB1, 200, 0x91, 1}), channel::packet, errc::unknown_type},
+      {"no body", raw({0xB1, 2}), channel::packet, errc::malformed},
+      {"truncated", truncated, channel::packet, errc::malformed},
+      {"trailing bytes", trailing, channel::packet, errc::malformed},
+      {"body not array", raw({0xB1, 2, 0x05}), channel::packet, errc::malformed},
+      {"too few fields", raw({0xB1, 2, 0x90}), channel::packet, errc::malformed},
+      {"negative seq", raw({0xB1, 2, 0x91, 0xFF}), channel::packet, errc::malformed},
+      {"seq over 32 bits", raw({0xB1, 2, 0x91, 0xCF, 0, 0, 0, 1, 0, 0, 0, 0}), channel::packet,
+       errc::malformed},
+      {"push_pull on packet", encode(samples()[7]), channel::packet, errc::unknown_type},
+      {"nested compound", encode_compound(nested_parts), channel::packet, errc::malformed},
+      {"packet over 1400", std::vector<std::byte>(1401, std::byte{0xB1}), channel::packet,
+       errc::too_large},
+      {"name too long", encode(alive_msg{incarnation(1), long_name}), channel::packet,
+       errc::too_large},
+      {"too many tags", encode(alive_msg{incarnation(1), many_tags}), channel::packet,
+       errc::too_large},
+      // array32 claiming 4 billion elements in 7 bytes
+      {"huge array header", raw({0xB1, 2, 0xDD, 0xFF, 0xFF, 0xFF, 0xFF}), channel::packet,
+       errc::too_large},
+      {"empty compound", raw({0xB1, 8, 0x90}), channel::packet, errc::malformed},
+  };
+  for (const auto& c : cases) {
+    auto got = decode(c.bytes, c.ch);
+    ASSERT_FALSE(got) << c.what;
+    EXPECT_EQ(got.error().code, make_error_code(c.want)) << c.what << ": " << got.error().message;
+    EXPECT_FALSE(got.error().message.empty()) << c.what;
+  }
+}
+
+TEST(CodecTest, ErrorMessagesNameTheMessageAndField) {
+  // alive with a port that does not fit 16 bits.
+  auto got = decode(
+      raw({0xB1, 5, 0x92, 1, 0x95, 0xA1, 'a', 0x92, 0xA1, 'h', 0xCE, 0, 1, 0, 0, 0x80, 1, 1}),
+      channel::packet);
+  ASSERT_FALSE(got);
+  EXPECT_NE(got.error().message.find("alive"), std::string::npos) << got.error().message;
+  EXPECT_NE(got.error().message.find("meta.addr.port"), std::string::npos) << got.error().message;
+}
+
+TEST(CodecTest, ValidateMetaEnforcesLimits) {
+  EXPECT_TRUE(validate_meta(sample_meta()));
+  node_meta m = sample_meta();
+  m.name = "";
+  EXPECT_FALSE(validate_meta(m));
+  m = sample_meta();
+  m.tags["big"] = std::string(max_tag_value_bytes + 1, 'v');
+  EXPECT_FALSE(validate_meta(m));
+  m = sample_meta();
+  for (int i = 0; i < 30; ++i) m.tags["key" + std::to_string(i)] = std::string(200, 'v');
+  auto r = validate_meta(m);  // each tag within limits, all together over a packet
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, make_error_code(errc::too_large));
+}
+
+TEST(CodecTest, MutatedAndRandomBytesNeverCrash) {
+  std::mt19937_64 rng(1234);
+  auto valid = samples();
+  std::size_t accepted = 0;
+  for (int i = 0; i < 20000; ++i) {
+    auto bytes = encode(valid[i % valid.size()]);
+    const int flips = 1 + static_cast<int>(rng() % 4);
+    for (int f = 0; f < flips; ++f) {
+      bytes[rng() % bytes.size()] = static_cast<std::byte>(rng());
+    }
+    if (rng() % 8 == 0) bytes.resize(rng() % (bytes.size() + 1));
+    auto got = decode(bytes, (i % 2) ? channel::packet : channel::stream);
+    if (got) ++accepted;
+  }
+  // Some mutations still decode (a changed seq is a valid seq); most do not.
+  EXPECT_GT(accepted, 0u);
+  EXPECT_LT(accepted, 20000u);
+}
+
+}  // namespace
+}  // namespace meshdeploy::gossip
