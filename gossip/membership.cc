@@ -1,0 +1,668 @@
+#include "gossip/membership.h"
+
+#include "gossip/codec.h"
+#include "gossip/errc.h"
+#include "gossip/math.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <utility>
+
+namespace meshdeploy::gossip {
+namespace {
+
+bool is_live(member_state s) { return s == member_state::alive || s == member_state::suspect; }
+
+std::chrono::milliseconds to_ms(duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d);
+}
+
+}  // namespace
+
+membership::membership(const config& cfg, node_meta self, transport& t, std::uint64_t seed)
+    : cfg_(cfg),
+      self_name_(self.name),
+      transport_(t),
+      rng_(seed),
+      awareness_(cfg.awareness_max_multiplier),
+      queue_(cfg.retransmit_mult, cfg.max_queued_broadcasts) {
+  entry e;
+  e.meta = std::move(self);
+  e.state = member_state::alive;
+  members_.emplace(self_name_, std::move(e));
+  live_count_ = 1;
+  // A restarted process must not reuse the user message ids of its previous life (others
+  // still remember them), so ids start at a random point.
+  next_user_id_ = rng_();
+  next_seq_ = static_cast<std::uint32_t>(rng_());
+  queue_message(self_name_, alive_msg{incarnation(), self_entry().meta});
+}
+
+// ---- small helpers --------------------------------------------------------------------------
+
+membership::entry& membership::self_entry() { return members_.at(self_name_); }
+const membership::entry& membership::self_entry() const { return members_.at(self_name_); }
+const node_meta& membership::self() const { return self_entry().meta; }
+incarnation membership::self_incarnation() const { return self_entry().inc; }
+
+member membership::snapshot(const entry& e) const { return member{e.meta, e.inc, e.state}; }
+
+std::vector<member> membership::members() const {
+  std::vector<member> out;
+  out.reserve(members_.size());
+  for (const auto& [name, e] : members_) out.push_back(snapshot(e));
+  return out;
+}
+
+std::optional<member> membership::find(const std::string& name) const {
+  auto it = members_.find(name);
+  if (it == members_.end()) return std::nullopt;
+  return snapshot(it->second);
+}
+
+void membership::set_state(entry& e, member_state s, time_point now) {
+  if (e.state == s) return;
+  if (is_live(e.state) && !is_live(s)) --live_count_;
+  if (!is_live(e.state) && is_live(s)) ++live_count_;
+  e.state = s;
+  e.state_change = now;
+}
+
+void membership::emit(member_event::kind k, const entry& e) {
+  if (on_event_) on_event_(member_event{k, snapshot(e)});
+}
+
+void membership::ensure_started(time_point now) {
+  if (started_) return;
+  started_ = true;
+  // Random phases keep nodes started together from probing and gossiping in lockstep.
+  auto phase = [&](duration d) {
+    const auto n = static_cast<std::uint64_t>(std::max<duration::rep>(1, d.count()));
+    return duration(static_cast<duration::rep>(uniform_below(rng_, n)));
+  };
+  next_probe_ = now + phase(cfg_.probe_interval);
+  next_gossip_ = now + phase(cfg_.gossip_interval);
+  next_push_pull_ = now + cfg_.push_pull_interval / 2 + phase(cfg_.push_pull_interval);
+  next_reap_ = now + cfg_.probe_interval;
+}
+
+// ---- sending --------------------------------------------------------------------------------
+
+void membership::queue_message(const std::string& key, const message& m) {
+  queue_.push(key, encode(m));
+  stats_.broadcast_queue_depth = queue_.size();
+}
+
+void membership::send_packet(const address& to, const message& m) {
+  auto bytes = encode(m);
+  // Piggyback queued broadcasts on every protocol packet, up to the MTU.
+  const std::size_t used = compound_header_bytes + compound_part_overhead + bytes.size();
+  std::vector<std::vector<std::byte>> extra;
+  if (used < max_packet_bytes) {
+    extra = queue_.take(compound_part_overhead, max_packet_bytes - used,
+                        std::max<std::size_t>(1, live_count_));
+  }
+  if (!extra.empty()) {
+    extra.insert(extra.begin(), std::move(bytes));
+    bytes = encode_compound(extra);
+  }
+  stats_.packets_out++;
+  stats_.packet_bytes_out += bytes.size();
+  stats_.broadcast_queue_depth = queue_.size();
+  transport_.send_packet(to, std::move(bytes));
+}
+
+void membership::send_stream(const address& to, const message& m) {
+  auto bytes = encode(m);
+  stats_.streams_out++;
+  stats_.stream_bytes_out += bytes.size();
+  transport_.send_stream(to, std::move(bytes));
+}
+
+// ---- entry points ---------------------------------------------------------------------------
+
+void membership::join(const std::vector<address>& seeds, time_point now) {
+  ensure_started(now);
+  for (const auto& s : seeds) {
+    if (s == self().addr) continue;
+    stats_.push_pulls_sent++;
+    send_stream(s, local_state(true, true));
+  }
+}
+
+void membership::leave(time_point now) {
+  ensure_started(now);
+  if (left_) return;
+  left_ = true;
+  auto& self_e = self_entry();
+  set_state(self_e, member_state::left, now);
+  probe_.reset();
+  queue_message(self_name_, dead_msg{self_e.inc, self_name_, self_name_});
+  gossip_round(now);
+}
+
+void membership::on_packet(const address& from, std::span<const std::byte> bytes, time_point now) {
+  ensure_started(now);
+  stats_.packets_in++;
+  stats_.packet_bytes_in += bytes.size();
+  auto decoded = decode(bytes, channel::packet);
+  if (!decoded) {
+    const auto& ec = decoded.error().code;
+    if (ec == errc::too_large) {
+      stats_.dropped_too_large++;
+    } else if (ec == errc::unknown_type) {
+      stats_.dropped_unknown_type++;
+    } else if (ec == errc::version_unsupported) {
+      stats_.dropped_version++;
+    } else {
+      stats_.dropped_malformed++;
+    }
+    return;
+  }
+  for (auto& m : decoded.value()) dispatch(std::move(m), from, channel::packet, now);
+  stats_.broadcast_queue_depth = queue_.size();
+}
+
+void membership::on_stream(const address& from, std::span<const std::byte> bytes, time_point now) {
+  ensure_started(now);
+  stats_.streams_in++;
+  stats_.stream_bytes_in += bytes.size();
+  auto decoded = decode(bytes, channel::stream);
+  if (!decoded) {
+    const auto& ec = decoded.error().code;
+    if (ec == errc::too_large) {
+      stats_.dropped_too_large++;
+    } else if (ec == errc::unknown_type) {
+      stats_.dropped_unknown_type++;
+    } else if (ec == errc::version_unsupported) {
+      stats_.dropped_version++;
+    } else {
+      stats_.dropped_malformed++;
+    }
+    return;
+  }
+  for (auto& m : decoded.value()) dispatch(std::move(m), from, channel::stream, now);
+  stats_.broadcast_queue_depth = queue_.size();
+}
+
+void membership::dispatch(message&& m, const address& from, channel ch, time_point now) {
+  std::visit(
+      [&](auto&& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, ping_msg>) {
+          handle_ping(v, from, ch);
+        } else if constexpr (std::is_same_v<T, ping_req_msg>) {
+          handle_ping_req(v, from, now);
+        } else if constexpr (std::is_same_v<T, ack_msg>) {
+          handle_ack(v, now);
+        } else if constexpr (std::is_same_v<T, nack_msg>) {
+          handle_nack(v);
+        } else if constexpr (std::is_same_v<T, suspect_msg>) {
+          handle_suspect(v, now);
+        } else if constexpr (std::is_same_v<T, alive_msg>) {
+          handle_alive(v, now);
+        } else if constexpr (std::is_same_v<T, dead_msg>) {
+          handle_dead(v, now);
+        } else if constexpr (std::is_same_v<T, push_pull_msg>) {
+          handle_push_pull(v, now);
+        } else if constexpr (std::is_same_v<T, user_msg>) {
+          handle_user(std::move(v), from);
+        } else if constexpr (std::is_same_v<T, digest_msg>) {
+          handle_digest(v);
+        }
+      },
+      std::move(m));
+}
+
+void membership::on_tick(time_point now) {
+  ensure_started(now);
+
+  // Relayed probes whose target stayed silent: tell the requester we tried (Lifeguard nack), so
+  // it can tell "target down" from "I am the one with the problem".
+  for (auto it = relays_.begin(); it != relays_.end();) {
+    if (it->second.deadline > now) {
+      ++it;
+      continue;
+    }
+    if (it->second.want_nack) send_packet(it->second.origin, nack_msg{it->second.origin_seq});
+    it = relays_.erase(it);
+  }
+
+  if (probe_ && !probe_->indirect_sent && now >= probe_->timeout_at) probe_timed_out(now);
+  if (probe_ && now >= probe_->round_end) finish_probe(now, false);
+  if (!left_ && now >= next_probe_) start_probe(now);
+
+  // Suspicions that ran out: declare dead (collect first, handle_dead edits the map).
+  std::vector<std::string> expired;
+  for (const auto& [name, s] : suspicions_) {
+    if (s.deadline() <= now) expired.push_back(name);
+  }
+  for (const auto& name : expired) {
+    auto it = members_.find(name);
+    if (it == members_.end()) continue;
+    stats_.members_declared_dead++;
+    handle_dead(dead_msg{it->second.inc, name, self_name_}, now);
+  }
+
+  if (now >= next_gossip_) {
+    gossip_round(now);
+    next_gossip_ = now + cfg_.gossip_interval;
+  }
+  if (!left_ && cfg_.push_pull_interval.count() > 0 && now >= next_push_pull_) {
+    send_digest(now);
+    next_push_pull_ = now + cfg_.push_pull_interval;
+  }
+  if (now >= next_reap_) {
+    reap(now);
+    next_reap_ = now + cfg_.probe_interval;
+  }
+  stats_.broadcast_queue_depth = queue_.size();
+}
+
+time_point membership::next_deadline() const {
+  if (!started_) return time_point::min();
+  time_point t = std::min({next_gossip_, next_reap_});
+  if (!left_) t = std::min(t, next_probe_);
+  if (!left_ && cfg_.push_pull_interval.count() > 0) t = std::min(t, next_push_pull_);
+  if (probe_) t = std::min(t, probe_->indirect_sent ? probe_->round_end : probe_->timeout_at);
+  for (const auto& [seq, r] : relays_) t = std::min(t, r.deadline);
+  for (const auto& [name, s] : suspicions_) t = std::min(t, s.deadline());
+  return t;
+}
+
+// ---- failure detection ----------------------------------------------------------------------
+
+std::optional<std::string> membership::next_probe_target() {
+  // Randomized round robin: every live member once per round, in a fresh random order. The
+  // bound covers one full pass over the current order plus one rebuilt order.
+  const std::size_t bound = probe_order_.size() + members_.size() + 1;
+  bool rebuilt = false;
+  for (std::size_t i = 0; i < bound; ++i) {
+    if (probe_index_ >= probe_order_.size()) {
+      if (rebuilt) return std::nullopt;
+      rebuilt = true;
+      probe_order_.clear();
+      for (const auto& [name, e] : members_) {
+        if (name != self_name_ && is_live(e.state)) probe_order_.push_back(name);
+      }
+      shuffle(probe_order_, rng_);
+      probe_index_ = 0;
+      if (probe_order_.empty()) return std::nullopt;
+    }
+    const auto& name = probe_order_[probe_index_++];
+    auto it = members_.find(name);
+    if (it != members_.end() && is_live(it->second.state)) return name;
+  }
+  return std::nullopt;
+}
+
+void membership::start_probe(time_point now) {
+  const auto interval = awareness_.scale(cfg_.probe_interval);
+  next_probe_ = now + interval;
+  auto target = next_probe_target();
+  if (!target) return;
+  const auto& e = members_.at(*target);
+  probe p;
+  p.seq = next_seq_++;
+  p.target = *target;
+  p.timeout_at = now + awareness_.scale(cfg_.probe_timeout);
+  p.round_end = now + interval;
+  probe_ = p;
+  stats_.probes_sent++;
+  send_packet(e.meta.addr, ping_msg{p.seq, p.target, self_name_, self().addr});
+}
+
+void membership::probe_timed_out(time_point) {
+  probe_->indirect_sent = true;
+  auto it = members_.find(probe_->target);
+  if (it == members_.end()) return;
+  const entry& target = it->second;
+  // k random helpers among the alive members other than us and the target.
+  std::vector<const entry*> helpers;
+  for (const auto& [name, e] : members_) {
+    if (name != self_name_ && name != probe_->target && e.state == member_state::alive) {
+      helpers.push_back(&e);
+    }
+  }
+  const auto picks = random_k(helpers.size(), cfg_.indirect_checks, rng_);
+  for (auto i : picks) {
+    stats_.indirect_probes_sent++;
+    send_packet(helpers[i]->meta.addr, ping_req_msg{probe_->seq, probe_->target, target.meta.addr,
+                                                    self_name_, self().addr, true});
+  }
+  probe_->expected_nacks = picks.size();
+  // The stream channel may work when datagrams do not (a UDP-hostile firewall, a full queue).
+  if (cfg_.tcp_fallback_probe) {
+    stats_.fallback_probes_sent++;
+    send_stream(target.meta.addr, ping_msg{probe_->seq, probe_->target, self_name_, self().addr});
+  }
+}
+
+void membership::finish_probe(time_point now, bool acked) {
+  probe p = std::move(*probe_);
+  probe_.reset();
+  if (acked) {
+    awareness_.apply_delta(-1);
+    return;
+  }
+  stats_.probes_failed++;
+  // Lifeguard: each helper that did not even send a nack suggests our own network or process is
+  // the problem; with no helpers at all we cannot tell, so count the failure itself.
+  const int missed = p.expected_nacks > 0
+                         ? static_cast<int>(p.expected_nacks - std::min(p.expected_nacks, p.nacks))
+                         : 1;
+  awareness_.apply_delta(missed);
+  auto it = members_.find(p.target);
+  if (it == members_.end() || !is_live(it->second.state)) return;
+  handle_suspect(suspect_msg{it->second.inc, p.target, self_name_}, now);
+}
+
+void membership::handle_ping(const ping_msg& m, const address& from, channel ch) {
+  if (!m.target.empty() && m.target != self_name_) {
+    stats_.dropped_wrong_target++;
+    return;
+  }
+  if (ch == channel::stream) {
+    send_stream(m.source, ack_msg{m.seq});
+  } else {
+    send_packet(from, ack_msg{m.seq});
+  }
+}
+
+void membership::handle_ping_req(const ping_req_msg& m, const address& from, time_point now) {
+  const std::uint32_t seq = next_seq_++;
+  relays_[seq] = relay{from, m.seq, now + cfg_.probe_timeout, m.want_nack};
+  send_packet(m.target_addr, ping_msg{seq, m.target, self_name_, self().addr});
+}
+
+void membership::handle_ack(const ack_msg& m, time_point now) {
+  if (probe_ && probe_->seq == m.seq) {
+    finish_probe(now, true);
+    return;
+  }
+  if (auto it = relays_.find(m.seq); it != relays_.end()) {
+    const relay r = it->second;
+    relays_.erase(it);
+    send_packet(r.origin, ack_msg{r.origin_seq});
+  }
+  // Otherwise a late or duplicate ack: nothing to do.
+}
+
+void membership::handle_nack(const nack_msg& m) {
+  if (probe_ && probe_->seq == m.seq) {
+    stats_.nacks_received++;
+    probe_->nacks++;
+  }
+}
+
+// ---- state changes --------------------------------------------------------------------------
+
+void membership::refute(incarnation seen, time_point) {
+  auto& self_e = self_entry();
+  self_e.inc = std::max(self_e.inc, seen).next();
+  queue_message(self_name_, alive_msg{self_e.inc, self_e.meta});
+}
+
+void membership::handle_alive(const alive_msg& m, time_point now) {
+  const auto& name = m.meta.name;
+  if (name == self_name_) {
+    // Someone holds a different or newer picture of us (our previous life, or a stale address):
+    // out-announce it. Our own announcement echoed back is ignored.
+    const auto& self_e = self_entry();
+    if (!left_ && (m.inc > self_e.inc || (m.inc == self_e.inc && m.meta != self_e.meta))) {
+      refute(m.inc, now);
+    }
+    return;
+  }
+  if (m.meta.protocol_max < protocol_version_min || m.meta.protocol_min > protocol_version_max) {
+    stats_.dropped_incompatible++;
+    return;
+  }
+  auto it = members_.find(name);
+  if (it == members_.end()) {
+    entry e;
+    e.meta = m.meta;
+    e.inc = m.inc;
+    e.state = member_state::alive;
+    e.state_change = now;
+    it = members_.emplace(name, std::move(e)).first;
+    ++live_count_;
+    // Probe newcomers within this round: insert at a random not-yet-visited position.
+    const std::size_t lo = std::min(probe_index_, probe_order_.size());
+    const std::size_t pos = lo + uniform_below(rng_, probe_order_.size() - lo + 1);
+    probe_order_.insert(probe_order_.begin() + static_cast<std::ptrdiff_t>(pos), name);
+    queue_message(name, m);
+    emit(member_event::kind::join, it->second);
+    return;
+  }
+  entry& e = it->second;
+  const bool was_gone = !is_live(e.state);
+  // A higher incarnation always wins. A node that rejoins from a new address after being
+  // declared dead or having left is accepted even with a lower incarnation (a restart).
+  const bool rejoin = was_gone && e.meta.addr != m.meta.addr;
+  if (!(m.inc > e.inc || rejoin)) return;
+  const bool meta_changed = e.meta != m.meta;
+  e.meta = m.meta;
+  e.inc = m.inc;
+  set_state(e, member_state::alive, now);
+  suspicions_.erase(name);
+  queue_message(name, m);
+  if (was_gone) {
+    emit(member_event::kind::join, e);
+  } else if (meta_changed) {
+    emit(member_event::kind::update, e);
+  }
+}
+
+void membership::handle_suspect(const suspect_msg& m, time_point now) {
+  auto it = members_.find(m.node);
+  if (it == members_.end()) return;
+  entry& e = it->second;
+  if (m.inc < e.inc || !is_live(e.state)) return;
+  if (m.node == self_name_) {
+    if (left_) return;
+    stats_.suspicions_refuted++;
+    // Lifeguard: being suspected hints that we are slow to answer.
+    awareness_.apply_delta(1);
+    refute(m.inc, now);
+    return;
+  }
+  if (e.state == member_state::suspect) {
+    auto s = suspicions_.find(m.node);
+    if (s != suspicions_.end() && s->second.confirm(m.from)) {
+      queue_message(m.node, m);  // spread the confirmation so others shorten their timers too
+    }
+    return;
+  }
+  e.inc = m.inc;
+  set_state(e, member_state::suspect, now);
+  const std::size_t n = live_count_;
+  const auto min = suspicion_min_timeout(cfg_.suspicion_mult, n, to_ms(cfg_.probe_interval));
+  const auto max = min * cfg_.suspicion_max_mult;
+  suspicions_.insert_or_assign(
+      m.node, suspicion(m.from, suspicion_expected_confirmations(cfg_.suspicion_mult, n), min,
+                        std::max(min, max), now));
+  if (m.from == self_name_) stats_.suspicions_raised++;
+  queue_message(m.node, m);
+}
+
+void membership::handle_dead(const dead_msg& m, time_point now) {
+  auto it = members_.find(m.node);
+  if (it == members_.end()) return;
+  entry& e = it->second;
+  if (m.inc < e.inc || !is_live(e.state)) return;
+  if (m.node == self_name_) {
+    if (!left_) refute(m.inc, now);
+    return;
+  }
+  const bool graceful = m.from == m.node;
+  e.inc = m.inc;
+  set_state(e, graceful ? member_state::left : member_state::dead, now);
+  suspicions_.erase(m.node);
+  queue_message(m.node, m);
+  emit(graceful ? member_event::kind::leave : member_event::kind::fail, e);
+}
+
+// ---- dissemination and anti-entropy ---------------------------------------------------------
+
+void membership::gossip_round(time_point now) {
+  if (queue_.empty()) return;
+  // Live members, plus recently dead ones so that a wrongly declared node hears it and refutes.
+  std::vector<const entry*> targets;
+  for (const auto& [name, e] : members_) {
+    if (name == self_name_) continue;
+    if (is_live(e.state) ||
+        (e.state == member_state::dead && now - e.state_change < cfg_.gossip_to_dead)) {
+      targets.push_back(&e);
+    }
+  }
+  for (auto i : random_k(targets.size(), cfg_.gossip_nodes, rng_)) {
+    auto parts = queue_.take(compound_part_overhead, max_packet_bytes - compound_header_bytes,
+                             std::max<std::size_t>(1, live_count_));
+    if (parts.empty()) break;
+    auto bytes = parts.size() == 1 ? std::move(parts.front()) : encode_compound(parts);
+    stats_.packets_out++;
+    stats_.packet_bytes_out += bytes.size();
+    transport_.send_packet(targets[i]->meta.addr, std::move(bytes));
+  }
+  stats_.broadcast_queue_depth = queue_.size();
+}
+
+std::uint64_t membership::state_digest() const {
+  // FNV-1a 64: fixed and portable, unlike std::hash. Dead and left members are left out: they are
+  // reaped at slightly different times on different nodes and would make digests disagree for
+  // no useful reason (their dead/left announcements travel by broadcast).
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&](std::uint8_t b) {
+    h ^= b;
+    h *= 0x100000001b3ull;
+  };
+  for (const auto& [name, e] : members_) {
+    if (!is_live(e.state)) continue;
+    for (char c : name) mix(static_cast<std::uint8_t>(c));
+    mix(0);
+    for (int i = 0; i < 8; ++i) mix(static_cast<std::uint8_t>(e.inc.value() >> (8 * i)));
+  }
+  return h;
+}
+
+void membership::send_digest(time_point) {
+  std::vector<const entry*> peers;
+  for (const auto& [name, e] : members_) {
+    if (name != self_name_ && e.state == member_state::alive) peers.push_back(&e);
+  }
+  if (peers.empty()) return;
+  const auto* peer = peers[uniform_below(rng_, peers.size())];
+  stats_.digests_sent++;
+  send_stream(peer->meta.addr, digest_msg{self_name_, self().addr, state_digest(),
+                                          static_cast<std::uint32_t>(live_count_)});
+}
+
+push_pull_msg membership::local_state(bool join, bool reply_wanted) const {
+  push_pull_msg m;
+  m.join = join;
+  m.reply_wanted = reply_wanted;
+  m.from = self_name_;
+  m.from_addr = self().addr;
+  m.members.reserve(members_.size());
+  for (const auto& [name, e] : members_) m.members.push_back(snapshot(e));
+  return m;
+}
+
+void membership::handle_digest(const digest_msg& m) {
+  if (left_ || m.from == self_name_) return;
+  if (m.hash == state_digest()) return;  // views agree: the steady state costs one small message
+  stats_.push_pulls_sent++;
+  send_stream(m.from_addr, local_state(false, true));
+}
+
+void membership::handle_push_pull(const push_pull_msg& m, time_point now) {
+  if (m.from == self_name_) return;
+  for (const auto& mem : m.members) {
+    switch (mem.state) {
+      case member_state::alive:
+        handle_alive(alive_msg{mem.inc, mem.meta}, now);
+        break;
+      case member_state::suspect:
+        // Make sure we know the member first, then take over the suspicion.
+        handle_alive(alive_msg{mem.inc, mem.meta}, now);
+        handle_suspect(suspect_msg{mem.inc, mem.meta.name, m.from}, now);
+        break;
+      case member_state::dead:
+        // Like memberlist, a remote "dead" only makes us suspect: it may be stale, and the
+        // member gets the chance to refute before we believe it.
+        handle_suspect(suspect_msg{mem.inc, mem.meta.name, m.from}, now);
+        break;
+      case member_state::left:
+        handle_dead(dead_msg{mem.inc, mem.meta.name, mem.meta.name}, now);
+        break;
+    }
+  }
+  if (m.reply_wanted && !left_) {
+    stats_.push_pulls_sent++;
+    send_stream(m.from_addr, local_state(false, false));
+  }
+}
+
+// ---- user messages --------------------------------------------------------------------------
+
+result<void> membership::broadcast(std::uint8_t user_type, std::vector<std::byte> payload) {
+  if (payload.size() > max_user_payload_bytes) {
+    return make_error(errc::too_large,
+                      fmt::format("user broadcast type {}: {} bytes, limit {}", user_type,
+                                  payload.size(), max_user_payload_bytes));
+  }
+  const std::uint64_t id = next_user_id_++;
+  remember_user(self_name_, id);
+  queue_message("", user_msg{self_name_, id, user_type, std::move(payload)});
+  return ok();
+}
+
+bool membership::remember_user(const std::string& origin, std::uint64_t id) {
+  if (!user_seen_.emplace(origin, id).second) return false;
+  user_seen_order_.emplace_back(origin, id);
+  while (user_seen_order_.size() > cfg_.user_dedupe_window) {
+    user_seen_.erase(user_seen_order_.front());
+    user_seen_order_.pop_front();
+  }
+  return true;
+}
+
+void membership::handle_user(user_msg&& m, const address& from) {
+  if (!remember_user(m.origin, m.id)) return;
+  if (on_user_) on_user_(m.user_type, m.payload, from);
+  // Epidemic: every node that sees a message for the first time passes it on, so delivery does
+  // not hinge on the origin's few retransmissions.
+  queue_message("", m);
+}
+
+result<void> membership::update_tags(std::map<std::string, std::string> tags, time_point now) {
+  ensure_started(now);
+  auto& self_e = self_entry();
+  node_meta next = self_e.meta;
+  next.tags = std::move(tags);
+  MESH_CHECK(validate_meta(next));
+  self_e.meta = std::move(next);
+  self_e.inc = self_e.inc.next();
+  queue_message(self_name_, alive_msg{self_e.inc, self_e.meta});
+  return ok();
+}
+
+void membership::reap(time_point now) {
+  for (auto it = members_.begin(); it != members_.end();) {
+    const entry& e = it->second;
+    const bool reap_dead =
+        e.state == member_state::dead && now - e.state_change >= cfg_.dead_reap_after;
+    const bool reap_left =
+        e.state == member_state::left && now - e.state_change >= cfg_.left_reap_after;
+    if (it->first != self_name_ && (reap_dead || reap_left)) {
+      suspicions_.erase(it->first);
+      it = members_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace meshdeploy::gossip

@@ -1,0 +1,441 @@
+#include "gossip/membership.h"
+
+#include "gossip/codec.h"
+#include "tests/support/in_memory_network.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+
+namespace meshdeploy::gossip {
+namespace {
+
+using namespace std::chrono_literals;
+using test::in_memory_network;
+using test::manual_clock;
+
+// A cluster of membership instances on the in-memory network, driven on virtual time.
+class MembershipTest : public ::testing::Test {
+ protected:
+  struct node {
+    std::string name;
+    address addr;
+    std::unique_ptr<membership> m;
+    bool up = true;
+    std::vector<std::pair<time_point, member_event>> events;
+    std::vector<std::string> user_payloads;
+  };
+
+  explicit MembershipTest(config cfg = config::lan()) : cfg_(cfg) {}
+
+  std::size_t add_node(const std::string& name, std::uint16_t port) {
+    auto n = std::make_unique<node>();
+    n->name = name;
+    n->addr = address{"10.0.0.1", port};
+    node* raw = n.get();
+    auto& t = net_.attach(
+        n->addr,
+        [this, raw](const address& from, std::vector<std::byte> b) {
+          raw->m->on_packet(from, b, clock_.now());
+        },
+        [this, raw](const address& from, std::vector<std::byte> b) {
+          raw->m->on_stream(from, b, clock_.now());
+        });
+    n->m = std::make_unique<membership>(cfg_, node_meta{name, n->addr, {}, 1, 1}, t,
+                                        1000 + nodes_.size());
+    n->m->set_event_handler(
+        [this, raw](const member_event& e) { raw->events.emplace_back(clock_.now(), e); });
+    n->m->set_user_handler([raw](std::uint8_t, std::span<const std::byte> p, const address&) {
+      raw->user_payloads.emplace_back(reinterpret_cast<const char*>(p.data()), p.size());
+    });
+    nodes_.push_back(std::move(n));
+    return nodes_.size() - 1;
+  }
+
+  // Adds n nodes; each joins through node 0, 100 ms apart.
+  void start_cluster(std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+      add_node("node" + std::to_string(i), static_cast<std::uint16_t>(7000 + i));
+    }
+    for (std::size_t i = 1; i < n; ++i) {
+      net_.set_now(clock_.now());
+      nodes_[i]->m->join({nodes_[0]->addr}, clock_.now());
+      run_for(100ms);
+    }
+  }
+
+  void crash(std::size_t i) {
+    nodes_[i]->up = false;
+    net_.detach(nodes_[i]->addr);
+  }
+
+  // Runs every node and the network until `end`: the next event is always the earliest network
+  // delivery or node deadline. Bounded by a step count, never sleeps.
+  void run_until(time_point end) {
+    for (int step = 0; step < 5'000'000; ++step) {
+      time_point next = end;
+      if (auto d = net_.next_delivery()) next = std::min(next, *d);
+      for (auto& n : nodes_) {
+        if (n->up) next = std::min(next, n->m->next_deadline());
+      }
+      if (next >= end) break;
+      clock_.set(next);
+      net_.set_now(clock_.now());
+      net_.deliver_until(clock_.now());
+      for (auto& n : nodes_) {
+        if (n->up && n->m->next_deadline() <= clock_.now()) n->m->on_tick(clock_.now());
+      }
+    }
+    clock_.set(end);
+    net_.set_now(end);
+  }
+  void run_for(duration d) { run_until(clock_.now() + d); }
+
+  std::optional<member_state> state_of(std::size_t viewer, const std::string& name) {
+    auto m = nodes_[viewer]->m->find(name);
+    if (!m) return std::nullopt;
+    return m->state;
+  }
+
+  // Every up node sees exactly the up nodes as alive.
+  bool converged() {
+    for (auto& v : nodes_) {
+      if (!v->up) continue;
+      for (auto& n : nodes_) {
+        if (!n->up) continue;
+        auto m = v->m->find(n->name);
+        if (!m || m->state != member_state::alive) return false;
+      }
+    }
+    return true;
+  }
+
+  std::optional<time_point> first_event(std::size_t viewer, member_event::kind k,
+                                        const std::string& about) {
+    for (const auto& [t, e] : nodes_[viewer]->events) {
+      if (e.type == k && e.who.meta.name == about) return t;
+    }
+    return std::nullopt;
+  }
+
+  std::size_t count_events(std::size_t viewer, member_event::kind k, const std::string& about) {
+    std::size_t c = 0;
+    for (const auto& [t, e] : nodes_[viewer]->events) c += e.type == k && e.who.meta.name == about;
+    return c;
+  }
+
+  config cfg_;
+  manual_clock clock_;
+  in_memory_network net_{42};
+  std::vector<std::unique_ptr<node>> nodes_;
+};
+
+TEST_F(MembershipTest, AllNodesJoinAndConverge) {
+  start_cluster(8);
+  run_for(5s);
+  EXPECT_TRUE(converged());
+  for (std::size_t i = 0; i < 8; ++i) {
+    EXPECT_EQ(nodes_[i]->m->members().size(), 8u) << i;
+    EXPECT_EQ(nodes_[i]->m->live_count(), 8u) << i;
+    for (std::size_t j = 0; j < 8; ++j) {
+      if (i != j) {
+        EXPECT_EQ(count_events(i, member_event::kind::join, nodes_[j]->name), 1u);
+      }
+    }
+  }
+}
+
+TEST_F(MembershipTest, CrashedNodeIsDeclaredDeadByAllWithinTheBound) {
+  start_cluster(8);
+  run_for(5s);
+  ASSERT_TRUE(converged());
+  const time_point crash_at = clock_.now();
+  crash(3);
+  run_for(60s);
+  // Bound for 8 nodes (lan): the node is probed by each of the 7 others once per 7-probe round,
+  // so the first suspicion comes within a round plus the 1 s probe; the suspicion timeout is
+  // 4 s * max(1, log10 8) = 4 s at the floor and 24 s at most; with 2 expected confirmations
+  // from the other probers it falls to the floor within one more round.
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    if (i == 3) continue;
+    auto t = first_event(i, member_event::kind::fail, "node3");
+    ASSERT_TRUE(t) << "node" << i << " never declared node3 dead";
+    EXPECT_GE(*t - crash_at, 4s) << "node" << i;  // never faster than the suspicion floor
+    EXPECT_LE(*t - crash_at, 20s) << "node" << i;
+    EXPECT_EQ(state_of(i, "node3"), member_state::dead);
+  }
+}
+
+TEST_F(MembershipTest, BrieflyPartitionedNodeRefutesSuspicionAndIsNotDeclaredDead) {
+  start_cluster(6);
+  run_for(5s);
+  ASSERT_TRUE(converged());
+  std::vector<address> others;
+  for (std::size_t i = 0; i < 6; ++i) {
+    if (i != 2) others.push_back(nodes_[i]->addr);
+  }
+  net_.partition({nodes_[2]->addr}, others);
+  run_for(2500ms);
+  net_.heal();
+  run_for(60s);
+  std::uint64_t raised = 0;
+  for (std::size_t i = 0; i < 6; ++i) {
+    raised += nodes_[i]->m->stats().suspicions_raised;
+    EXPECT_EQ(count_events(i, member_event::kind::fail, "node2"), 0u) << "node" << i;
+  }
+  EXPECT_GT(raised, 0u) << "the partition was too short to be noticed; the test proves nothing";
+  EXPECT_GT(nodes_[2]->m->stats().suspicions_refuted, 0u);
+  EXPECT_GT(nodes_[2]->m->self_incarnation(), incarnation(0));
+  EXPECT_TRUE(converged());
+}
+
+TEST_F(MembershipTest, GracefulLeaveIsSeenAsLeaveNotFailureAndReaped) {
+  start_cluster(6);
+  run_for(5s);
+  ASSERT_TRUE(converged());
+  net_.set_now(clock_.now());
+  nodes_[4]->m->leave(clock_.now());
+  run_for(3s);
+  EXPECT_FALSE(nodes_[4]->m->broadcasts_pending());
+  crash(4);  // the process exits after its leave went out
+  for (std::size_t i = 0; i < 6; ++i) {
+    if (i == 4) continue;
+    EXPECT_EQ(state_of(i, "node4"), member_state::left) << i;
+    EXPECT_EQ(count_events(i, member_event::kind::leave, "node4"), 1u) << i;
+  }
+  run_for(cfg_.left_reap_after + 2s);
+  for (std::size_t i = 0; i < 6; ++i) {
+    if (i == 4) continue;
+    EXPECT_EQ(state_of(i, "node4"), std::nullopt) << i;
+    EXPECT_EQ(count_events(i, member_event::kind::fail, "node4"), 0u) << i;
+  }
+}
+
+TEST_F(MembershipTest, NodeRejoinsUnderSameNameWithNewAddress) {
+  start_cluster(5);
+  run_for(5s);
+  ASSERT_TRUE(converged());
+  crash(1);
+  run_for(40s);
+  for (std::size_t i = 0; i < 5; ++i) {
+    if (i != 1) {
+      ASSERT_EQ(state_of(i, "node1"), member_state::dead) << i;
+    }
+  }
+  // A fresh process (incarnation 0) under the same name on a new port.
+  const std::size_t r = add_node("node1", 7100);
+  net_.set_now(clock_.now());
+  nodes_[r]->m->join({nodes_[0]->addr}, clock_.now());
+  run_for(10s);
+  for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    if (!nodes_[i]->up) continue;
+    auto m = nodes_[i]->m->find("node1");
+    ASSERT_TRUE(m) << i;
+    EXPECT_EQ(m->state, member_state::alive) << i;
+    EXPECT_EQ(m->meta.addr.port, 7100) << i;
+    if (i != r) {
+      EXPECT_EQ(count_events(i, member_event::kind::join, "node1"), 2u) << i;
+    }
+  }
+}
+
+TEST_F(MembershipTest, TagUpdateSpreadsToAll) {
+  start_cluster(7);
+  run_for(5s);
+  ASSERT_TRUE(converged());
+  ASSERT_TRUE(nodes_[5]->m->update_tags({{"role", "web"}, {"env", "prod"}}, clock_.now()));
+  run_for(3s);
+  for (std::size_t i = 0; i < 7; ++i) {
+    auto m = nodes_[i]->m->find("node5");
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->meta.tags.at("role"), "web") << i;
+    EXPECT_EQ(m->inc, incarnation(1)) << i;
+    if (i != 5) {
+      EXPECT_EQ(count_events(i, member_event::kind::update, "node5"), 1u) << i;
+    }
+  }
+}
+
+TEST_F(MembershipTest, OversizedTagsAreRejectedAndChangeNothing) {
+  start_cluster(2);
+  std::map<std::string, std::string> tags;
+  for (int i = 0; i < 30; ++i) tags["k" + std::to_string(i)] = std::string(200, 'v');
+  EXPECT_FALSE(nodes_[0]->m->update_tags(tags, clock_.now()));
+  EXPECT_TRUE(nodes_[0]->m->self().tags.empty());
+  EXPECT_EQ(nodes_[0]->m->self_incarnation(), incarnation(0));
+}
+
+TEST_F(MembershipTest, UserBroadcastReachesEveryOtherNodeExactlyOnce) {
+  start_cluster(10);
+  run_for(5s);
+  ASSERT_TRUE(converged());
+  const std::string text = "deploy d-42 created";
+  std::vector<std::byte> payload;
+  for (char c : text) payload.push_back(static_cast<std::byte>(c));
+  ASSERT_TRUE(nodes_[7]->m->broadcast(9, payload));
+  run_for(5s);
+  for (std::size_t i = 0; i < 10; ++i) {
+    if (i == 7) {
+      EXPECT_TRUE(nodes_[i]->user_payloads.empty());
+    } else {
+      EXPECT_EQ(nodes_[i]->user_payloads, (std::vector<std::string>{text})) << i;
+    }
+  }
+  EXPECT_FALSE(nodes_[7]->m->broadcast(9, std::vector<std::byte>(max_user_payload_bytes + 1)));
+}
+
+TEST_F(MembershipTest, GarbagePacketIsCountedAsDroppedAndChangesNothing) {
+  start_cluster(3);
+  run_for(5s);
+  ASSERT_TRUE(converged());
+  const auto before = nodes_[0]->m->members();
+  const auto sent_before = nodes_[0]->m->stats().packets_out;
+  std::vector<std::byte> garbage;
+  for (int i = 0; i < 300; ++i) garbage.push_back(static_cast<std::byte>((i * 73 + 11) & 0xFF));
+  nodes_[0]->m->on_packet({"192.0.2.1", 9}, garbage, clock_.now());
+  nodes_[0]->m->on_stream({"192.0.2.1", 9}, garbage, clock_.now());
+  EXPECT_EQ(nodes_[0]->m->stats().dropped_malformed, 2u);
+  EXPECT_EQ(nodes_[0]->m->members(), before);
+  EXPECT_EQ(nodes_[0]->m->stats().packets_out, sent_before);
+  // An oversized packet and a future version are counted under their own reasons.
+  nodes_[0]->m->on_packet({"192.0.2.1", 9}, std::vector<std::byte>(2000), clock_.now());
+  auto v2 = encode(ack_msg{1});
+  v2[0] = std::byte{0xB2};
+  nodes_[0]->m->on_packet({"192.0.2.1", 9}, v2, clock_.now());
+  EXPECT_EQ(nodes_[0]->m->stats().dropped_too_large, 1u);
+  EXPECT_EQ(nodes_[0]->m->stats().dropped_version, 1u);
+}
+
+TEST_F(MembershipTest, SteadyStateAntiEntropyExchangesOnlyDigests) {
+  start_cluster(5);
+  run_for(10s);
+  ASSERT_TRUE(converged());
+  std::uint64_t pp_before = 0, digests_before = 0;
+  for (auto& n : nodes_) {
+    pp_before += n->m->stats().push_pulls_sent;
+    digests_before += n->m->stats().digests_sent;
+  }
+  run_for(120s);
+  std::uint64_t pp_after = 0, digests_after = 0;
+  for (auto& n : nodes_) {
+    pp_after += n->m->stats().push_pulls_sent;
+    digests_after += n->m->stats().digests_sent;
+  }
+  // 5 nodes * 120 s / 15 s = 40 digests; views agree, so no full-state exchange follows.
+  EXPECT_GE(digests_after - digests_before, 35u);
+  EXPECT_EQ(pp_after, pp_before);
+}
+
+TEST_F(MembershipTest, AntiEntropyRepairsAViewThatMissedGossip) {
+  start_cluster(4);
+  run_for(5s);
+  ASSERT_TRUE(converged());
+  // node3 misses all packets (gossip), but streams get through: only push/pull can tell it.
+  for (std::size_t i = 0; i < 3; ++i) {
+    net_.set_link(nodes_[i]->addr, nodes_[3]->addr, {.drop = 1.0});
+  }
+  ASSERT_TRUE(nodes_[1]->m->update_tags({{"v", "2"}}, clock_.now()));
+  run_for(40s);
+  auto m = nodes_[3]->m->find("node1");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->inc, incarnation(1));
+  EXPECT_EQ(m->meta.tags.at("v"), "2");
+}
+
+// A single node with a recording transport: exact protocol timing.
+class recording_transport : public transport {
+ public:
+  void send_packet(const address& to, std::vector<std::byte> b) override {
+    packets.emplace_back(to, std::move(b));
+  }
+  void send_stream(const address& to, std::vector<std::byte> b) override {
+    streams.emplace_back(to, std::move(b));
+  }
+  std::vector<std::pair<address, std::vector<std::byte>>> packets, streams;
+};
+
+TEST(MembershipTimingTest, SilentPeerIsProbedIndirectlySuspectedAndDeclaredDeadOnSchedule) {
+  recording_transport t;
+  config cfg = config::lan();
+  membership m(cfg, node_meta{"a", {"h", 1}, {}, 1, 1}, t, 5);
+  std::vector<std::pair<time_point, member_event>> events;
+  m.set_event_handler([&](const member_event& e) { events.emplace_back(time_point{}, e); });
+  time_point now = time_point{} + 1h;
+  for (const char* n : {"b", "c"}) {
+    m.on_packet({"h", 9}, encode(alive_msg{incarnation(0), node_meta{n, {n, 2}, {}, 1, 1}}), now);
+  }
+  ASSERT_EQ(m.live_count(), 3u);
+  // Step through deadlines until the first ping goes out.
+  time_point ping_at{};
+  std::string target;
+  for (int i = 0; i < 100 && target.empty(); ++i) {
+    now = m.next_deadline();
+    t.packets.clear();
+    m.on_tick(now);
+    for (auto& [to, b] : t.packets) {
+      auto d = decode(b, channel::packet);
+      ASSERT_TRUE(d);
+      for (auto& msg : d.value()) {
+        if (auto* p = std::get_if<ping_msg>(&msg)) {
+          target = p->target;
+          ping_at = now;
+        }
+      }
+    }
+  }
+  ASSERT_FALSE(target.empty());
+  const std::string other = target == "b" ? "c" : "b";
+  // Nobody answers. At exactly +500 ms: one ping_req to the other member and a stream ping.
+  t.packets.clear();
+  t.streams.clear();
+  m.on_tick(ping_at + 499ms);
+  EXPECT_TRUE(t.streams.empty());
+  m.on_tick(ping_at + 500ms);
+  ASSERT_EQ(t.streams.size(), 1u);
+  EXPECT_EQ(t.streams[0].first.host, target);
+  bool saw_ping_req = false;
+  for (auto& [to, b] : t.packets) {
+    auto d = decode(b, channel::packet);
+    ASSERT_TRUE(d);
+    for (auto& msg : d.value()) {
+      if (std::holds_alternative<ping_req_msg>(msg)) {
+        saw_ping_req = true;
+        EXPECT_EQ(to.host, other);
+      }
+    }
+  }
+  EXPECT_TRUE(saw_ping_req);
+  // At the end of the 1 s round: suspect. 3 nodes -> no confirmations expected, timeout is the
+  // floor 4 * max(1, log10 3) * 1 s = 4 s, so dead at exactly ping + 1 s + 4 s.
+  m.on_tick(ping_at + 1s);
+  EXPECT_EQ(m.find(target)->state, member_state::suspect);
+  EXPECT_EQ(m.stats().suspicions_raised, 1u);
+  m.on_tick(ping_at + 5s - 1ms);
+  EXPECT_EQ(m.find(target)->state, member_state::suspect);
+  m.on_tick(ping_at + 5s);
+  EXPECT_EQ(m.find(target)->state, member_state::dead);
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().second.type, member_event::kind::fail);
+  EXPECT_EQ(events.back().second.who.meta.name, target);
+  // A missed nack from the one helper raised the local health score.
+  EXPECT_GE(m.health_score(), 1);
+}
+
+TEST(MembershipTimingTest, SuspicionAboutSelfIsRefutedWithHigherIncarnation) {
+  recording_transport t;
+  membership m(config::lan(), node_meta{"a", {"h", 1}, {}, 1, 1}, t, 5);
+  const time_point now = time_point{} + 1h;
+  m.on_packet({"h", 9}, encode(alive_msg{incarnation(0), node_meta{"b", {"b", 2}, {}, 1, 1}}), now);
+  m.on_packet({"h", 9}, encode(suspect_msg{incarnation(4), "a", "b"}), now);
+  EXPECT_EQ(m.self_incarnation(), incarnation(5));
+  EXPECT_EQ(m.find("a")->state, member_state::alive);
+  EXPECT_EQ(m.stats().suspicions_refuted, 1u);
+  // A stale suspicion (older incarnation) is ignored.
+  m.on_packet({"h", 9}, encode(suspect_msg{incarnation(3), "a", "b"}), now);
+  EXPECT_EQ(m.self_incarnation(), incarnation(5));
+}
+
+}  // namespace
+}  // namespace meshdeploy::gossip
