@@ -1,0 +1,264 @@
+#include "gossip/packet_crypto.h"
+
+#include "gossip/errc.h"
+
+#include <fmt/format.h>
+#include <sodium.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+namespace meshdeploy::gossip {
+namespace {
+
+constexpr std::string_view packet_label = "meshdeploy.gossip.packet.v1";
+constexpr std::string_view stream_label = "meshdeploy.gossip.stream.v1";
+
+void ensure_sodium() {
+  static const bool ready = sodium_init() >= 0;
+  if (!ready) std::abort();
+}
+
+const unsigned char* uc(const std::byte* p) { return reinterpret_cast<const unsigned char*>(p); }
+unsigned char* uc(std::byte* p) { return reinterpret_cast<unsigned char*>(p); }
+
+void put_le(std::vector<unsigned char>& out, std::uint64_t v, int n) {
+  for (int i = 0; i < n; ++i) out.push_back(static_cast<unsigned char>(v >> (8 * i)));
+}
+
+// The associated data of a packet (stream == nullptr) or of frame `frame` of
+// stream `stream`. Layout in packet_crypto.h and docs/security.md.
+std::vector<unsigned char> associated_data(std::uint8_t version, key_id id,
+                                           std::string_view cluster_id,
+                                           const std::array<std::byte, stream_id_bytes>* stream,
+                                           std::uint64_t frame) {
+  const std::string_view label = stream == nullptr ? packet_label : stream_label;
+  std::vector<unsigned char> ad;
+  ad.reserve(label.size() + 2 + 4 + cluster_id.size() + stream_id_bytes + 8);
+  ad.insert(ad.end(), label.begin(), label.end());
+  ad.push_back(version);
+  ad.push_back(static_cast<unsigned char>(id));
+  put_le(ad, cluster_id.size(), 4);
+  ad.insert(ad.end(), cluster_id.begin(), cluster_id.end());
+  if (stream != nullptr) {
+    for (std::byte b : *stream) ad.push_back(static_cast<unsigned char>(b));
+    put_le(ad, frame, 8);
+  }
+  return ad;
+}
+
+// Appends [version][key id][nonce][ciphertext+tag] to `out`.
+void seal_into(std::vector<std::byte>& out, const secret_key& key, std::uint8_t version,
+               std::span<const unsigned char> ad, std::span<const std::byte> plaintext) {
+  ensure_sodium();
+  const std::size_t start = out.size();
+  out.resize(start + packet_overhead + plaintext.size());
+  std::byte* p = out.data() + start;
+  p[0] = std::byte{version};
+  p[1] = std::byte{static_cast<std::uint8_t>(key.id())};
+  randombytes_buf(p + 2, nonce_bytes);
+  unsigned long long written = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(uc(p + sealed_header_bytes), &written,
+                                             uc(plaintext.data()), plaintext.size(), ad.data(),
+                                             ad.size(), nullptr, uc(p + 2), uc(key.bytes().data()));
+}
+
+// Opens [version][key id][nonce][ciphertext+tag]; `make_ad` builds the
+// associated data for the version and key id read from the header.
+template <class MakeAd>
+result<std::vector<std::byte>> open_sealed(const keyring& ring, std::span<const std::byte> sealed,
+                                           std::uint8_t min_version, std::uint8_t max_version,
+                                           std::string_view what, MakeAd make_ad) {
+  if (sealed.size() < packet_overhead) {
+    return make_error(errc::malformed, fmt::format("{}: {} bytes, shorter than the {}-byte minimum",
+                                                   what, sealed.size(), packet_overhead));
+  }
+  const auto version = static_cast<std::uint8_t>(sealed[0]);
+  if (version < min_version || version > max_version) {
+    return make_error(errc::version_unsupported,
+                      fmt::format("{}: version {}, this node accepts {}..{}", what, version,
+                                  min_version, max_version));
+  }
+  const key_id id{static_cast<std::uint8_t>(sealed[1])};
+  const std::vector<unsigned char> ad = make_ad(version, id);
+  const std::span<const std::byte> nonce = sealed.subspan(2, nonce_bytes);
+  const std::span<const std::byte> cipher = sealed.subspan(sealed_header_bytes);
+  std::vector<std::byte> plain(cipher.size() - tag_bytes);
+  // A keyring holds at most one key per id, but a packet's id only hints at
+  // the key: try every installed key that has it.
+  bool known = false;
+  for (const secret_key& key : ring.list()) {
+    if (key.id() != id) continue;
+    known = true;
+    unsigned long long plain_len = 0;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            uc(plain.data()), &plain_len, nullptr, uc(cipher.data()), cipher.size(), ad.data(),
+            ad.size(), uc(nonce.data()), uc(key.bytes().data())) == 0) {
+      return plain;
+    }
+  }
+  if (!known) {
+    return make_error(errc::unknown_key, fmt::format("{}: key id 0x{:02x} is not in the keyring",
+                                                     what, static_cast<unsigned>(id)));
+  }
+  return make_error(errc::auth_failed,
+                    fmt::format("{}: authentication failed under key id 0x{:02x} (tampered, or "
+                                "another cluster, version or key)",
+                                what, static_cast<unsigned>(id)));
+}
+
+}  // namespace
+
+std::vector<std::byte> seal(const keyring& ring, std::span<const std::byte> plaintext,
+                            const associated_context& ctx) {
+  const secret_key& key = ring.primary();
+  const auto ad = associated_data(ctx.version, key.id(), ctx.cluster_id, nullptr, 0);
+  std::vector<std::byte> out;
+  seal_into(out, key, ctx.version, ad, plaintext);
+  return out;
+}
+
+result<std::vector<std::byte>> open(const keyring& ring, std::span<const std::byte> sealed,
+                                    const associated_context& ctx) {
+  return open_sealed(ring, sealed, ctx.min_version, ctx.version, "packet",
+                     [&](std::uint8_t version, key_id id) {
+                       return associated_data(version, id, ctx.cluster_id, nullptr, 0);
+                     });
+}
+
+// replay_window ---------------------------------------------------------------
+
+bool replay_window::test(std::uint64_t seq) const {
+  const std::uint64_t bit = seq % width;
+  return (bits_[bit / 64] >> (bit % 64)) & 1u;
+}
+
+void replay_window::set(std::uint64_t seq) {
+  const std::uint64_t bit = seq % width;
+  bits_[bit / 64] |= std::uint64_t{1} << (bit % 64);
+}
+
+void replay_window::clear(std::uint64_t seq) {
+  const std::uint64_t bit = seq % width;
+  bits_[bit / 64] &= ~(std::uint64_t{1} << (bit % 64));
+}
+
+bool replay_window::accept(std::uint64_t seq) {
+  if (!started_) {
+    started_ = true;
+    highest_ = seq;
+    set(seq);
+    return true;
+  }
+  if (seq > highest_) {
+    // Slide forward: the bits of the numbers now entering the window belong
+    // to numbers `width` older that just left it.
+    const std::uint64_t advance = seq - highest_;
+    if (advance >= width) {
+      bits_.fill(0);
+    } else {
+      for (std::uint64_t s = highest_ + 1; s != seq; ++s) clear(s);  // < width steps
+      clear(seq);
+    }
+    highest_ = seq;
+    set(seq);
+    return true;
+  }
+  if (highest_ - seq >= width) return false;  // too old to tell: reject
+  if (test(seq)) return false;                // duplicate
+  set(seq);
+  return true;
+}
+
+// replay_guard ----------------------------------------------------------------
+
+replay_guard::replay_guard(std::size_t max_senders)
+    : max_senders_(std::max<std::size_t>(1, max_senders)) {}
+
+result<void> replay_guard::accept(std::string_view sender, std::uint64_t epoch, std::uint64_t seq) {
+  auto found = index_.find(sender);
+  if (found == index_.end()) {
+    if (index_.size() >= max_senders_) {
+      index_.erase(lru_.back().sender);
+      lru_.pop_back();
+      ++evictions_;
+    }
+    lru_.push_front(entry{std::string(sender), epoch, {}});
+    lru_.front().window.accept(seq);
+    index_.emplace(lru_.front().sender, lru_.begin());
+    return ok();
+  }
+  const auto it = found->second;
+  lru_.splice(lru_.begin(), lru_, it);  // most recently used
+  entry& e = *it;
+  if (epoch < e.epoch) {
+    return make_error(errc::replayed, fmt::format("sender {}: epoch {} is older than its epoch {}",
+                                                  sender, epoch, e.epoch));
+  }
+  if (epoch > e.epoch) {
+    e.epoch = epoch;  // the sender restarted: a new sequence
+    e.window = replay_window{};
+  }
+  if (!e.window.accept(seq)) {
+    return make_error(errc::replayed,
+                      fmt::format("sender {}: sequence {} already seen or older than the window "
+                                  "(highest {})",
+                                  sender, seq, e.window.highest()));
+  }
+  return ok();
+}
+
+// streams ---------------------------------------------------------------------
+
+stream_sealer::stream_sealer(const associated_context& ctx)
+    : cluster_id_(ctx.cluster_id), version_(ctx.version) {
+  ensure_sodium();
+  randombytes_buf(stream_id_.data(), stream_id_.size());
+}
+
+std::vector<std::byte> stream_sealer::seal(const keyring& ring,
+                                           std::span<const std::byte> plaintext) {
+  const secret_key& key = ring.primary();
+  const auto ad = associated_data(version_, key.id(), cluster_id_, &stream_id_, next_frame_);
+  std::vector<std::byte> out;
+  if (next_frame_ == 0) {
+    out.reserve(stream_id_bytes + packet_overhead + plaintext.size());
+    out.insert(out.end(), stream_id_.begin(), stream_id_.end());
+  }
+  seal_into(out, key, version_, ad, plaintext);
+  ++next_frame_;
+  return out;
+}
+
+stream_opener::stream_opener(const associated_context& ctx)
+    : cluster_id_(ctx.cluster_id), version_(ctx.version), min_version_(ctx.min_version) {}
+
+result<std::vector<std::byte>> stream_opener::open(const keyring& ring,
+                                                   std::span<const std::byte> frame) {
+  const std::string what = fmt::format("stream frame {}", next_frame_);
+  if (failed_) {
+    return make_error(errc::malformed, what + ": an earlier frame failed; the stream is unusable");
+  }
+  if (next_frame_ == 0) {
+    if (frame.size() < stream_id_bytes) {
+      failed_ = true;
+      return make_error(errc::malformed, fmt::format("{}: {} bytes, shorter than the stream id",
+                                                     what, frame.size()));
+    }
+    std::copy_n(frame.begin(), stream_id_bytes, stream_id_.begin());
+    frame = frame.subspan(stream_id_bytes);
+  }
+  auto plain =
+      open_sealed(ring, frame, min_version_, version_, what, [&](std::uint8_t version, key_id id) {
+        return associated_data(version, id, cluster_id_, &stream_id_, next_frame_);
+      });
+  if (!plain) {
+    failed_ = true;
+    return plain;
+  }
+  ++next_frame_;
+  return plain;
+}
+
+}  // namespace meshdeploy::gossip

@@ -1,0 +1,200 @@
+// Authenticated encryption of gossip packets (UDP) and stream frames (TCP)
+// with the cluster keyring (gossip/keyring.h), plus the replay defences that
+// the membership core applies after decoding. Pure functions and small value
+// classes: no I/O, no clock. docs/security.md describes the format, the
+// associated data and how the core must use replay_guard.
+//
+// Sealed packet layout (XChaCha20-Poly1305 IETF, libsodium):
+//
+//   [version u8][key id u8][nonce 24][ciphertext = plaintext size][tag 16]
+//
+// `version` is the gossip wire protocol version the plaintext is encoded
+// with; `key id` names the keyring key that sealed it (keyring.h); the nonce
+// is random per packet. The associated data (not sent) is
+//
+//   label "meshdeploy.gossip.packet.v1" | version | key id
+//         | cluster id length (u32 little-endian) | cluster id
+//
+// so a packet sealed for another cluster, another version, or by another key
+// fails authentication. Stream frames use the label
+// "meshdeploy.gossip.stream.v1" and append the stream id and frame counter.
+#pragma once
+
+#include "gossip/keyring.h"
+#include "storage/result.h"
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace meshdeploy::gossip {
+
+inline constexpr std::size_t nonce_bytes = 24;
+inline constexpr std::size_t tag_bytes = 16;
+inline constexpr std::size_t sealed_header_bytes = 2 + nonce_bytes;
+// Bytes seal() adds to a packet: plaintext of max_packet_bytes - packet_overhead
+// (1,358) seals into exactly 1,400 bytes.
+inline constexpr std::size_t packet_overhead = sealed_header_bytes + tag_bytes;
+inline constexpr std::size_t stream_id_bytes = 16;
+
+// What both ends must agree on for a packet to open. Borrowed views: the
+// strings must outlive the call they are passed to.
+struct associated_context {
+  std::string_view cluster_id;   // operator-chosen cluster name; any length, may be empty
+  std::uint8_t version = 1;      // seal: written into the header; open: highest accepted
+  std::uint8_t min_version = 1;  // open: lowest accepted version
+};
+
+// Seals `plaintext` with the keyring's primary key and a fresh random nonce.
+// Returns plaintext.size() + packet_overhead bytes. Never fails.
+std::vector<std::byte> seal(const keyring& ring, std::span<const std::byte> plaintext,
+                            const associated_context& ctx);
+
+// Opens a packet made by seal(). Tries the installed key(s) with the packet's
+// key id. Errors (each safe to count and drop; no input crashes or allocates
+// more than sealed.size()):
+//   malformed           shorter than packet_overhead;
+//   version_unsupported version byte outside [ctx.min_version, ctx.version];
+//   unknown_key         no installed key has the packet's key id;
+//   auth_failed         any tampering, or another cluster id, version or key.
+result<std::vector<std::byte>> open(const keyring& ring, std::span<const std::byte> sealed,
+                                    const associated_context& ctx);
+
+// Sliding-window replay filter over one sender's 64-bit sequence numbers
+// (as IPsec's and WireGuard's): accepts each sequence number at most once,
+// accepts numbers up to `width - 1` below the highest seen (reordering), and
+// rejects anything older. Jumps forward of any size are accepted.
+//
+// Threading: none; owned by one thread.
+class replay_window {
+ public:
+  static constexpr std::uint64_t width = 256;
+
+  // True (and records seq) if seq was not seen before and is greater than
+  // highest() - width; false for duplicates and too-old numbers. The first
+  // call accepts any seq.
+  bool accept(std::uint64_t seq);
+
+  // The highest sequence number accepted so far (0 before the first).
+  [[nodiscard]] std::uint64_t highest() const { return highest_; }
+
+ private:
+  bool test(std::uint64_t seq) const;
+  void set(std::uint64_t seq);
+  void clear(std::uint64_t seq);
+
+  static constexpr std::size_t words = width / 64;
+  std::array<std::uint64_t, words> bits_{};  // bit (seq % width) for seq in the window
+  std::uint64_t highest_ = 0;
+  bool started_ = false;
+};
+
+// Replay filter for all senders: a replay_window per sender name, for the
+// sender's current `epoch`, with at most `max_senders` senders remembered
+// (least recently used evicted, so memory is bounded by the constructor).
+//
+// How the membership core uses it (docs/security.md): every packet's
+// plaintext carries the sender's name, its epoch (a number the sender makes
+// strictly larger at every start, e.g. max(last persisted + 1, wall-clock
+// microseconds)) and a per-epoch sequence number starting at 0 and raised
+// by one per packet sent. After open() succeeds and the body decodes, the
+// core calls accept(name, epoch, seq) and drops the packet on error.
+//
+// Threading: none; the node executor owns it.
+class replay_guard {
+ public:
+  // REQUIRES: max_senders >= 1.
+  explicit replay_guard(std::size_t max_senders = 16384);
+
+  replay_guard(const replay_guard&) = delete;
+  replay_guard& operator=(const replay_guard&) = delete;
+
+  // ok if (epoch, seq) from `sender` is new. A larger epoch than the one
+  // remembered starts a fresh window (the sender restarted). Errors:
+  // replayed (duplicate, older than the window, or an older epoch; the
+  // message names the sender).
+  result<void> accept(std::string_view sender, std::uint64_t epoch, std::uint64_t seq);
+
+  [[nodiscard]] std::size_t size() const { return index_.size(); }
+  // Senders forgotten to stay within max_senders (for metrics: a steadily
+  // rising count means max_senders is below the cluster size).
+  [[nodiscard]] std::uint64_t evictions() const { return evictions_; }
+
+ private:
+  struct entry {
+    std::string sender;
+    std::uint64_t epoch = 0;
+    replay_window window;
+  };
+  struct string_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  using lru_list = std::list<entry>;
+
+  std::size_t max_senders_;
+  lru_list lru_;  // most recently used first
+  std::unordered_map<std::string, lru_list::iterator, string_hash, std::equal_to<>> index_;
+  std::uint64_t evictions_ = 0;
+};
+
+// Seals the frames of one stream (TCP connection) in order. Each frame is
+// laid out like a packet; the first frame is prefixed by the stream's random
+// id (stream_id_bytes, in clear). The associated data of frame n also binds
+// the stream id and n, so frames cannot be dropped, reordered, replayed or
+// spliced from another stream without the opener noticing. Length-prefixing
+// the frames on the socket is the driver's job.
+//
+// Threading: none; one per outgoing stream.
+class stream_sealer {
+ public:
+  // A fresh random stream id. Copies ctx's cluster id.
+  explicit stream_sealer(const associated_context& ctx);
+
+  stream_sealer(const stream_sealer&) = delete;
+  stream_sealer& operator=(const stream_sealer&) = delete;
+
+  // The next frame, sealed with the keyring's current primary key.
+  std::vector<std::byte> seal(const keyring& ring, std::span<const std::byte> plaintext);
+
+ private:
+  std::string cluster_id_;
+  std::uint8_t version_;
+  std::array<std::byte, stream_id_bytes> stream_id_{};
+  std::uint64_t next_frame_ = 0;
+};
+
+// Opens the frames of one stream in the order stream_sealer made them.
+// After the first error every later frame fails too (the driver closes the
+// stream).
+//
+// Threading: none; one per incoming stream.
+class stream_opener {
+ public:
+  // Copies ctx's cluster id.
+  explicit stream_opener(const associated_context& ctx);
+
+  stream_opener(const stream_opener&) = delete;
+  stream_opener& operator=(const stream_opener&) = delete;
+
+  // Errors as open(); auth_failed also for a frame out of order, replayed or
+  // from another stream; malformed for a frame 0 too short for its stream id
+  // and for any frame after an earlier error.
+  result<std::vector<std::byte>> open(const keyring& ring, std::span<const std::byte> frame);
+
+ private:
+  std::string cluster_id_;
+  std::uint8_t version_;
+  std::uint8_t min_version_;
+  std::array<std::byte, stream_id_bytes> stream_id_{};
+  std::uint64_t next_frame_ = 0;
+  bool failed_ = false;
+};
+
+}  // namespace meshdeploy::gossip
