@@ -62,6 +62,9 @@ TEST(SecretKeyTest, KnownKeyHasStableText) {
   auto k = secret_key::from_bytes(raw);
   ASSERT_TRUE(k);
   EXPECT_EQ(k.value().to_base64(), "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=");
+  // First byte of BLAKE2b-256(key = k, "meshdeploy.gossip.key-id.v1"), computed independently
+  // with Python's hashlib.blake2b.
+  EXPECT_EQ(k.value().id(), key_id{0x68});
 }
 
 TEST(SecretKeyTest, RejectsBadBase64WithoutEchoingIt) {
