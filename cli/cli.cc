@@ -2,6 +2,8 @@
 
 #include "cli/client.h"
 #include "cli/render.h"
+#include "gossip/config.h"
+#include "gossip/keyring.h"
 #include "node/agent/appspec.h"
 #include "node/agent/archive.h"
 #include "node/agent/revision.h"
@@ -252,6 +254,24 @@ int run(int argc, char** argv) {
       ->add_option("--max-bundle-entries", nopts.bundle_limits.max_entries,
                    "Refuse bundles with more entries than this")
       ->default_str(std::to_string(nopts.bundle_limits.max_entries));
+  std::string keyring_file, gossip_profile = "lan";
+  node_run->add_option(
+      "--keyring", keyring_file,
+      "Cluster keyring file (from `meshdeploy keygen`); enables gossip membership");
+  node_run->add_option("--bind", nopts.gossip.bind, "Gossip UDP+TCP address HOST:PORT")
+      ->default_str(nopts.gossip.bind);
+  node_run->add_option("--advertise", nopts.gossip.advertise,
+                       "Address other nodes reach this one at (default: --bind)");
+  node_run->add_option("--join", nopts.gossip.join, "A node to join, HOST:PORT (repeatable)");
+  node_run
+      ->add_option("--cluster", nopts.gossip.cluster_id,
+                   "Cluster name, bound into every packet's authentication")
+      ->default_str(nopts.gossip.cluster_id);
+  node_run
+      ->add_option("--gossip-profile", gossip_profile,
+                   "Protocol timing: lan (memberlist LAN defaults) or local (one machine)")
+      ->check(CLI::IsMember({"lan", "local"}))
+      ->default_str("lan");
   node_run->add_option("--log-level", nopts.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->default_str("info");
@@ -267,6 +287,15 @@ int run(int argc, char** argv) {
     }
     nopts.data_dir = data_dir;
     nopts.install_root = install_root;
+    nopts.keyring_file = keyring_file;
+    nopts.gossip.cfg = gossip_profile == "local" ? gossip::config::local() : gossip::config::lan();
+    if (keyring_file.empty() && !nopts.gossip.join.empty()) {
+      print_error(
+          "--join needs --keyring: gossip is always encrypted (create one with: meshdeploy "
+          "keygen > keyring && chmod 600 keyring)");
+      code = exit_usage;
+      return;
+    }
     code = node::run_node(nopts);
   });
 
@@ -629,6 +658,37 @@ int run(int argc, char** argv) {
     }
     code = check_reply(r).code;
   });
+
+  // members --------------------------------------------------------------------
+  auto* members_cmd = app.add_subcommand(
+      "members",
+      "List the cluster's members as this node sees them\n\nExample:\n  meshdeploy members");
+  members_cmd->callback([&] {
+    auto r = check_reply(c().call("GET", "/v1/members"));
+    if ((code = r.code) != exit_ok) return;
+    if (g.json()) return print_json(r.body);
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& m : r.body.value("members", json::array())) {
+      std::string tags;
+      for (const auto& [k, v] : m.value("tags", json::object()).items()) {
+        tags += (tags.empty() ? "" : ",") + k + "=" + v.get<std::string>();
+      }
+      rows.push_back({m.value("name", ""),
+                      m["address"].is_string() ? m["address"].get<std::string>() : "-",
+                      m.value("status", ""), std::to_string(m.value("incarnation", 0)), tags});
+    }
+    std::cout << render_table({"NAME", "ADDRESS", "STATUS", "INCARNATION", "TAGS"}, rows);
+    if (r.body.value("gossip", "") == "disabled") {
+      std::cout << "(gossip is off on this node: start it with --keyring to form a cluster)\n";
+    }
+  });
+
+  // keygen -------------------------------------------------------------------
+  auto* keygen_cmd = app.add_subcommand(
+      "keygen",
+      "Print a new random cluster key (base64); the line is a valid one-key keyring file.\n\n"
+      "Example:\n  (umask 077; meshdeploy keygen > /etc/meshdeploy/keyring)");
+  keygen_cmd->callback([&] { std::printf("%s\n", gossip::keygen().c_str()); });
 
   try {
     app.parse(argc, argv);

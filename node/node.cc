@@ -6,16 +6,20 @@
 #include "node/api/router.h"
 #include "node/api/server.h"
 #include "node/deploy/local_deployer.h"
+#include "node/mesh/gossip_driver.h"
 #include "storage/db.h"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <sstream>
 #include <unistd.h>
 
 namespace meshdeploy::node {
@@ -78,6 +82,54 @@ int run_node(const node_options& in) {
   }
   deployer.set_on_change([&server](const std::string& id) { server.notify(id); });
 
+  std::unique_ptr<mesh::gossip_driver> gossip;
+  if (!o.keyring_file.empty()) {
+    std::ifstream in(o.keyring_file);
+    if (!in) {
+      spdlog::critical("cannot read keyring {}", o.keyring_file.string());
+      return 2;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    auto ring = gossip::parse_keyring(text.str(), o.keyring_file.string());
+    if (!ring) {
+      spdlog::critical("{}", ring.error().message);
+      return 2;
+    }
+    gossip::node_meta meta;
+    meta.name = o.name;
+    for (const auto& t : o.tags) meta.tags[t.key] = t.value;
+    gossip = std::make_unique<mesh::gossip_driver>(io, std::move(ring).value(), meta, o.gossip);
+    if (auto g = gossip->start(); !g) {
+      spdlog::critical("{}", g.error().message);
+      return 2;
+    }
+    {
+      const fs::path tmp = o.data_dir / "gossip.addr.tmp";
+      std::ofstream(tmp) << gossip->local_address() << "\n";
+      fs::rename(tmp, o.data_dir / "gossip.addr", ec);
+    }
+    spdlog::info("gossip on {} (cluster '{}'), joining {} seed(s)", gossip->local_address(),
+                 o.gossip.cluster_id, o.gossip.join.size());
+    router.set_members_provider([&gossip] {
+      nlohmann::json arr = nlohmann::json::array();
+      for (const auto& m : gossip->members()) {
+        arr.push_back({{"name", m.meta.name},
+                       {"address", m.meta.addr.to_string()},
+                       {"status", gossip::to_string(m.state)},
+                       {"incarnation", m.inc.value()},
+                       {"tags", m.meta.tags}});
+      }
+      const auto& c = gossip->counters();
+      return nlohmann::json{{"gossip", "enabled"},
+                            {"members", std::move(arr)},
+                            {"dropped",
+                             {{"auth", c.dropped_auth},
+                              {"replay", c.dropped_replay},
+                              {"envelope", c.dropped_envelope}}}};
+    });
+  }
+
   const auto ep = server.local_endpoint();
   const std::string addr = fmt::format("{}:{}", ep.address().to_string(), ep.port());
   {
@@ -94,6 +146,13 @@ int run_node(const node_options& in) {
     spdlog::info("signal {}: shutting down", sig);
     server.stop();
     deployer.set_on_change({});
+    if (gossip) {
+      // A graceful leave, then a moment for it to go out before the loop ends.
+      gossip->leave(std::chrono::milliseconds(300));
+      auto t = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(300));
+      t->async_wait([&io, t](const boost::system::error_code&) { io.stop(); });
+      return;
+    }
     io.stop();
   });
   io.run();

@@ -5,6 +5,7 @@
 
 #include "node/agent/archive.h"
 #include "node/deploy/registry.h"
+#include "node/mesh/gossip_driver.h"
 
 #include <filesystem>
 #include <string>
@@ -18,8 +19,11 @@ struct node_options {
   std::string api = "127.0.0.1:7947";  // HOST:PORT; port 0 picks a free one
   std::vector<deploy::tag> tags;
   std::filesystem::path install_root = "/";
-  std::string log_level = "info";       // trace, debug, info, warn, error
-  agent::extract_limits bundle_limits;  // refuse bundles over these (size bombs)
+  std::string log_level = "info";  // trace, debug, info, warn, error
+  agent::extract_limits bundle_limits;
+  // Gossip membership runs when a keyring is given (see docs/gossip.md).
+  std::filesystem::path keyring_file;
+  mesh::gossip_options gossip;  // refuse bundles over these (size bombs)
 };
 
 // Runs the node until a signal arrives. Returns the process exit code

@@ -162,6 +162,10 @@ api_response error_response(const error& e) {
 router::router(deploy::registry& reg, deploy::local_deployer& deployer, node_info info)
     : reg_(reg), deployer_(deployer), info_(std::move(info)) {}
 
+void router::set_members_provider(std::function<json()> provider) {
+  members_ = std::move(provider);
+}
+
 bool router::is_upload(std::string_view method, std::string_view target) {
   return method == "POST" && parse_target(target).path == "/v1/revisions";
 }
@@ -195,6 +199,18 @@ api_response router::handle(const api_request& req) {
                                    {"tags", tags},
                                    {"installRoot", info_.install_root},
                                    {"status", "ok"}});
+  }
+
+  if (res == "members" && m == "GET" && seg.size() == 2) {
+    if (members_) return json_response(200, members_());
+    json tags = json::object();
+    for (const auto& tg : info_.tags) tags[tg.key] = tg.value;
+    return json_response(200, json{{"gossip", "disabled"},
+                                   {"members", json::array({json{{"name", info_.name},
+                                                                 {"address", nullptr},
+                                                                 {"status", "alive"},
+                                                                 {"incarnation", 0},
+                                                                 {"tags", tags}}})}});
   }
 
   if (res == "apps") {

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -55,6 +56,10 @@ class router {
 
   api_response handle(const api_request& req);
 
+  // Supplies GET /v1/members (the gossip membership as JSON). Without one,
+  // the node answers with itself alone and "gossip": "disabled".
+  void set_members_provider(std::function<nlohmann::json()> provider);
+
   // True for requests whose body is a bundle to stream to disk.
   static bool is_upload(std::string_view method, std::string_view target);
 
@@ -62,6 +67,7 @@ class router {
   deploy::registry& reg_;
   deploy::local_deployer& deployer_;
   node_info info_;
+  std::function<nlohmann::json()> members_;
 };
 
 // Maps an error to an HTTP status and a JSON error document

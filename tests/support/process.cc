@@ -113,11 +113,12 @@ command_result run_command(const std::vector<std::string>& argv,
 }
 
 node_process::node_process(std::string name, fs::path data_dir, fs::path install_root,
-                           std::vector<std::string> tags)
+                           std::vector<std::string> tags, std::vector<std::string> extra_args)
     : name_(std::move(name)),
       data_dir_(std::move(data_dir)),
       install_root_(std::move(install_root)),
-      tags_(std::move(tags)) {
+      tags_(std::move(tags)),
+      extra_args_(std::move(extra_args)) {
   start();
 }
 
@@ -145,6 +146,7 @@ bool node_process::start() {
     argv.push_back("--tag");
     argv.push_back(t);
   }
+  argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);

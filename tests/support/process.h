@@ -31,8 +31,9 @@ std::filesystem::path source_path(const std::string& rel);
 // unless stopped before.
 class node_process {
  public:
+  // `extra_args` are appended to `node run` (e.g. --keyring, --bind, --join).
   node_process(std::string name, std::filesystem::path data_dir, std::filesystem::path install_root,
-               std::vector<std::string> tags);
+               std::vector<std::string> tags, std::vector<std::string> extra_args = {});
   ~node_process();
   node_process(const node_process&) = delete;
   node_process& operator=(const node_process&) = delete;
@@ -59,6 +60,7 @@ class node_process {
   std::filesystem::path data_dir_;
   std::filesystem::path install_root_;
   std::vector<std::string> tags_;
+  std::vector<std::string> extra_args_;
   int pid_ = -1;
   std::string api_;
 };
