@@ -1,0 +1,277 @@
+// Gossip membership scenarios in the deterministic simulator (ctest label `sim`): fixed seeds,
+// CI-sized N; the large-N runs are bench/gossip_sim_bench.cc. Bounds are explained in
+// docs/simulator.md.
+#include "tests/sim/simulator.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+
+namespace meshdeploy::sim {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string describe(const simulator& s) {
+  std::string out;
+  for (const auto& v : s.violations()) {
+    out += "seed " + std::to_string(v.seed) + " at " + std::to_string(to_ms(v.at)) +
+           " ms: " + v.what + "\n";
+  }
+  return out;
+}
+
+std::string describe_convergence(const simulator& s) {
+  std::string out = "seed " + std::to_string(s.seed()) + " at " +
+                    std::to_string(to_ms(s.elapsed())) + " ms not converged:\n";
+  for (const auto& e : s.convergence_errors(10)) out += "  " + e + "\n";
+  return out;
+}
+
+sim_options options(std::uint64_t seed) {
+  sim_options o;
+  o.seed = seed;
+  o.checkpoint_interval = 5s;
+  return o;
+}
+
+TEST(MembershipSimTest, FiftyNodesConverge) {
+  simulator s(options(1));
+  s.start_cluster(50, 20ms);
+  auto t = s.run_until_converged(60s, 500ms);
+  ASSERT_TRUE(t) << describe_convergence(s);
+  s.check_views();
+  EXPECT_TRUE(s.violations().empty()) << describe(s);
+  EXPECT_TRUE(s.false_deaths().empty());
+  for (std::size_t i = 0; i < s.size(); ++i) EXPECT_EQ(s.node(i).live_count(), 50u) << i;
+}
+
+// The LAN profile at N=100: floor = 4 * log10(100) * 1 s = 8 s; the victim is probed about
+// once per second by someone, the failed probe takes one 1 s round, and two more probers confirm
+// within a few seconds, so every node's timer runs the floor: ~1 + 1 + 8 s plus gossip. The
+// documented bound (docs/simulator.md) for "seen dead by every live member" is 14 s.
+TEST(MembershipSimTest, CrashIsSeenDeadByAllWithinTheLanBoundAtHundredNodes) {
+  simulator s(options(2));
+  s.start_cluster(100, 10ms);
+  ASSERT_TRUE(s.run_until_converged(60s, 500ms)) << describe_convergence(s);
+  std::vector<duration> everyone;
+  std::vector<std::size_t> victims;
+  for (int k = 0; k < 8; ++k) {
+    std::size_t v = 0;
+    do {
+      v = s.random_below(s.size());
+    } while (!s.up(v));
+    victims.push_back(v);
+    s.crash(v);
+    s.run_for(30s);
+    const auto d = s.detection_of(v);
+    ASSERT_TRUE(d.everyone) << s.name(v) << " still alive for " << d.missing << " observers";
+    everyone.push_back(*d.everyone);
+    // Never faster than the suspicion floor: that would mean someone skipped the suspicion.
+    EXPECT_GE(*std::min_element(d.per_observer.begin(), d.per_observer.end()), 8s);
+  }
+  EXPECT_LE(percentile(everyone, 0.99), 14s) << "p50 " << to_ms(percentile(everyone, 0.5));
+  EXPECT_TRUE(s.violations().empty()) << describe(s);
+  EXPECT_TRUE(s.false_deaths().empty());
+}
+
+TEST(MembershipSimTest, NoFalsePositivesWithTenPercentLossOverTenMinutes) {
+  simulator s(options(3));
+  s.start_cluster(100, 10ms);
+  ASSERT_TRUE(s.run_until_converged(60s, 500ms)) << describe_convergence(s);
+  s.net().loss = 0.10;
+  s.run_for(10min);
+  EXPECT_GT(s.stats().packets_lost, 0u);
+  EXPECT_TRUE(s.false_deaths().empty())
+      << s.false_deaths().size() << " false deaths, first " << s.name(s.false_deaths()[0].subject)
+      << " by " << s.name(s.false_deaths()[0].observer);
+  std::uint64_t dead = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) dead += s.node(i).stats().members_declared_dead;
+  EXPECT_EQ(dead, 0u);
+  EXPECT_TRUE(s.violations().empty()) << describe(s);
+  s.net().loss = 0;
+  EXPECT_TRUE(s.run_until_converged(60s, 1s)) << describe_convergence(s);
+}
+
+// Floor at N=100 is 8 s; a 6 s stall gets the node suspected, and it refutes after it thaws.
+TEST(MembershipSimTest, NodeFrozenShorterThanTheSuspicionFloorIsNotDeclaredDead) {
+  simulator s(options(4));
+  s.start_cluster(100, 10ms);
+  ASSERT_TRUE(s.run_until_converged(60s, 500ms)) << describe_convergence(s);
+  const std::size_t victim = 17;
+  s.freeze(victim, 6s);
+  s.run_for(90s);
+  std::uint64_t raised = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) raised += s.node(i).stats().suspicions_raised;
+  EXPECT_GT(raised, 0u) << "the stall went unnoticed; the test proves nothing";
+  EXPECT_GT(s.node(victim).stats().suspicions_refuted, 0u);
+  EXPECT_TRUE(s.false_deaths().empty());
+  EXPECT_TRUE(s.converged()) << describe_convergence(s);
+  EXPECT_TRUE(s.violations().empty()) << describe(s);
+}
+
+// Shorter than the suspicion timeout: both halves suspect the other side, nobody is declared
+// dead, and after healing everyone converges on the refuted incarnations.
+TEST(MembershipSimTest, ShortPartitionHealsWithoutDeaths) {
+  simulator s(options(5));
+  s.start_cluster(50, 20ms);
+  ASSERT_TRUE(s.run_until_converged(60s, 500ms)) << describe_convergence(s);
+  std::vector<std::size_t> a, b;
+  for (std::size_t i = 0; i < s.size(); ++i) (i % 2 ? a : b).push_back(i);
+  s.partition(a, b);
+  s.run_for(4s);
+  s.heal();
+  EXPECT_TRUE(s.run_until_converged(60s, 1s)) << describe_convergence(s);
+  EXPECT_TRUE(s.false_deaths().empty());
+  EXPECT_GT(s.stats().cut_by_partition, 0u);
+  EXPECT_TRUE(s.violations().empty()) << describe(s);
+}
+
+// Long enough that each side declares the other dead; healed within gossip_to_dead (30 s), so
+// dead-declared nodes still receive gossip about themselves and refute.
+TEST(MembershipSimTest, PartitionThenHealConverges) {
+  simulator s(options(6));
+  s.start_cluster(50, 20ms);
+  ASSERT_TRUE(s.run_until_converged(60s, 500ms)) << describe_convergence(s);
+  std::vector<std::size_t> a, b;
+  for (std::size_t i = 0; i < s.size(); ++i) (i < 20 ? a : b).push_back(i);
+  s.partition(a, b);
+  s.run_for(20s);
+  EXPECT_FALSE(s.false_deaths().empty()) << "the partition was too short to declare deaths";
+  s.heal();
+  EXPECT_TRUE(s.run_until_converged(120s, 1s)) << describe_convergence(s);
+  EXPECT_TRUE(s.violations().empty()) << describe(s);
+}
+
+TEST(MembershipSimTest, OneWayPartitionThenHealConverges) {
+  simulator s(options(7));
+  s.start_cluster(30, 20ms);
+  ASSERT_TRUE(s.run_until_converged(60s, 500ms)) << describe_convergence(s);
+  std::vector<std::size_t> a{3}, b;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (i != 3) b.push_back(i);
+  }
+  s.partition(a, b, /*one_way=*/true);  // n3 hears everyone, nobody hears n3
+  s.run_for(5s);
+  s.heal();
+  EXPECT_TRUE(s.run_until_converged(120s, 1s)) << describe_convergence(s);
+  EXPECT_TRUE(s.violations().empty()) << describe(s);
+}
+
+TEST(MembershipSimTest, BroadcastReachesAllTwoHundredNodesWithFivePercentLoss) {
+  simulator s(options(8));
+  s.start_cluster(200, 5ms);
+  ASSERT_TRUE(s.run_until_converged(90s, 1s)) << describe_convergence(s);
+  s.net().loss = 0.05;
+  std::vector<std::uint64_t> ids;
+  for (std::size_t k = 0; k < 5; ++k) {
+    ids.push_back(s.broadcast(s.random_below(s.size())));
+    s.run_for(5s);
+  }
+  for (auto id : ids) {
+    const auto r = s.reach_of(id);
+    EXPECT_EQ(r.reached, r.expected) << "broadcast " << id;
+    ASSERT_TRUE(r.all);
+    EXPECT_LE(*r.all, 3s) << "broadcast " << id;
+  }
+  EXPECT_TRUE(s.violations().empty()) << describe(s);
+}
+
+TEST(MembershipSimTest, OversizedPacketsAreDroppedAndCounted) {
+  sim_options o = options(9);
+  o.net.mtu = 200;  // smaller than a compound gossip packet with several alive messages
+  simulator s(o);
+  s.start_cluster(30, 10ms);
+  s.run_for(10s);
+  EXPECT_GT(s.stats().packets_over_mtu, 0u);
+}
+
+TEST(MembershipSimTest, RestartedNodeRejoinsAtNewAddress) {
+  simulator s(options(10));
+  s.start_cluster(30, 10ms);
+  ASSERT_TRUE(s.run_until_converged(60s, 500ms)) << describe_convergence(s);
+  s.crash(5);
+  s.run_for(20s);
+  s.restart(5, 0);
+  EXPECT_TRUE(s.run_until_converged(60s, 1s)) << describe_convergence(s);
+  EXPECT_TRUE(s.violations().empty()) << describe(s);
+}
+
+// Random faults (crashes, restarts, freezes, leaves, partitions, loss, duplication, lognormal
+// latency) on ~20 seeds; invariants on every event and every 2 s; everything converges after the
+// faults stop.
+TEST(MembershipSimTest, RandomFaultsKeepTheInvariantsOnManySeeds) {
+  for (std::uint64_t seed = 100; seed < 120; ++seed) {
+    sim_options o = options(seed);
+    o.checkpoint_interval = 2s;
+    o.net.lognormal_sigma = 1.0;
+    o.net.duplicate = 0.02;
+    simulator s(o);
+    s.start_cluster(20, 20ms);
+    s.net().loss = 0.02 * static_cast<double>(s.random_below(4));
+    for (int step = 0; step < 12; ++step) {
+      const std::size_t n = s.random_below(s.size());
+      switch (s.random_below(6)) {
+        case 0:
+          s.crash(n);
+          break;
+        case 1:
+          if (!s.up(n)) s.restart(n, (n + 1) % s.size());
+          break;
+        case 2:
+          s.freeze(n, std::chrono::milliseconds(500 + s.random_below(9500)));
+          break;
+        case 3: {
+          std::vector<std::size_t> a, b;
+          for (std::size_t i = 0; i < s.size(); ++i) (s.random_below(2) ? a : b).push_back(i);
+          s.partition(a, b, s.random_below(2) == 0);
+          break;
+        }
+        case 4:
+          s.heal();
+          break;
+        default:
+          break;
+      }
+      s.run_for(std::chrono::milliseconds(1000 + s.random_below(4000)));
+    }
+    s.heal();
+    s.net().loss = 0;
+    // Bring back every crashed node through a live one, as an operator would.
+    const auto live = s.live_nodes();
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      if (!s.up(i) && !live.empty()) s.restart(i, live.front());
+    }
+    const auto t = s.run_until_converged(180s, 1s);
+    s.check_views();
+    EXPECT_TRUE(s.violations().empty()) << describe(s);
+    EXPECT_TRUE(t) << describe_convergence(s);
+  }
+}
+
+TEST(MembershipSimTest, SameSeedReplaysTheSameTrace) {
+  auto run = [](std::uint64_t seed) {
+    sim_options o = options(seed);
+    o.net.loss = 0.05;
+    o.net.duplicate = 0.05;
+    o.net.lognormal_sigma = 0.8;
+    simulator s(o);
+    s.start_cluster(30, 10ms);
+    s.run_for(10s);
+    s.crash(4);
+    s.freeze(7, 3s);
+    s.broadcast(2);
+    s.run_for(30s);
+    return std::pair(s.trace_hash(), s.stats().events);
+  };
+  const auto a = run(77);
+  const auto b = run(77);
+  const auto c = run(78);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a.first, c.first);
+  EXPECT_GT(a.second, 1000u);
+}
+
+}  // namespace
+}  // namespace meshdeploy::sim

@@ -1,0 +1,287 @@
+// A deterministic discrete-event simulator for the sans-IO gossip core: it runs any number of
+// gossip::membership instances in one process on virtual time. One event queue ordered by
+// (time, sequence number) holds packet and stream deliveries, node ticks, thaws and scripted
+// actions; every random choice (latency, loss, duplication, node seeds, join targets) comes from
+// one std::mt19937_64 seeded by sim_options::seed, so a run replays exactly by seed and
+// trace_hash() proves it. A node is ticked only when its next_deadline() is due, so idle nodes
+// cost nothing and N=10,000 stays fast (memory is the limit: every node holds a full view).
+//
+// Network model: per-packet latency base + jitter (uniform or lognormal; reordering falls out of
+// jitter), packet loss, duplication, one-way and two-way partitions between sets of nodes, an MTU
+// cap (larger packets dropped and counted), per-node processing stalls (a frozen node queues its
+// input and runs nothing until it thaws, like SIGSTOP), crash (node removed, traffic to it
+// dropped) and restart (a new process under the same name at a new address, joining a seed).
+// Streams are reliable (never lost or duplicated) but cut by partitions and crashes. No cipher
+// runs; its bytes are modelled in wire_bytes (network_model::*_wire_overhead).
+//
+// Invariants, checked on every membership event and at checkpoints (all views): incarnations per
+// member never decrease in any node's view; a member seen dead or left at incarnation i is never
+// seen alive or suspect again at incarnation <= i (same address; a restart at a new address is a
+// legal rejoin); converged() checks that live nodes agree after faults heal. Violations are
+// collected with the seed and the virtual time. Docs: docs/simulator.md.
+#pragma once
+
+#include "gossip/config.h"
+#include "gossip/membership.h"
+#include "gossip/transport.h"
+#include "gossip/types.h"
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace meshdeploy::sim {
+
+using gossip::duration;
+using gossip::time_point;
+
+struct network_model {
+  duration latency_base = std::chrono::microseconds(200);  // one-way, every packet and stream
+  duration latency_jitter = std::chrono::microseconds(800);
+  // 0: extra delay uniform in [0, latency_jitter]. > 0: latency_jitter * lognormal(0, sigma),
+  // capped at 20 * latency_jitter (a long tail, as on real networks).
+  double lognormal_sigma = 0.0;
+  duration stream_extra = std::chrono::milliseconds(1);  // TCP connect before a stream arrives
+  double loss = 0.0;                                     // packets only, in [0, 1]
+  double duplicate = 0.0;                                // packets only, in [0, 1]
+  std::size_t mtu = 1400;  // packets with more plaintext bytes are dropped and counted
+  // Modelled bytes on the wire besides the plaintext: sealing (gossip/packet_crypto.h: key id,
+  // version, 24-byte nonce, 16-byte tag = 42) plus IPv4+UDP headers (28) per packet; per stream
+  // the sealing, a 4-byte frame length and about seven 52-byte TCP segments (handshake, data
+  // ack, teardown).
+  std::size_t packet_wire_overhead = 42 + 28;
+  std::size_t stream_wire_overhead = 42 + 16 + 4 + 7 * 52;
+};
+
+struct sim_options {
+  std::uint64_t seed = 1;
+  gossip::config cfg = gossip::config::lan();
+  network_model net;
+  bool check_invariants = true;  // on every membership event
+  // Also scan every node's full view this often (virtual time); zero disables. O(N^2) per scan.
+  duration checkpoint_interval{};
+};
+
+struct counters {
+  std::uint64_t events = 0;  // queue entries processed
+  std::uint64_t ticks = 0;   // on_tick calls
+  std::uint64_t packets_sent = 0;
+  std::uint64_t packets_delivered = 0;
+  std::uint64_t packets_lost = 0;        // by network_model::loss
+  std::uint64_t packets_duplicated = 0;  // extra copies created
+  std::uint64_t packets_over_mtu = 0;
+  std::uint64_t streams_sent = 0;
+  std::uint64_t streams_delivered = 0;
+  std::uint64_t cut_by_partition = 0;  // packets and streams
+  std::uint64_t to_down_node = 0;      // packets and streams to a crashed or unknown address
+  std::uint64_t payload_bytes_sent = 0;
+  std::uint64_t wire_bytes_sent = 0;  // payload plus modelled overhead
+};
+
+// A failed invariant: the seed and virtual time (since the simulation's epoch) to replay it.
+struct violation {
+  std::uint64_t seed = 0;
+  duration at{};
+  std::string what;
+};
+
+// A healthy (not crashed) member declared dead by some node.
+struct false_death {
+  duration at{};
+  std::size_t observer = 0;
+  std::size_t subject = 0;
+  bool subject_frozen = false;  // frozen when declared, or within the last suspicion window
+};
+
+// How a crash was detected: per-observer latency for every live observer that saw it, and the
+// time until the last of them did (empty while some live observer has not).
+struct detection {
+  std::vector<duration> per_observer;
+  std::optional<duration> everyone;
+  std::size_t missing = 0;  // live observers that have not seen it dead yet
+};
+
+// How far a user broadcast got.
+struct reach {
+  std::size_t reached = 0;   // live nodes other than the origin that received it
+  std::size_t expected = 0;  // live nodes other than the origin
+  std::vector<duration> per_node;
+  std::optional<duration> all;  // when the last expected node received it
+};
+
+// p in [0, 1]; nearest-rank percentile of `v` (sorted copy). REQUIRES: !v.empty().
+duration percentile(std::vector<duration> v, double p);
+// Milliseconds as a double, for printing.
+double to_ms(duration d);
+
+// Threading: single-threaded; everything (memberships, handlers) runs inside run_until() or the
+// fault calls on the caller's thread.
+class simulator {
+ public:
+  explicit simulator(sim_options o);
+  ~simulator();
+  simulator(const simulator&) = delete;
+  simulator& operator=(const simulator&) = delete;
+
+  // Adds a node named "n<index>" at address 10.x.y.z:7946 (not joined). Returns its index.
+  std::size_t add_node();
+  // Node `i` joins through `seed` now and, like the driver, retries with backoff (1 s doubling to
+  // 30 s) while it knows no other member. REQUIRES: up(i).
+  void join(std::size_t i, std::size_t seed);
+  // Adds n nodes; node 0 starts alone, node k >= 1 joins a random earlier node at
+  // now + k * spacing. Runs until the last join has been sent.
+  void start_cluster(std::size_t n, duration spacing);
+
+  // Advances virtual time, processing every event due. Bounded by the queue: each event runs
+  // once; a node's tick is only queued when its deadline moves.
+  void run_until(time_point end);
+  void run_for(duration d) { run_until(now_ + d); }
+  // Runs in steps of `step` until converged() or `limit` passed; returns the time it took.
+  std::optional<duration> run_until_converged(duration limit, duration step);
+  // Schedules `action` at now + after (a fault in the middle of a run).
+  void at(duration after, std::function<void()> action);
+
+  [[nodiscard]] time_point now() const { return now_; }
+  [[nodiscard]] duration elapsed() const { return now_ - epoch_; }
+
+  // Faults.
+  void crash(std::size_t i);
+  // A new process under the same name at a new port (incarnation 0), joining `seed`.
+  void restart(std::size_t i, std::size_t seed);
+  // Node stops processing for d: input queues up and is handled, in order, at thaw.
+  void freeze(std::size_t i, duration d);
+  void leave(std::size_t i);
+  // Drops traffic from every node in `a` to every node in `b`, and back unless one_way.
+  void partition(const std::vector<std::size_t>& a, const std::vector<std::size_t>& b,
+                 bool one_way = false);
+  void heal() { cuts_.clear(); }
+  network_model& net() { return opt_.net; }
+
+  // Observation.
+  [[nodiscard]] std::size_t size() const { return nodes_.size(); }
+  [[nodiscard]] bool up(std::size_t i) const;
+  [[nodiscard]] bool frozen(std::size_t i) const;
+  // Up, not left.
+  [[nodiscard]] bool live(std::size_t i) const;
+  [[nodiscard]] std::vector<std::size_t> live_nodes() const;
+  // REQUIRES: up(i).
+  [[nodiscard]] gossip::membership& node(std::size_t i);
+  [[nodiscard]] const std::string& name(std::size_t i) const;
+  // Every live node sees every other live node alive at the incarnation that node holds.
+  [[nodiscard]] bool converged() const;
+  // Up to `max` human-readable reasons why converged() is false.
+  [[nodiscard]] std::vector<std::string> convergence_errors(std::size_t max) const;
+
+  // Measurements.
+  [[nodiscard]] detection detection_of(std::size_t crashed) const;
+  // Node `from` broadcasts a `bytes`-byte user payload now; returns its id.
+  std::uint64_t broadcast(std::size_t from, std::size_t bytes = 16);
+  [[nodiscard]] reach reach_of(std::uint64_t id) const;
+  [[nodiscard]] const std::vector<false_death>& false_deaths() const { return false_deaths_; }
+  [[nodiscard]] const counters& stats() const { return counters_; }
+  [[nodiscard]] const std::vector<violation>& violations() const { return violations_; }
+  // Runs the full-view invariant scan now (also done at checkpoints).
+  void check_views();
+  // FNV-1a over every processed event (time, kind, node, bytes): equal seeds give equal hashes.
+  [[nodiscard]] std::uint64_t trace_hash() const { return trace_; }
+  [[nodiscard]] std::uint64_t seed() const { return opt_.seed; }
+  // Uniform in [0, n) from the simulator's engine (for tests choosing random faults).
+  std::uint64_t random_below(std::uint64_t n);
+
+ private:
+  class node_transport;
+  enum class kind : std::uint8_t { packet, stream, tick, thaw, action };
+  struct event {
+    time_point t;
+    std::uint64_t seq = 0;
+    kind k = kind::tick;
+    std::size_t node = 0;
+    std::uint64_t gen = 0;  // the target process generation (restarts, crashes bump it)
+    gossip::address from;
+    std::vector<std::byte> bytes;
+    std::function<void()> action;
+  };
+  struct later {
+    bool operator()(const event& a, const event& b) const {
+      return a.t != b.t ? a.t > b.t : a.seq > b.seq;
+    }
+  };
+  // What one observer has seen of one member, for the invariants.
+  struct seen {
+    gossip::address addr;
+    gossip::incarnation max_inc;
+    std::optional<gossip::incarnation> gone_inc;  // highest incarnation seen dead or left
+  };
+  struct slot {
+    std::string name;
+    gossip::address addr;
+    std::uint64_t gen = 0;
+    bool up = false;
+    bool left = false;
+    std::optional<time_point> frozen_until;
+    std::optional<time_point> last_thaw;
+    time_point started{};
+    std::vector<event> pending;  // input held while frozen
+    std::unique_ptr<node_transport> transport;
+    std::unique_ptr<gossip::membership> m;
+    std::optional<time_point> scheduled;  // the valid tick event's time
+    std::unordered_map<std::string, seen> views;
+  };
+  struct cut {
+    std::vector<char> from;
+    std::vector<char> to;
+  };
+  struct broadcast_rec {
+    time_point sent;
+    std::size_t origin = 0;
+    std::vector<std::optional<time_point>> got;
+  };
+
+  void push(event e);
+  void send(std::size_t from, const gossip::address& to, std::vector<std::byte> bytes, bool stream);
+  duration sample_latency();
+  double uniform01();
+  void process(event& e);
+  void deliver(event& e);
+  void reschedule(std::size_t i, bool after_tick);
+  void start_process(std::size_t i);
+  void join_attempt(std::size_t i, std::size_t seed, std::uint64_t gen, duration backoff);
+  void on_member_event(std::size_t observer, const gossip::member_event& ev);
+  void observe(std::size_t observer, const gossip::member& m);
+  void fail(std::string what);
+  void mix(std::uint64_t v);
+
+  sim_options opt_;
+  std::mt19937_64 rng_;
+  time_point epoch_;
+  time_point now_;
+  std::uint64_t next_seq_ = 0;
+  std::vector<event> queue_;  // a heap ordered by `later`
+  std::vector<std::unique_ptr<slot>> nodes_;
+  std::map<gossip::address, std::size_t> by_addr_;
+  std::unordered_map<std::string, std::size_t> by_name_;
+  std::vector<cut> cuts_;
+  std::map<std::uint64_t, broadcast_rec> broadcasts_;
+  std::uint64_t next_broadcast_ = 1;
+  struct crash_rec {
+    time_point at;
+    gossip::address addr;                    // where the crashed process listened
+    std::map<std::size_t, time_point> seen;  // observer -> first time it saw the node dead
+  };
+  std::map<std::size_t, crash_rec> crashes_;  // by node index; the latest crash only
+  std::vector<false_death> false_deaths_;
+  std::vector<violation> violations_;
+  std::optional<time_point> next_checkpoint_;
+  counters counters_;
+  std::uint64_t trace_ = 0xcbf29ce484222325ull;
+};
+
+}  // namespace meshdeploy::sim
