@@ -1,0 +1,199 @@
+// Gossip membership at scale in the deterministic simulator (tests/sim/simulator.h): crash
+// detection, user-broadcast dissemination, steady-state traffic and simulator speed for one N.
+// A plain main (each phase is one long simulated run, not a micro-benchmark loop):
+//
+//   bench_gossip_sim [--nodes N] [--seed S] [--profile lan|local] [--crashes K]
+//                    [--broadcasts B] [--loss P] [--latency-us U] [--jitter-us J]
+//
+// Phases: N nodes join (one every 10 s / N, at least 1 ms apart) and run until every view
+// agrees; one quiet simulated minute measures bytes per node per second and wall time; B user
+// broadcasts from random nodes under loss P (default 5%) measure time to reach 100% of live nodes;
+// K crashes of random nodes, 30 s apart, without loss, measure the time until every live member
+// sees each one dead. Results and their commands: bench/RESULTS.md.
+#include "tests/sim/simulator.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace meshdeploy::sim {
+namespace {
+
+using namespace std::chrono_literals;
+using wall = std::chrono::steady_clock;
+
+struct args {
+  std::size_t nodes = 100;
+  std::uint64_t seed = 1;
+  std::string profile = "lan";
+  std::size_t crashes = 10;
+  std::size_t broadcasts = 10;
+  double loss = 0.05;
+  long latency_us = 200;
+  long jitter_us = 800;
+};
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "bench_gossip_sim: %s\nusage: bench_gossip_sim [--nodes N] [--seed S] [--profile "
+               "lan|local] [--crashes K] [--broadcasts B] [--loss P] [--latency-us U] "
+               "[--jitter-us J]\n",
+               why);
+  std::exit(2);
+}
+
+args parse(int argc, char** argv) {
+  args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    if (i + 1 >= argc) usage(("missing value after " + k).c_str());
+    const std::string v = argv[++i];
+    if (k == "--nodes") {
+      a.nodes = std::stoul(v);
+    } else if (k == "--seed") {
+      a.seed = std::stoull(v);
+    } else if (k == "--profile") {
+      a.profile = v;
+    } else if (k == "--crashes") {
+      a.crashes = std::stoul(v);
+    } else if (k == "--broadcasts") {
+      a.broadcasts = std::stoul(v);
+    } else if (k == "--loss") {
+      a.loss = std::stod(v);
+    } else if (k == "--latency-us") {
+      a.latency_us = std::stol(v);
+    } else if (k == "--jitter-us") {
+      a.jitter_us = std::stol(v);
+    } else {
+      usage(("unknown option " + k).c_str());
+    }
+  }
+  if (a.nodes < 3) usage("--nodes must be at least 3");
+  if (a.profile != "lan" && a.profile != "local") usage("--profile must be lan or local");
+  return a;
+}
+
+double seconds_since(wall::time_point t) {
+  return std::chrono::duration<double>(wall::now() - t).count();
+}
+
+std::string dist(const std::vector<duration>& v) {
+  if (v.empty()) return "n/a";
+  return fmt::format("p50 {:.2f} s, p99 {:.2f} s, max {:.2f} s (n={})",
+                     to_ms(percentile(v, 0.5)) / 1000, to_ms(percentile(v, 0.99)) / 1000,
+                     to_ms(percentile(v, 1.0)) / 1000, v.size());
+}
+
+int run(const args& a) {
+  sim_options o;
+  o.seed = a.seed;
+  o.cfg = a.profile == "lan" ? gossip::config::lan() : gossip::config::local();
+  o.net.latency_base = std::chrono::microseconds(a.latency_us);
+  o.net.latency_jitter = std::chrono::microseconds(a.jitter_us);
+  simulator s(o);
+  fmt::print("bench_gossip_sim: N={} seed={} profile={} latency {}+U(0,{}) us\n", a.nodes, a.seed,
+             a.profile, a.latency_us, a.jitter_us);
+
+  // Join and converge.
+  auto t0 = wall::now();
+  const duration spacing = std::max<duration>(1ms, duration(10s) / static_cast<long>(a.nodes));
+  s.start_cluster(a.nodes, spacing);
+  const auto joined = s.elapsed();
+  const duration step = a.nodes > 2000 ? 10s : 2s;
+  const auto conv = s.run_until_converged(600s, step);
+  fmt::print("join: last join sent at {:.1f} s; converged {} ({:.1f} s wall)\n",
+             to_ms(joined) / 1000,
+             conv ? fmt::format("{:.1f} s after it", to_ms(*conv) / 1000) : "NOT within 600 s",
+             seconds_since(t0));
+  if (!conv) {
+    for (const auto& e : s.convergence_errors(5)) fmt::print("  {}\n", e);
+    return 1;
+  }
+
+  // Steady state: one quiet simulated minute.
+  s.run_for(30s);  // let join-time gossip and push/pulls drain
+  const counters before = s.stats();
+  t0 = wall::now();
+  s.run_for(60s);
+  const double wall_minute = seconds_since(t0);
+  const counters after = s.stats();
+  const double per_node_s = static_cast<double>(a.nodes) * 60.0;
+  fmt::print(
+      "steady state: {:.0f} B/s per node on the wire (modelled headers + sealing), {:.0f} B/s "
+      "payload, {:.1f} packets/s per node; wall time per simulated minute {:.2f} s ({} events)\n",
+      static_cast<double>(after.wire_bytes_sent - before.wire_bytes_sent) / per_node_s,
+      static_cast<double>(after.payload_bytes_sent - before.payload_bytes_sent) / per_node_s,
+      static_cast<double>(after.packets_sent - before.packets_sent) / per_node_s, wall_minute,
+      after.events - before.events);
+
+  // Dissemination under loss.
+  s.net().loss = a.loss;
+  std::vector<std::uint64_t> ids;
+  for (std::size_t k = 0; k < a.broadcasts; ++k) {
+    ids.push_back(s.broadcast(s.random_below(a.nodes)));
+    s.run_for(10s);
+  }
+  std::vector<duration> all, per_node;
+  std::size_t incomplete = 0;
+  for (auto id : ids) {
+    const auto r = s.reach_of(id);
+    if (r.all) {
+      all.push_back(*r.all);
+    } else {
+      incomplete++;
+      fmt::print("  broadcast {} reached {}/{}\n", id, r.reached, r.expected);
+    }
+    per_node.insert(per_node.end(), r.per_node.begin(), r.per_node.end());
+  }
+  fmt::print("broadcast at {:.0f}% loss: time to 100% of nodes {}; {} of {} incomplete\n",
+             a.loss * 100, dist(all), incomplete, ids.size());
+  fmt::print("  per node: {}\n", dist(per_node));
+  s.net().loss = 0;
+  s.run_for(10s);
+
+  // Crash detection.
+  t0 = wall::now();
+  const auto sim_start = s.elapsed();
+  std::vector<duration> everyone, observers;
+  std::size_t undetected = 0;
+  for (std::size_t k = 0; k < a.crashes; ++k) {
+    std::size_t v = 0;
+    for (int tries = 0; tries < 1000; ++tries) {
+      v = s.random_below(a.nodes);
+      if (s.up(v)) break;
+    }
+    s.crash(v);
+    s.run_for(30s);
+    const auto d = s.detection_of(v);
+    if (d.everyone) {
+      everyone.push_back(*d.everyone);
+    } else {
+      undetected++;
+    }
+    observers.insert(observers.end(), d.per_observer.begin(), d.per_observer.end());
+  }
+  fmt::print("crash seen dead by every live member: {}; {} not everywhere within 30 s\n",
+             dist(everyone), undetected);
+  fmt::print("  per observer: {}\n", dist(observers));
+  fmt::print("  wall time per simulated minute during crashes: {:.2f} s\n",
+             seconds_since(t0) / (to_ms(s.elapsed() - sim_start) / 60000));
+
+  std::size_t false_healthy = 0;
+  for (const auto& f : s.false_deaths()) false_healthy += !f.subject_frozen;
+  fmt::print("false deaths: {}; invariant violations: {}\n", false_healthy, s.violations().size());
+  for (const auto& v : s.violations()) {
+    fmt::print("  seed {} at {:.3f} s: {}\n", v.seed, to_ms(v.at) / 1000, v.what);
+  }
+  fmt::print("totals: {} events, {} packets lost, {} over MTU, trace hash {:016x}\n",
+             s.stats().events, s.stats().packets_lost, s.stats().packets_over_mtu, s.trace_hash());
+  return s.violations().empty() ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace meshdeploy::sim
+
+int main(int argc, char** argv) { return meshdeploy::sim::run(meshdeploy::sim::parse(argc, argv)); }
