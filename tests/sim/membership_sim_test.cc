@@ -111,6 +111,36 @@ TEST(MembershipSimTest, NodeFrozenShorterThanTheSuspicionFloorIsNotDeclaredDead)
   EXPECT_TRUE(s.violations().empty()) << describe(s);
 }
 
+// The Lifeguard scenario at N=100: every simulated minute (20 of them here; the hour is in
+// bench/RESULTS.md) 5% of the members freeze for 1-10 s. Frozen nodes may be declared dead (a 10 s
+// stall outlasts the 8 s floor), but a node that kept running must never be: a thawing node's
+// overdue probe must not condemn a healthy peer.
+TEST(MembershipSimTest, FreezingFivePercentEveryMinuteDeclaresNoHealthyNodeDead) {
+  simulator s(options(11));
+  s.start_cluster(100, 10ms);
+  ASSERT_TRUE(s.run_until_converged(60s, 500ms)) << describe_convergence(s);
+  for (int minute = 0; minute < 20; ++minute) {
+    for (int k = 0; k < 5; ++k) {
+      const std::size_t n = s.random_below(s.size());
+      const auto stall = std::chrono::milliseconds(1000 + s.random_below(9000));
+      s.at(std::chrono::milliseconds(s.random_below(50'000)),
+           [&s, n, stall] { s.freeze(n, stall); });
+    }
+    s.run_for(1min);
+  }
+  std::size_t healthy = 0;
+  for (const auto& f : s.false_deaths()) {
+    if (!f.subject_frozen) {
+      ++healthy;
+      ADD_FAILURE() << s.name(f.subject) << " declared dead by " << s.name(f.observer) << " at "
+                    << to_ms(f.at) << " ms (seed " << s.seed() << ")";
+    }
+  }
+  EXPECT_EQ(healthy, 0u);
+  EXPECT_TRUE(s.violations().empty()) << describe(s);
+  EXPECT_TRUE(s.run_until_converged(120s, 1s)) << describe_convergence(s);
+}
+
 // Shorter than the suspicion timeout: both halves suspect the other side, nobody is declared
 // dead, and after healing everyone converges on the refuted incarnations.
 TEST(MembershipSimTest, ShortPartitionHealsWithoutDeaths) {
