@@ -670,8 +670,9 @@ int run(int argc, char** argv) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& m : r.body.value("members", json::array())) {
       std::string tags;
-      for (const auto& [k, v] : m.value("tags", json::object()).items()) {
-        tags += (tags.empty() ? "" : ",") + k + "=" + v.get<std::string>();
+      const json tag_obj = m.value("tags", json::object());  // items() must not outlive it
+      for (const auto& [k, v] : tag_obj.items()) {
+        tags += (tags.empty() ? "" : ",") + k + "=" + (v.is_string() ? v.get<std::string>() : "");
       }
       rows.push_back({m.value("name", ""),
                       m["address"].is_string() ? m["address"].get<std::string>() : "-",
@@ -695,6 +696,10 @@ int run(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
     return rc == 0 ? exit_ok : exit_usage;
+  } catch (const nlohmann::json::exception& e) {
+    // A reply whose fields have unexpected types: say so instead of aborting.
+    print_error(fmt::format("unexpected reply from the node at {}: {}", g.api, e.what()));
+    return exit_failed;
   }
   return code;
 }

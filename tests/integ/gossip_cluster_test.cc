@@ -96,6 +96,12 @@ TEST_F(GossipClusterTest, NodesJoinDetectCrashAndSeeLeave) {
       << members(*n1).dump() << "\n" << members(*n2).dump() << "\n" << members(*n3).dump() << "\n"
       << members(*n4).dump() << "\nn3 log:\n" << read_file(n3->log_path());
 
+  // The table view renders every member with its tags.
+  auto table = n2->cli({"members"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("n4"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("role=web"), std::string::npos) << table.out;
+
   // kill -9: every survivor sees it dead (local profile: well under 10 s).
   n4->kill_hard();
   std::vector<node_process*> survivors = {n1.get(), n2.get(), n3.get()};
