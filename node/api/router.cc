@@ -166,6 +166,10 @@ void router::set_members_provider(std::function<json()> provider) {
   members_ = std::move(provider);
 }
 
+void router::set_metrics_provider(std::function<std::string()> provider) {
+  metrics_ = std::move(provider);
+}
+
 bool router::is_upload(std::string_view method, std::string_view target) {
   return method == "POST" && parse_target(target).path == "/v1/revisions";
 }
@@ -183,6 +187,12 @@ api_response router::handle(const api_request& req) {
   };
   const std::string& m = req.method;
 
+  if (t.path == "/metrics" && m == "GET") {
+    api_response r;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = metrics_ ? metrics_() : std::string("# no metrics provider\n");
+    return r;
+  }
   if (seg.size() < 2 || seg[0] != "v1") {
     return json_response(
         404,

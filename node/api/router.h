@@ -59,6 +59,8 @@ class router {
   // Supplies GET /v1/members (the gossip membership as JSON). Without one,
   // the node answers with itself alone and "gossip": "disabled".
   void set_members_provider(std::function<nlohmann::json()> provider);
+  // Supplies GET /metrics (Prometheus text exposition format).
+  void set_metrics_provider(std::function<std::string()> provider);
 
   // True for requests whose body is a bundle to stream to disk.
   static bool is_upload(std::string_view method, std::string_view target);
@@ -68,6 +70,7 @@ class router {
   deploy::local_deployer& deployer_;
   node_info info_;
   std::function<nlohmann::json()> members_;
+  std::function<std::string()> metrics_;
 };
 
 // Maps an error to an HTTP status and a JSON error document

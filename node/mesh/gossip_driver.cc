@@ -20,6 +20,7 @@
 
 #include <array>
 #include <cstring>
+#include <map>
 
 namespace meshdeploy::mesh {
 
@@ -383,6 +384,57 @@ const gossip::metrics& gossip_driver::core_stats() const {
 }
 
 const driver_counters& gossip_driver::counters() const { return impl_->counters; }
+
+std::string gossip_driver::prometheus_text() const {
+  std::string out;
+  auto metric = [&out](const char* name, const char* type, const char* help) {
+    out += fmt::format("# HELP meshdeploy_gossip_{} {}\n# TYPE meshdeploy_gossip_{} {}\n", name,
+                       help, name, type);
+  };
+  std::map<std::string, int> by_state = {{"alive", 0}, {"suspect", 0}, {"dead", 0}, {"left", 0}};
+  for (const auto& m : members()) ++by_state[std::string(gossip::to_string(m.state))];
+  metric("members", "gauge", "Members in this node's view, by state.");
+  for (const auto& [state, n] : by_state) {
+    out += fmt::format("meshdeploy_gossip_members{{state=\"{}\"}} {}\n", state, n);
+  }
+  const auto& s = core_stats();
+  const auto& c = counters();
+  metric("packets_total", "counter", "Gossip packets handed to or received from the network.");
+  out += fmt::format("meshdeploy_gossip_packets_total{{direction=\"in\"}} {}\n", s.packets_in);
+  out += fmt::format("meshdeploy_gossip_packets_total{{direction=\"out\"}} {}\n", s.packets_out);
+  metric("streams_total", "counter", "Gossip stream messages.");
+  out += fmt::format("meshdeploy_gossip_streams_total{{direction=\"in\"}} {}\n", s.streams_in);
+  out += fmt::format("meshdeploy_gossip_streams_total{{direction=\"out\"}} {}\n", s.streams_out);
+  metric("wire_bytes_total", "counter", "Bytes on the wire, headers and crypto included.");
+  out +=
+      fmt::format("meshdeploy_gossip_wire_bytes_total{{direction=\"in\"}} {}\n", c.sealed_bytes_in);
+  out += fmt::format("meshdeploy_gossip_wire_bytes_total{{direction=\"out\"}} {}\n",
+                     c.sealed_bytes_out);
+  metric("dropped_total", "counter", "Input dropped, by reason; dropped input changes nothing.");
+  const std::pair<const char*, std::uint64_t> drops[] = {{"auth", c.dropped_auth},
+                                                         {"replay", c.dropped_replay},
+                                                         {"envelope", c.dropped_envelope},
+                                                         {"malformed", s.dropped_malformed},
+                                                         {"too_large", s.dropped_too_large},
+                                                         {"unknown_type", s.dropped_unknown_type},
+                                                         {"version", s.dropped_version},
+                                                         {"wrong_target", s.dropped_wrong_target},
+                                                         {"incompatible", s.dropped_incompatible}};
+  for (const auto& [reason, n] : drops) {
+    out += fmt::format("meshdeploy_gossip_dropped_total{{reason=\"{}\"}} {}\n", reason, n);
+  }
+  metric("stream_errors_total", "counter", "Stream connect, read and write failures.");
+  out += fmt::format("meshdeploy_gossip_stream_errors_total {}\n", c.stream_errors);
+  metric("suspicions_raised_total", "counter", "Members this node accused.");
+  out += fmt::format("meshdeploy_gossip_suspicions_raised_total {}\n", s.suspicions_raised);
+  metric("suspicions_refuted_total", "counter", "Suspicions about this node that it refuted.");
+  out += fmt::format("meshdeploy_gossip_suspicions_refuted_total {}\n", s.suspicions_refuted);
+  metric("members_declared_dead_total", "counter", "Members this node declared dead.");
+  out += fmt::format("meshdeploy_gossip_members_declared_dead_total {}\n", s.members_declared_dead);
+  metric("broadcast_queue_depth", "gauge", "Broadcasts waiting to be piggybacked.");
+  out += fmt::format("meshdeploy_gossip_broadcast_queue_depth {}\n", s.broadcast_queue_depth);
+  return out;
+}
 
 std::string gossip_driver::local_address() const { return impl_->self_meta.addr.to_string(); }
 

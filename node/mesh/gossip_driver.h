@@ -66,6 +66,9 @@ class gossip_driver {
   const gossip::metrics& core_stats() const;
   const driver_counters& counters() const;
   std::string local_address() const;  // "HOST:PORT" actually bound
+  // Prometheus text for /metrics: members by state, traffic, drops by reason,
+  // suspicions, broadcast queue depth. All names start with meshdeploy_gossip_.
+  std::string prometheus_text() const;
 
  private:
   struct impl;

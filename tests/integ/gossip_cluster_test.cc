@@ -92,9 +92,11 @@ TEST_F(GossipClusterTest, NodesJoinDetectCrashAndSeeLeave) {
     return status_of(m, "n1") == "alive" && status_of(m, "n2") == "alive" &&
            status_of(m, "n3") == "alive" && status_of(m, "n4") == "alive";
   };
-  ASSERT_LT(wait_all(all, four_alive, 10s), 10s)
-      << members(*n1).dump() << "\n" << members(*n2).dump() << "\n" << members(*n3).dump() << "\n"
-      << members(*n4).dump() << "\nn3 log:\n" << read_file(n3->log_path());
+  ASSERT_LT(wait_all(all, four_alive, 10s), 10s) << members(*n1).dump() << "\n"
+                                                 << members(*n2).dump() << "\n"
+                                                 << members(*n3).dump() << "\n"
+                                                 << members(*n4).dump() << "\nn3 log:\n"
+                                                 << read_file(n3->log_path());
 
   // The table view renders every member with its tags.
   auto table = n2->cli({"members"});
@@ -136,6 +138,13 @@ TEST_F(GossipClusterTest, NodeWithTheWrongKeyCannotJoinAndIsCounted) {
   const json m = members(*n1);
   EXPECT_EQ(status_of(m, "evil"), "absent") << m.dump();
   EXPECT_GT(m["dropped"]["auth"].get<int>(), 0) << m.dump();
+  // The same count on /metrics, in Prometheus text.
+  auto metrics = run_command({"/usr/bin/curl", "-s", "http://" + n1->api() + "/metrics"});
+  EXPECT_NE(metrics.out.find("meshdeploy_gossip_dropped_total{reason=\"auth\"} "),
+            std::string::npos)
+      << metrics.out;
+  EXPECT_NE(metrics.out.find("meshdeploy_gossip_members{state=\"alive\"} 2"), std::string::npos)
+      << metrics.out;
   EXPECT_EQ(status_of(members(*evil), "n1"), "absent");
 }
 
