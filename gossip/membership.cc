@@ -143,32 +143,21 @@ void membership::leave(time_point now) {
 }
 
 void membership::on_packet(const address& from, std::span<const std::byte> bytes, time_point now) {
-  ensure_started(now);
   stats_.packets_in++;
   stats_.packet_bytes_in += bytes.size();
-  auto decoded = decode(bytes, channel::packet);
-  if (!decoded) {
-    const auto& ec = decoded.error().code;
-    if (ec == errc::too_large) {
-      stats_.dropped_too_large++;
-    } else if (ec == errc::unknown_type) {
-      stats_.dropped_unknown_type++;
-    } else if (ec == errc::version_unsupported) {
-      stats_.dropped_version++;
-    } else {
-      stats_.dropped_malformed++;
-    }
-    return;
-  }
-  for (auto& m : decoded.value()) dispatch(std::move(m), from, channel::packet, now);
-  stats_.broadcast_queue_depth = queue_.size();
+  receive(from, bytes, channel::packet, now);
 }
 
 void membership::on_stream(const address& from, std::span<const std::byte> bytes, time_point now) {
-  ensure_started(now);
   stats_.streams_in++;
   stats_.stream_bytes_in += bytes.size();
-  auto decoded = decode(bytes, channel::stream);
+  receive(from, bytes, channel::stream, now);
+}
+
+void membership::receive(const address& from, std::span<const std::byte> bytes, channel ch,
+                         time_point now) {
+  ensure_started(now);
+  auto decoded = decode(bytes, ch);
   if (!decoded) {
     const auto& ec = decoded.error().code;
     if (ec == errc::too_large) {
@@ -182,7 +171,7 @@ void membership::on_stream(const address& from, std::span<const std::byte> bytes
     }
     return;
   }
-  for (auto& m : decoded.value()) dispatch(std::move(m), from, channel::stream, now);
+  for (auto& m : decoded.value()) dispatch(std::move(m), from, ch, now);
   stats_.broadcast_queue_depth = queue_.size();
 }
 

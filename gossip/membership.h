@@ -124,6 +124,8 @@ class membership {
   };
 
   void ensure_started(time_point now);
+  // Decodes one packet or stream message (counting drops) and dispatches it.
+  void receive(const address& from, std::span<const std::byte> bytes, channel ch, time_point now);
   void dispatch(message&& m, const address& from, channel ch, time_point now);
 
   // Failure detection.
