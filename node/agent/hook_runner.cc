@@ -45,7 +45,6 @@ constexpr milliseconds drain_limit{100};
 constexpr milliseconds poll_slice{20};
 constexpr std::size_t read_chunk = 64 * 1024;
 
-
 std::string signal_name(int sig) {
   const char* a = ::sigabbrev_np(sig);
   return a != nullptr ? fmt::format("SIG{}", a) : fmt::format("signal {}", sig);
