@@ -149,7 +149,7 @@ int run_node(const node_options& in) {
     deployer.set_on_change({});
     if (gossip) {
       // A graceful leave, then a moment for it to go out before the loop ends.
-      gossip->leave(std::chrono::milliseconds(300));
+      gossip->leave();
       auto t = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(300));
       t->async_wait([&io, t](const boost::system::error_code&) { io.stop(); });
       return;

@@ -364,14 +364,11 @@ result<void> gossip_driver::start() {
   return ok();
 }
 
-void gossip_driver::leave(std::chrono::milliseconds grace) {
+void gossip_driver::leave() {
   auto& i = *impl_;
   if (!i.core || i.stopped) return;
   i.core->leave(clock::now());
-  // Let the leave go out: run the io loop a little longer is the caller's
-  // business; here we flush by ticking once and give the sockets `grace`.
-  i.core->on_tick(clock::now());
-  (void)grace;
+  i.core->on_tick(clock::now());  // send the leave now rather than at the next deadline
 }
 
 std::vector<gossip::member> gossip_driver::members() const {

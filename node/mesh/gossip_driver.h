@@ -59,8 +59,9 @@ class gossip_driver {
   // Binds UDP and TCP and joins the seeds (retrying with backoff until some
   // member answers). Errors name the address.
   result<void> start();
-  // Broadcasts a graceful leave, lets it go out for `grace`, then closes.
-  void leave(std::chrono::milliseconds grace);
+  // Broadcasts a graceful leave. The caller keeps the io_context running a
+  // little longer (node.cc: 300 ms) so the packets go out before it stops.
+  void leave();
 
   std::vector<gossip::member> members() const;
   const gossip::metrics& core_stats() const;
