@@ -170,11 +170,16 @@ void router::set_metrics_provider(std::function<std::string()> provider) {
   metrics_ = std::move(provider);
 }
 
+void router::add_route_handler(route_handler h) { extra_routes_.push_back(std::move(h)); }
+
 bool router::is_upload(std::string_view method, std::string_view target) {
   return method == "POST" && parse_target(target).path == "/v1/revisions";
 }
 
 api_response router::handle(const api_request& req) {
+  for (const auto& h : extra_routes_) {
+    if (auto r = h(req)) return std::move(*r);
+  }
   const parsed_target t = parse_target(req.target);
   const std::vector<std::string> seg = segments(t.path);
   auto query = [&](const char* k) {

@@ -62,6 +62,12 @@ class router {
   // Supplies GET /metrics (Prometheus text exposition format).
   void set_metrics_provider(std::function<std::string()> provider);
 
+  // Adds routes owned by another module (keys, records, ...). Handlers are tried in the order
+  // added, before the built-in routes; the first that returns a response answers. Call before
+  // the server starts; handlers must be thread-safe like `handle`.
+  using route_handler = std::function<std::optional<api_response>(const api_request&)>;
+  void add_route_handler(route_handler h);
+
   // True for requests whose body is a bundle to stream to disk.
   static bool is_upload(std::string_view method, std::string_view target);
 
@@ -71,6 +77,7 @@ class router {
   node_info info_;
   std::function<nlohmann::json()> members_;
   std::function<std::string()> metrics_;
+  std::vector<route_handler> extra_routes_;
 };
 
 // Maps an error to an HTTP status and a JSON error document

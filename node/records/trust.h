@@ -1,0 +1,25 @@
+// What the verifier (node/security/verifier.h) needs to know about who may
+// write: every known version of each operator's grant, and each host's key.
+// The record store (node/records/store.h) implements it from the records it
+// holds; tests implement it with maps.
+#pragma once
+
+#include "node/records/record.h"
+
+#include <optional>
+#include <string_view>
+#include <vector>
+
+namespace meshdeploy::records {
+
+class trust_source {
+ public:
+  virtual ~trust_source() = default;
+  // Every stored version of the grant for operator `op` (records of type grant, key
+  // to_hex(op)), ascending by version. Unverified input never reaches this list.
+  [[nodiscard]] virtual std::vector<record> grant_history(const public_key& op) const = 0;
+  // The key bound to host `name` by its (verified) host record, if known.
+  [[nodiscard]] virtual std::optional<public_key> host_key(std::string_view name) const = 0;
+};
+
+}  // namespace meshdeploy::records
