@@ -167,11 +167,12 @@ std::vector<std::string> store::column_families() {
   return out;
 }
 
-store::store(storage::db& db) : db_(db) {}
+store::store(storage::db& db, storage::durability durability)
+    : db_(db), durability_(durability) {}
 store::~store() = default;
 
-result<std::unique_ptr<store>> store::open(storage::db& db) {
-  std::unique_ptr<store> s(new store(db));
+result<std::unique_ptr<store>> store::open(storage::db& db, storage::durability durability) {
+  std::unique_ptr<store> s(new store(db, durability));
   MESH_CHECK(s->load_index());
   return s;
 }
@@ -306,7 +307,7 @@ result<put_outcome> store::put(const record& r) {
     }
   }
   if (batch.empty()) return outcome;
-  auto st = db_.write(std::move(batch), storage::durability::synced);
+  auto st = db_.write(std::move(batch), durability_);
   if (!st) return io_error(st.error(), fmt::format("write {} {}", cf, r.key));
   for (auto& [id, e] : index_updates) index_set(id, e);
   return outcome;
@@ -401,7 +402,7 @@ result<bool> store::apply_tombstone(record_type t, std::string_view key, std::ui
   MESH_TRY(auto tomb, tombstone(t, key));
   if (tomb && *tomb >= version) return false;
   const std::string id = tombstone_id(t, key);
-  auto st = db_.put(tombstone_cf, id, be64(version), storage::durability::synced);
+  auto st = db_.put(tombstone_cf, id, be64(version), durability_);
   if (!st) return io_error(st.error(), fmt::format("put rec_tombstone {}/{}", to_string(t), key));
   index_set(id, sync_entry{version, entry_digest(id, version, nullptr)});
   return true;
@@ -457,7 +458,7 @@ result<prune_stats> store::prune(std::int64_t now_ms, const prune_options& optio
     auto f = leading_strings(r.payload, 4);
     if (f && doomed.contains((*f)[3])) drop(r);
   }
-  auto st = db_.write(std::move(batch), storage::durability::synced);
+  auto st = db_.write(std::move(batch), durability_);
   if (!st) return io_error(st.error(), "prune");
   for (const auto& id : erased) index_erase(id);
   for (const auto& [id, v] : tombs) index_set(id, sync_entry{v, entry_digest(id, v, nullptr)});

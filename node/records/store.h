@@ -80,14 +80,17 @@ class store final : public trust_source {
   static std::vector<std::string> column_families();
 
   // Loads the sync index from `db`. `db` is borrowed and must outlive the store; it must have
-  // been opened with column_families(). Errors: storage errors (io) naming the column family.
-  static result<std::unique_ptr<store>> open(storage::db& db);
+  // been opened with column_families(). `durability` applies to every write; the node uses
+  // synced (the default), simulators and benchmarks may use buffered (survives a process crash,
+  // not an OS crash). Errors: storage errors (io) naming the column family.
+  static result<std::unique_ptr<store>> open(
+      storage::db& db, storage::durability durability = storage::durability::synced);
 
   // Keeps `r` if it supersedes what is stored under (r.type, r.key) and no tombstone covers its
   // version. REQUIRES: r is verified (signature, grant, schema). Every grant version is also
   // kept in the history, even one older than the current grant. All writes of one put are one
-  // atomic synced batch. Errors: conflict when a host record binds a name already bound to a
-  // different key (the first verified binding wins; logged); io on storage failure.
+  // atomic batch (synced by default). Errors: conflict when a host record binds a name already
+  // bound to a different key (the first verified binding wins; logged); io on storage failure.
   result<put_outcome> put(const record& r);
 
   // The record stored under (t, key), or nullopt.
@@ -130,12 +133,13 @@ class store final : public trust_source {
   ~store() override;
 
  private:
-  explicit store(storage::db& db);
+  store(storage::db& db, storage::durability durability);
   result<void> load_index();
   void index_set(const std::string& id, sync_entry e);
   void index_erase(const std::string& id);
 
   storage::db& db_;
+  const storage::durability durability_;
   std::mutex write_mu_;  // serialises read-modify-write sequences (put, prune, apply_tombstone)
   mutable std::mutex index_mu_;
   // GUARDED_BY(index_mu_): entries by bucket, each bucket's XOR, the XOR of all, the count.
