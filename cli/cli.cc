@@ -1,5 +1,6 @@
 #include "cli/cli.h"
 
+#include "cli/audit_cmd.h"
 #include "cli/client.h"
 #include "cli/render.h"
 #include "gossip/config.h"
@@ -690,6 +691,8 @@ int run(int argc, char** argv) {
       "Print a new random cluster key (base64); the line is a valid one-key keyring file.\n\n"
       "Example:\n  (umask 077; meshdeploy keygen > /etc/meshdeploy/keyring)");
   keygen_cmd->callback([&] { std::printf("%s\n", gossip::keygen().c_str()); });
+
+  add_audit_commands(app, g.api, g.output, code);
 
   try {
     app.parse(argc, argv);
