@@ -116,6 +116,16 @@ void put_body(packer& p, const digest_msg& m) {
   p.pack(m.count);
 }
 
+void put_body(packer& p, const direct_msg& m) {
+  p.pack_array(4);
+  p.pack(m.from);
+  put(p, m.from_addr);
+  p.pack(m.user_type);
+  p.pack_bin(static_cast<std::uint32_t>(m.payload.size()));
+  p.pack_bin_body(reinterpret_cast<const char*>(m.payload.data()),
+                  static_cast<std::uint32_t>(m.payload.size()));
+}
+
 std::vector<std::byte> finish(const msgpack::sbuffer& buf) {
   const auto* b = reinterpret_cast<const std::byte*>(buf.data());
   return {b, b + buf.size()};
@@ -388,6 +398,21 @@ result<message> decode_body(msg_type t, const msgpack::object& o, channel ch) {
       if (r.failed()) return r.err();
       return message{std::move(m)};
     }
+    case msg_type::direct: {
+      reader r("direct");
+      if (ch != channel::stream) {
+        return make_error(errc::unknown_type, "direct message: only allowed on a stream");
+      }
+      direct_msg m;
+      if (const auto* f = r.fields(o, 4, "body")) {
+        m.from = r.str(f[0], "from", max_name_bytes, false);
+        m.from_addr = r.addr(f[1], "from_addr");
+        m.user_type = r.uint<std::uint8_t>(f[2], "user_type");
+        m.payload = r.bin(f[3], "payload", max_direct_payload_bytes);
+      }
+      if (r.failed()) return r.err();
+      return message{std::move(m)};
+    }
     case msg_type::compound:
       break;  // handled by the caller
   }
@@ -459,7 +484,7 @@ result<void> decode_into(std::span<const std::byte> bytes, channel ch, bool allo
                                   protocol_version_min, protocol_version_max));
   }
   const auto type_num = static_cast<std::uint8_t>(bytes[1]);
-  if (type_num > static_cast<std::uint8_t>(msg_type::digest)) {
+  if (type_num > static_cast<std::uint8_t>(msg_type::direct)) {
     return make_error(errc::unknown_type, fmt::format("message: unknown type {}", type_num));
   }
   const auto t = static_cast<msg_type>(type_num);
@@ -499,6 +524,7 @@ msg_type type_of(const message& m) {
         if constexpr (std::is_same_v<T, push_pull_msg>) return msg_type::push_pull;
         if constexpr (std::is_same_v<T, user_msg>) return msg_type::user;
         if constexpr (std::is_same_v<T, digest_msg>) return msg_type::digest;
+        if constexpr (std::is_same_v<T, direct_msg>) return msg_type::direct;
       },
       m);
 }

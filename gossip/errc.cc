@@ -38,6 +38,8 @@ class category final : public boost::system::error_category {
         return "gossip keyring full";
       case errc::keyring_invalid:
         return "invalid gossip keyring";
+      case errc::unknown_member:
+        return "unknown or unreachable gossip member";
     }
     return "unknown gossip error " + std::to_string(ev);
   }

@@ -26,6 +26,7 @@ enum class errc : int {
   primary_key = 11,         // refused: removing the primary key
   keyring_full = 12,        // install beyond max_keys
   keyring_invalid = 13,     // a keyring file does not parse (message names the line)
+  unknown_member = 14,      // a direct message to a member that is unknown, dead or left
 };
 
 // The category named "meshdeploy.gossip".

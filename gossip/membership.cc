@@ -199,6 +199,8 @@ void membership::dispatch(message&& m, const address& from, channel ch, time_poi
           handle_user(std::move(v), from);
         } else if constexpr (std::is_same_v<T, digest_msg>) {
           handle_digest(v);
+        } else if constexpr (std::is_same_v<T, direct_msg>) {
+          handle_direct(v);
         }
       },
       std::move(m));
@@ -620,10 +622,27 @@ bool membership::remember_user(const std::string& origin, std::uint64_t id) {
 
 void membership::handle_user(user_msg&& m, const address& from) {
   if (!remember_user(m.origin, m.id)) return;
-  if (on_user_) on_user_(m.user_type, m.payload, from);
+  if (on_user_) on_user_(m.user_type, m.payload, from, m.origin);
   // Epidemic: every node that sees a message for the first time passes it on, so delivery does
   // not hinge on the origin's few retransmissions.
   queue_message("", m);
+}
+
+result<void> membership::send_user(const address& to, std::uint8_t user_type,
+                                   std::vector<std::byte> payload) {
+  if (payload.size() > max_direct_payload_bytes) {
+    return make_error(errc::too_large,
+                      fmt::format("direct message type {} to {}: {} bytes, limit {}", user_type,
+                                  to.to_string(), payload.size(), max_direct_payload_bytes));
+  }
+  stats_.directs_sent++;
+  send_stream(to, direct_msg{self_name_, self().addr, user_type, std::move(payload)});
+  return ok();
+}
+
+void membership::handle_direct(const direct_msg& m) {
+  stats_.directs_received++;
+  if (on_user_) on_user_(m.user_type, m.payload, m.from_addr, m.from);
 }
 
 result<void> membership::update_tags(std::map<std::string, std::string> tags, time_point now) {

@@ -35,8 +35,12 @@ namespace meshdeploy::gossip {
 class membership {
  public:
   using event_handler = std::function<void(const member_event&)>;
-  using user_handler = std::function<void(std::uint8_t user_type,
-                                          std::span<const std::byte> payload, const address& from)>;
+  // `from` is the address the bytes came from: for a broadcast the member that relayed it, for a
+  // direct message (send_user) the sender's advertised address. `origin` is the name of the node
+  // that created the message (the broadcaster, or the direct sender).
+  using user_handler =
+      std::function<void(std::uint8_t user_type, std::span<const std::byte> payload,
+                         const address& from, const std::string& origin)>;
 
   // Creates the state for `self` (incarnation 0, alive) and queues its alive announcement. `t`
   // is borrowed and must outlive this object. `seed` drives every random choice (probe order,
@@ -83,6 +87,13 @@ class membership {
   // Delivery is best effort with high probability, at most once per node.
   // Errors: too_large if payload.size() > max_user_payload_bytes.
   result<void> broadcast(std::uint8_t user_type, std::vector<std::byte> payload);
+
+  // Sends an opaque payload to the one node listening at `to` over the stream channel (reliable
+  // framing, but fire and forget: no acknowledgement, lost if `to` is down). It reaches that
+  // node's user handler with from = our advertised address and origin = our name. `to` need not
+  // be a known member; picking a live one is the caller's job.
+  // Errors: too_large if payload.size() > max_direct_payload_bytes.
+  result<void> send_user(const address& to, std::uint8_t user_type, std::vector<std::byte> payload);
 
   // Replaces our tags and re-announces ourselves with a higher incarnation.
   // Errors: too_large when the new metadata would not fit a packet (state unchanged).
@@ -156,6 +167,7 @@ class membership {
   void handle_push_pull(const push_pull_msg& m, time_point now);
   void handle_digest(const digest_msg& m);
   void handle_user(user_msg&& m, const address& from);
+  void handle_direct(const direct_msg& m);
   bool remember_user(const std::string& origin, std::uint64_t id);
   void reap(time_point now);
 

@@ -35,6 +35,9 @@ inline constexpr std::size_t max_tag_value_bytes = 256;
 inline constexpr std::size_t max_compound_parts = 64;
 inline constexpr std::size_t max_state_members = 65536;      // members in one push/pull
 inline constexpr std::size_t max_user_payload_bytes = 1024;  // so a user message fits a packet
+// A direct message's payload: a stream message minus room for the direct envelope (names,
+// address, msgpack headers; under 512 bytes) and the driver's sealing (docs/wire-format.md).
+inline constexpr std::size_t max_direct_payload_bytes = max_stream_bytes - 1024;
 
 // Which transport channel bytes came from: packets are limited to max_packet_bytes and may not
 // carry push_pull; streams are limited to max_stream_bytes and carry exactly one message.
@@ -53,6 +56,7 @@ enum class msg_type : std::uint8_t {
   compound = 8,
   user = 9,
   digest = 10,
+  direct = 11,  // stream only
 };
 
 // Direct probe. `target` lets a node that now lives at a reused address ignore probes meant for
@@ -140,8 +144,19 @@ struct digest_msg {
   friend bool operator==(const digest_msg&, const digest_msg&) = default;
 };
 
+// Opaque payload for the layers above, sent to one member over the stream channel (never
+// flooded, never on the packet channel). `from` and `from_addr` are the sender's name and
+// advertised address.
+struct direct_msg {
+  std::string from;
+  address from_addr;
+  std::uint8_t user_type = 0;
+  std::vector<std::byte> payload;
+  friend bool operator==(const direct_msg&, const direct_msg&) = default;
+};
+
 // One decoded message. Compound packets decode into several of these.
 using message = std::variant<ping_msg, ping_req_msg, ack_msg, nack_msg, suspect_msg, alive_msg,
-                             dead_msg, push_pull_msg, user_msg, digest_msg>;
+                             dead_msg, push_pull_msg, user_msg, digest_msg, direct_msg>;
 
 }  // namespace meshdeploy::gossip

@@ -38,6 +38,10 @@ struct metrics {
   std::uint64_t digests_sent = 0;
   std::uint64_t push_pulls_sent = 0;
 
+  // Direct messages for the layers above (membership::send_user).
+  std::uint64_t directs_sent = 0;
+  std::uint64_t directs_received = 0;
+
   // Broadcast queue depth after the last entry point returned.
   std::uint64_t broadcast_queue_depth = 0;
 };

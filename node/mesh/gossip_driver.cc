@@ -1,5 +1,6 @@
 #include "node/mesh/gossip_driver.h"
 
+#include "gossip/errc.h"
 #include "gossip/membership.h"
 #include "gossip/packet_crypto.h"
 #include "node/api/server.h"
@@ -33,7 +34,9 @@ using clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr std::size_t max_frame_bytes = 8u << 20;
+// One sealed stream frame: a whole core stream message (up to gossip::max_stream_bytes) plus the
+// secure envelope (<= 274 bytes) and the seal's header and tag.
+constexpr std::size_t max_frame_bytes = gossip::max_stream_bytes + 4096;
 constexpr auto stream_deadline = std::chrono::seconds(10);
 
 void put_u16(std::vector<std::byte>& out, std::uint16_t v) {
@@ -107,6 +110,33 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
   int join_attempts = 0;
   clock::time_point next_join{};
   bool stopped = false;
+  gossip_driver::user_handler user_fn;
+  std::function<void(const gossip::member_event&)> event_fn;
+  // While a stream's bytes are in the core: the authenticated sender name of that stream.
+  const std::string* stream_sender = nullptr;
+
+  void install_handlers() {
+    core->set_user_handler([this](std::uint8_t type, std::span<const std::byte> payload,
+                                  const gossip::address&, const std::string& origin) {
+      if (!user_fn) return;
+      // Direct messages arrive only on streams, broadcasts only in packets.
+      const std::string& name = stream_sender ? *stream_sender : origin;
+      try {
+        user_fn(type, payload, name);
+      } catch (const std::exception& e) {
+        spdlog::warn("gossip: user handler for type {} from {} threw: {}", type, name, e.what());
+      }
+    });
+    core->set_event_handler([this](const gossip::member_event& ev) {
+      if (!event_fn) return;
+      try {
+        event_fn(ev);
+      } catch (const std::exception& e) {
+        spdlog::warn("gossip: event handler ({} {}) threw: {}", gossip::to_string(ev.type),
+                     ev.who.meta.name, e.what());
+      }
+    });
+  }
 
   gossip::associated_context ctx() const { return {options.cluster_id, 1, 1}; }
 
@@ -257,7 +287,9 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
       error_code rec;
       const auto remote = s.remote_endpoint(rec);
       if (rec) break;
+      stream_sender = &e->name;
       core->on_stream({remote.address().to_string(), e->port}, e->body, clock::now());
+      stream_sender = nullptr;
       schedule();
     }
     error_code ignored;
@@ -357,6 +389,7 @@ result<void> gossip_driver::start() {
   std::uint64_t seed = 0;
   randombytes_buf(&seed, sizeof seed);
   i.core = std::make_unique<gossip::membership>(i.options.cfg, i.self_meta, i, seed);
+  i.install_handlers();
   i.receive();
   asio::co_spawn(i.io, i.accept_loop(), asio::detached);
   if (!i.seeds.empty()) i.try_join(clock::now());
@@ -369,6 +402,55 @@ void gossip_driver::leave() {
   if (!i.core || i.stopped) return;
   i.core->leave(clock::now());
   i.core->on_tick(clock::now());  // send the leave now rather than at the next deadline
+}
+
+void gossip_driver::set_user_handler(user_handler h) { impl_->user_fn = std::move(h); }
+
+void gossip_driver::set_event_handler(std::function<void(const gossip::member_event&)> h) {
+  impl_->event_fn = std::move(h);
+}
+
+result<void> gossip_driver::send_user(const std::string& member_name, std::uint8_t type,
+                                      std::vector<std::byte> payload) {
+  auto& i = *impl_;
+  if (!i.core || i.stopped) {
+    return make_error(gossip::errc::unknown_member,
+                      fmt::format("direct message to {}: gossip is not running", member_name));
+  }
+  auto m = i.core->find(member_name);
+  if (!m) {
+    return make_error(gossip::errc::unknown_member,
+                      fmt::format("direct message to {}: no such member", member_name));
+  }
+  if (m->state == gossip::member_state::dead || m->state == gossip::member_state::left) {
+    return make_error(gossip::errc::unknown_member,
+                      fmt::format("direct message to {}: member is {}", member_name,
+                                  gossip::to_string(m->state)));
+  }
+  MESH_CHECK(i.core->send_user(m->meta.addr, type, std::move(payload)));
+  return ok();
+}
+
+result<void> gossip_driver::broadcast(std::uint8_t type, std::vector<std::byte> payload) {
+  auto& i = *impl_;
+  if (!i.core || i.stopped) {
+    return make_error(gossip::errc::unknown_member,
+                      fmt::format("broadcast type {}: gossip is not running", type));
+  }
+  MESH_CHECK(i.core->broadcast(type, std::move(payload)));
+  return ok();
+}
+
+std::vector<std::string> gossip_driver::live_peers() const {
+  std::vector<std::string> out;
+  if (!impl_->core) return out;
+  for (const auto& m : impl_->core->members()) {
+    if (m.meta.name == impl_->self_meta.name) continue;
+    if (m.state == gossip::member_state::alive || m.state == gossip::member_state::suspect) {
+      out.push_back(m.meta.name);
+    }
+  }
+  return out;
 }
 
 std::vector<gossip::member> gossip_driver::members() const {

@@ -22,12 +22,21 @@
 #include <boost/asio/io_context.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 namespace meshdeploy::mesh {
+
+// User message types (the `type` of send_user, broadcast and the user handler) reserved for the
+// layers above; each layer owns its number and decodes its own payloads. Append, never reuse.
+inline constexpr std::uint8_t user_type_records = 1;      // records replication
+inline constexpr std::uint8_t user_type_deployments = 2;  // deployments
+inline constexpr std::uint8_t user_type_swarm = 3;        // swarm (artifact distribution)
 
 struct gossip_options {
   std::string bind = "127.0.0.1:7946";  // UDP and TCP, HOST:PORT (numeric)
@@ -62,6 +71,32 @@ class gossip_driver {
   // Broadcasts a graceful leave. The caller keeps the io_context running a
   // little longer (node.cc: 300 ms) so the packets go out before it stops.
   void leave();
+
+  // Receives every user message: direct ones (send_user) and broadcasts. `from_name` is the
+  // sender's node name: for a direct message the name in the authenticated secure envelope, for
+  // a broadcast its origin. Called on the io thread; the payload is only valid during the call.
+  // Exceptions thrown by the handler are caught and logged. May be set before or after start().
+  using user_handler = std::function<void(std::uint8_t type, std::span<const std::byte> payload,
+                                          const std::string& from_name)>;
+  void set_user_handler(user_handler h);
+
+  // Sends `payload` to the member named `member_name` over an encrypted TCP stream (one
+  // connection per message; fire and forget: success means queued, not delivered).
+  // Errors (gossip/errc.h): unknown_member if start() has not run, or the member is unknown,
+  // dead or left; too_large if payload.size() > gossip::max_direct_payload_bytes (~8 MiB).
+  result<void> send_user(const std::string& member_name, std::uint8_t type,
+                         std::vector<std::byte> payload);
+
+  // Floods a small payload to every other member (at most once each, best effort).
+  // Errors: unknown_member before start(); too_large over gossip::max_user_payload_bytes.
+  result<void> broadcast(std::uint8_t type, std::vector<std::byte> payload);
+
+  // Membership changes (join, leave, fail, update), on the io thread. May be set before or after
+  // start(). Exceptions thrown by the handler are caught and logged.
+  void set_event_handler(std::function<void(const gossip::member_event&)> h);
+
+  // Names of the members currently alive or suspect, self excluded, in name order.
+  std::vector<std::string> live_peers() const;
 
   std::vector<gossip::member> members() const;
   const gossip::metrics& core_stats() const;

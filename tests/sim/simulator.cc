@@ -91,22 +91,22 @@ void simulator::start_process(std::size_t i) {
   s.m = std::make_unique<gossip::membership>(opt_.cfg, gossip::node_meta{s.name, s.addr, {}, 1, 1},
                                              *s.transport, rng_());
   s.m->set_event_handler([this, i](const gossip::member_event& ev) { on_member_event(i, ev); });
-  s.m->set_user_handler(
-      [this, i](std::uint8_t, std::span<const std::byte> payload, const gossip::address&) {
-        if (payload.size() < 8) return;
-        std::uint64_t id = 0;
-        for (int b = 0; b < 8; ++b) {
-          id |= static_cast<std::uint64_t>(payload[static_cast<std::size_t>(b)]) << (8 * b);
-        }
-        auto it = broadcasts_.find(id);
-        if (it == broadcasts_.end() || i >= it->second.got.size()) return;
-        auto& got = it->second.got[i];
-        if (got) {
-          fail(fmt::format("{} received broadcast {} twice", nodes_[i]->name, id));
-          return;
-        }
-        got = now_;
-      });
+  s.m->set_user_handler([this, i](std::uint8_t, std::span<const std::byte> payload,
+                                  const gossip::address&, const std::string&) {
+    if (payload.size() < 8) return;
+    std::uint64_t id = 0;
+    for (int b = 0; b < 8; ++b) {
+      id |= static_cast<std::uint64_t>(payload[static_cast<std::size_t>(b)]) << (8 * b);
+    }
+    auto it = broadcasts_.find(id);
+    if (it == broadcasts_.end() || i >= it->second.got.size()) return;
+    auto& got = it->second.got[i];
+    if (got) {
+      fail(fmt::format("{} received broadcast {} twice", nodes_[i]->name, id));
+      return;
+    }
+    got = now_;
+  });
   by_addr_[s.addr] = i;
   reschedule(i, false);
 }

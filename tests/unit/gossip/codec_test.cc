@@ -31,6 +31,7 @@ std::vector<message> samples() {
            member{node_meta{"db", {"::1", 1}, {}, 1, 1}, incarnation(0), member_state::left}}},
       user_msg{"web-1", 42, 200, {std::byte{0}, std::byte{255}, std::byte{1}}},
       digest_msg{"web-1", {"10.0.0.7", 7946}, 0xdeadbeefcafef00dull, 12},
+      direct_msg{"web-1", {"10.0.0.7", 7946}, 2, {std::byte{0}, std::byte{9}}},
   };
 }
 
@@ -43,12 +44,25 @@ std::vector<std::byte> raw(std::initializer_list<int> v) {
 TEST(CodecTest, EveryMessageTypeRoundTrips) {
   for (const auto& m : samples()) {
     const auto bytes = encode(m);
-    const auto ch = type_of(m) == msg_type::push_pull ? channel::stream : channel::packet;
+    const auto ch = type_of(m) == msg_type::push_pull || type_of(m) == msg_type::direct
+                        ? channel::stream
+                        : channel::packet;
     auto got = decode(bytes, ch);
     ASSERT_TRUE(got) << static_cast<int>(type_of(m)) << ": " << got.error().message;
     ASSERT_EQ(got.value().size(), 1u);
     EXPECT_EQ(got.value()[0], m) << "type " << static_cast<int>(type_of(m));
   }
+}
+
+TEST(CodecTest, DirectMessageIsTypeElevenAndALargePayloadRoundTrips) {
+  direct_msg m{"web-1", {"10.0.0.7", 7946}, 1, std::vector<std::byte>(1u << 20, std::byte{0x5a})};
+  const auto bytes = encode(m);
+  EXPECT_EQ(static_cast<int>(bytes[1]), 11);
+  EXPECT_LE(bytes.size(), max_stream_bytes);
+  auto got = decode(bytes, channel::stream);
+  ASSERT_TRUE(got) << got.error().message;
+  ASSERT_EQ(got.value().size(), 1u);
+  EXPECT_EQ(std::get<direct_msg>(got.value()[0]), m);
 }
 
 TEST(CodecTest, EnvelopeCarriesMagicVersionAndTypeNumber) {
@@ -61,6 +75,7 @@ TEST(CodecTest, EnvelopeCarriesMagicVersionAndTypeNumber) {
 TEST(CodecTest, CompoundExpandsInOrder) {
   std::vector<std::vector<std::byte>> parts;
   auto all = samples();
+  all.pop_back();              // direct is stream-only
   all.erase(all.begin() + 7);  // push_pull is stream-only
   for (const auto& m : all) parts.push_back(encode(m));
   auto got = decode(encode_compound(parts), channel::packet);
@@ -108,6 +123,10 @@ TEST(CodecTest, RejectsMalformedInputWithTheRightCode) {
       {"seq over 32 bits", raw({0xB1, 2, 0x91, 0xCF, 0, 0, 0, 1, 0, 0, 0, 0}), channel::packet,
        errc::malformed},
       {"push_pull on packet", encode(samples()[7]), channel::packet, errc::unknown_type},
+      {"direct on packet", encode(samples()[10]), channel::packet, errc::unknown_type},
+      {"direct payload over its limit",
+       encode(direct_msg{"a", {"h", 1}, 1, std::vector<std::byte>(max_direct_payload_bytes + 1)}),
+       channel::stream, errc::too_large},
       {"nested compound", encode_compound(nested_parts), channel::packet, errc::malformed},
       {"packet over 1400", std::vector<std::byte>(1401, std::byte{0xB1}), channel::packet,
        errc::too_large},

@@ -1,6 +1,7 @@
 #include "gossip/membership.h"
 
 #include "gossip/codec.h"
+#include "gossip/errc.h"
 #include "tests/support/in_memory_network.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <algorithm>
 #include <memory>
 #include <optional>
+#include <tuple>
 
 namespace meshdeploy::gossip {
 namespace {
@@ -26,6 +28,8 @@ class MembershipTest : public ::testing::Test {
     bool up = true;
     std::vector<std::pair<time_point, member_event>> events;
     std::vector<std::string> user_payloads;
+    // (user type, from address, origin name) of each user message, in arrival order.
+    std::vector<std::tuple<std::uint8_t, address, std::string>> user_senders;
   };
 
   explicit MembershipTest(config cfg = config::lan()) : cfg_(cfg) {}
@@ -47,8 +51,10 @@ class MembershipTest : public ::testing::Test {
                                         1000 + nodes_.size());
     n->m->set_event_handler(
         [this, raw](const member_event& e) { raw->events.emplace_back(clock_.now(), e); });
-    n->m->set_user_handler([raw](std::uint8_t, std::span<const std::byte> p, const address&) {
+    n->m->set_user_handler([raw](std::uint8_t type, std::span<const std::byte> p,
+                                 const address& from, const std::string& origin) {
       raw->user_payloads.emplace_back(reinterpret_cast<const char*>(p.data()), p.size());
+      raw->user_senders.emplace_back(type, from, origin);
     });
     nodes_.push_back(std::move(n));
     return nodes_.size() - 1;
@@ -284,6 +290,71 @@ TEST_F(MembershipTest, UserBroadcastReachesEveryOtherNodeExactlyOnce) {
     }
   }
   EXPECT_FALSE(nodes_[7]->m->broadcast(9, std::vector<std::byte>(max_user_payload_bytes + 1)));
+}
+
+TEST_F(MembershipTest, BroadcastReportsItsOriginName) {
+  start_cluster(4);
+  run_for(5s);
+  ASSERT_TRUE(nodes_[2]->m->broadcast(3, std::vector<std::byte>(10, std::byte{1})));
+  run_for(5s);
+  for (std::size_t i : {0u, 1u, 3u}) {
+    ASSERT_EQ(nodes_[i]->user_senders.size(), 1u) << i;
+    EXPECT_EQ(std::get<0>(nodes_[i]->user_senders[0]), 3);
+    EXPECT_EQ(std::get<2>(nodes_[i]->user_senders[0]), "node2") << i;
+  }
+}
+
+TEST_F(MembershipTest, DirectMessageReachesOnlyItsTargetWithSenderAddressAndName) {
+  start_cluster(4);
+  run_for(5s);
+  ASSERT_TRUE(converged());
+  // Far larger than a packet: it travels on the stream channel.
+  std::string text(200'000, 'x');
+  for (std::size_t i = 0; i < text.size(); i += 997) text[i] = static_cast<char>('a' + i % 26);
+  std::vector<std::byte> payload;
+  for (char c : text) payload.push_back(static_cast<std::byte>(c));
+  const auto sent_before = nodes_[1]->m->stats().streams_out;
+  ASSERT_TRUE(nodes_[1]->m->send_user(nodes_[3]->addr, 2, payload));
+  EXPECT_EQ(nodes_[1]->m->stats().streams_out, sent_before + 1);
+  EXPECT_EQ(nodes_[1]->m->stats().directs_sent, 1u);
+  run_for(1s);
+  for (std::size_t i = 0; i < 4; ++i) {
+    if (i != 3) {
+      EXPECT_TRUE(nodes_[i]->user_payloads.empty()) << i;
+      continue;
+    }
+    ASSERT_EQ(nodes_[3]->user_payloads.size(), 1u);
+    EXPECT_EQ(nodes_[3]->user_payloads[0], text);
+    EXPECT_EQ(nodes_[3]->user_senders[0],
+              std::make_tuple(std::uint8_t{2}, nodes_[1]->addr, std::string("node1")));
+    EXPECT_EQ(nodes_[3]->m->stats().directs_received, 1u);
+  }
+}
+
+TEST_F(MembershipTest, OversizedDirectMessageIsRefusedAndNothingIsSent) {
+  start_cluster(2);
+  run_for(3s);
+  const auto before = nodes_[0]->m->stats().streams_out;
+  auto r = nodes_[0]->m->send_user(nodes_[1]->addr, 1,
+                                   std::vector<std::byte>(max_direct_payload_bytes + 1));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::too_large);
+  EXPECT_EQ(nodes_[0]->m->stats().streams_out, before);
+  // Exactly at the limit is accepted, and the encoded message still fits a stream.
+  EXPECT_TRUE(nodes_[0]->m->send_user(nodes_[1]->addr, 1,
+                                      std::vector<std::byte>(max_direct_payload_bytes)));
+  run_for(1s);
+  ASSERT_EQ(nodes_[1]->user_payloads.size(), 1u);
+  EXPECT_EQ(nodes_[1]->user_payloads[0].size(), max_direct_payload_bytes);
+}
+
+TEST_F(MembershipTest, DirectMessageOnThePacketChannelIsDroppedAsUnknownType) {
+  start_cluster(2);
+  run_for(3s);
+  const auto bytes = encode(direct_msg{"node0", nodes_[0]->addr, 1, {std::byte{7}}});
+  nodes_[1]->m->on_packet(nodes_[0]->addr, bytes, clock_.now());
+  EXPECT_EQ(nodes_[1]->m->stats().dropped_unknown_type, 1u);
+  EXPECT_TRUE(nodes_[1]->user_payloads.empty());
 }
 
 TEST_F(MembershipTest, GarbagePacketIsCountedAsDroppedAndChangesNothing) {
