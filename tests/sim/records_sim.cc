@@ -104,8 +104,14 @@ void records_sim::open_node(std::size_t i) {
   };
   env.verify = [this, i](const record& r) { return verify(i, r); };
   n.rep = std::make_unique<records::replicator>(*n.st, std::move(env), options_.cfg, rng_());
-  n.rep->set_on_stored(
-      [this, i](const record& r) { nodes_[i]->stored_at.try_emplace(records::sync_id(r), now_); });
+  n.rep->set_on_stored([this, i](const record& r) {
+    auto id = records::sync_id(r);
+    if (nodes_[i]->stored_at.try_emplace(id, now_).second) {
+      auto& [count, last] = stored_count_[id];
+      ++count;
+      last = now_;
+    }
+  });
   n.stored_at.clear();
   n.alive = true;
   n.tick_at = time_point::max();
@@ -316,6 +322,17 @@ std::optional<time_point> records_sim::stored_at(std::size_t i, const std::strin
   auto it = m.find(id);
   if (it == m.end()) return std::nullopt;
   return it->second;
+}
+
+std::size_t records_sim::stored_count(const std::string& id) const {
+  auto it = stored_count_.find(id);
+  return it == stored_count_.end() ? 0 : it->second.first;
+}
+
+std::optional<time_point> records_sim::last_stored_at(const std::string& id) const {
+  auto it = stored_count_.find(id);
+  if (it == stored_count_.end()) return std::nullopt;
+  return it->second.second;
 }
 
 bool records_sim::holds(std::size_t i, record_type t, const std::string& key,

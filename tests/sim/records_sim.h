@@ -128,6 +128,10 @@ class records_sim {
   [[nodiscard]] records::store& store(std::size_t i);
   // When each node first stored the record with this sync id (nullopt: not yet).
   [[nodiscard]] std::optional<time_point> stored_at(std::size_t i, const std::string& id) const;
+  // How many node processes have stored the record with this sync id (a restarted node that
+  // stores it again counts again), and when the last of them did.
+  [[nodiscard]] std::size_t stored_count(const std::string& id) const;
+  [[nodiscard]] std::optional<time_point> last_stored_at(const std::string& id) const;
   // A hash of every delivery (time, from, to, bytes): equal for equal seeds.
   [[nodiscard]] std::uint64_t trace_hash() const { return trace_; }
 
@@ -161,6 +165,7 @@ class records_sim {
   std::map<std::pair<time_point, std::uint64_t>, event> queue_;
   std::vector<std::unique_ptr<node>> nodes_;
   std::map<std::string, std::size_t> index_of_;
+  std::map<std::string, std::pair<std::size_t, time_point>> stored_count_;  // id -> (n, last)
   std::vector<int> group_;  // partition group per node (all 0 when healed)
   records_sim_counters counters_;
   std::uint64_t trace_ = 1469598103934665603ULL;
