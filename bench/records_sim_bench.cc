@@ -4,6 +4,7 @@
 //
 //   bench_records_sim [--nodes N] [--seed S] [--records K] [--loss P]
 //                     [--steady-nodes M] [--steady-records R] [--steady-seconds T]
+//                     [--fanout F]
 //
 // Reach: N nodes (each with its own RocksDB), a grant, then K records published one by one at
 // random nodes under message loss P (default 10%), 200 ms apart; for each, the virtual time
@@ -40,13 +41,14 @@ struct args {
   std::size_t steady_nodes = 20;
   std::size_t steady_records = 10'000;
   long steady_seconds = 60;
+  std::size_t fanout = 3;
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "bench_records_sim: %s\nusage: bench_records_sim [--nodes N] [--seed S] "
                "[--records K] [--loss P] [--steady-nodes M] [--steady-records R] "
-               "[--steady-seconds T]\n",
+               "[--steady-seconds T] [--fanout F]\n",
                why);
   std::exit(2);
 }
@@ -70,6 +72,8 @@ args parse(int argc, char** argv) {
         a.steady_nodes = std::stoul(v);
       } else if (k == "--steady-records") {
         a.steady_records = std::stoul(v);
+      } else if (k == "--fanout") {
+        a.fanout = std::stoul(v);
       } else if (k == "--steady-seconds") {
         a.steady_seconds = std::stol(v);
       } else {
@@ -105,9 +109,11 @@ std::uint64_t bytes_out(records_sim& sim) {
 
 void reach(const args& a) {
   const auto w0 = wall::now();
-  records_sim sim({.seed = a.seed, .nodes = a.nodes, .loss = a.loss});
-  fmt::print("reach: N={} loss={:.0f}% (open {} RocksDB stores: {:.1f} s wall)\n", a.nodes,
-             a.loss * 100, a.nodes, seconds_since(w0));
+  records::replicator_config cfg;
+  cfg.fanout = a.fanout;
+  records_sim sim({.seed = a.seed, .nodes = a.nodes, .loss = a.loss, .cfg = cfg});
+  fmt::print("reach: N={} loss={:.0f}% fanout={} (open {} RocksDB stores: {:.1f} s wall)\n",
+             a.nodes, a.loss * 100, a.fanout, a.nodes, seconds_since(w0));
   const auto w1 = wall::now();
   std::vector<double> latencies;
   std::size_t incomplete = 0;
