@@ -2,6 +2,7 @@
 
 #include "cli/audit_cmd.h"
 #include "cli/client.h"
+#include "cli/keys_cmd.h"
 #include "cli/render.h"
 #include "gossip/config.h"
 #include "gossip/keyring.h"
@@ -693,6 +694,7 @@ int run(int argc, char** argv) {
   keygen_cmd->callback([&] { std::printf("%s\n", gossip::keygen().c_str()); });
 
   add_audit_commands(app, g.api, g.output, code);
+  add_keys_commands(app, g.api, g.output, code);
 
   try {
     app.parse(argc, argv);

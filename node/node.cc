@@ -3,10 +3,12 @@
 #include "node/agent/executor.h"
 #include "node/agent/host_state.h"
 #include "node/agent/journal.h"
+#include "node/api/keys_routes.h"
 #include "node/api/router.h"
 #include "node/api/server.h"
 #include "node/deploy/local_deployer.h"
 #include "node/mesh/gossip_driver.h"
+#include "node/mesh/keyring_store.h"
 #include "storage/db.h"
 
 #include <boost/asio/io_context.hpp>
@@ -99,7 +101,16 @@ int run_node(const node_options& in) {
     gossip::node_meta meta;
     meta.name = o.name;
     for (const auto& t : o.tags) meta.tags[t.key] = t.value;
-    gossip = std::make_unique<mesh::gossip_driver>(io, std::move(ring).value(), meta, o.gossip);
+    // The live keyring persisted by key rotation wins over --keyring (node/mesh/keyring_store.h).
+    auto keys = mesh::combine_keyrings(o.data_dir / "keyring.json", ring.value());
+    if (!keys) {
+      spdlog::critical("{}", keys.error().message);
+      return 2;
+    }
+    o.gossip.keyring_file = o.data_dir / "keyring.json";
+    o.gossip.keyring_generation = keys.value().generation;
+    o.gossip.removed_keys = keys.value().removed;
+    gossip = std::make_unique<mesh::gossip_driver>(io, keys.value().ring, meta, o.gossip);
     if (auto g = gossip->start(); !g) {
       spdlog::critical("{}", g.error().message);
       return 2;
@@ -112,6 +123,8 @@ int run_node(const node_options& in) {
     spdlog::info("gossip on {} (cluster '{}'), joining {} seed(s)", gossip->local_address(),
                  o.gossip.cluster_id, o.gossip.join.size());
     router.set_metrics_provider([&gossip] { return gossip->prometheus_text(); });
+    router.add_route_handler(
+        api::keys_routes(*gossip, [&server](const std::string& id) { server.notify(id); }));
     router.set_members_provider([&gossip] {
       nlohmann::json arr = nlohmann::json::array();
       for (const auto& m : gossip->members()) {

@@ -5,6 +5,7 @@
 #include "gossip/packet_crypto.h"
 #include "node/api/server.h"
 #include "node/deploy/errc.h"
+#include "node/mesh/keyring_store.h"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -16,12 +17,15 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <map>
+#include <set>
 
 namespace meshdeploy::mesh {
 
@@ -74,7 +78,61 @@ std::optional<envelope> parse_envelope(std::span<const std::byte> p) {
   return e;
 }
 
+std::optional<key_action> parse_action(std::string_view s) {
+  for (auto a : {key_action::list, key_action::install, key_action::use, key_action::remove}) {
+    if (to_string(a) == s) return a;
+  }
+  return std::nullopt;
+}
+
+std::vector<key_info> describe(const gossip::keyring& ring) {
+  std::vector<key_info> out;
+  for (const auto& k : ring.list()) out.push_back({key_id_hex(k), key_fingerprint(k)});
+  return out;
+}
+
+nlohmann::json to_json(const std::vector<key_info>& keys) {
+  auto arr = nlohmann::json::array();
+  for (const auto& k : keys) arr.push_back({k.id, k.fingerprint});
+  return arr;
+}
+
+std::vector<key_info> keys_from_json(const nlohmann::json& arr) {
+  std::vector<key_info> out;
+  if (!arr.is_array()) return out;
+  for (const auto& k : arr) {
+    if (k.is_array() && k.size() == 2 && k[0].is_string() && k[1].is_string()) {
+      out.push_back({k[0].get<std::string>(), k[1].get<std::string>()});
+    }
+  }
+  return out;
+}
+
+std::vector<std::byte> to_bytes(const nlohmann::json& j) {
+  const std::string s = j.dump();
+  const auto* b = reinterpret_cast<const std::byte*>(s.data());
+  return {b, b + s.size()};
+}
+
+// Rejoining peers are sent our keyring at most this often.
+constexpr auto sync_interval = std::chrono::seconds(5);
+constexpr std::size_t max_removed_remembered = 64;
+
 }  // namespace
+
+std::string_view to_string(key_action a) {
+  switch (a) {
+    case key_action::list:
+      return "list";
+    case key_action::install:
+      return "install";
+    case key_action::use:
+      return "use";
+    case key_action::remove:
+      return "remove";
+  }
+  return "list";
+}
 
 struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transport {
   impl(asio::io_context& io_, gossip::keyring ring_, gossip::node_meta self, gossip_options o)
@@ -115,9 +173,280 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
   // While a stream's bytes are in the core: the authenticated sender name of that stream.
   const std::string* stream_sender = nullptr;
 
+  // Key rotation state ----------------------------------------------------
+  struct pending_op {
+    std::uint64_t id = 0;
+    key_action action = key_action::list;
+    std::string key;  // base64, empty for list
+    std::set<std::string> asked;
+    std::map<std::string, key_member_reply> replies;
+    key_member_reply self_reply;
+    std::unique_ptr<asio::steady_timer> timer;
+    clock::time_point deadline{};
+    bool resent = false;
+    std::function<void(result<key_report>)> done;
+  };
+  std::uint64_t key_generation = 0;
+  std::vector<std::string> removed_keys;
+  std::map<std::uint64_t, std::shared_ptr<pending_op>> key_ops;
+  std::uint64_t next_op_id = 0;
+  // Peers whose last sealed input used one of our non-primary keys: we answer them with that key
+  // (so a member that missed a rotation still hears us) and send them our keyring.
+  std::map<gossip::address, gossip::key_id> peer_keys;
+  std::map<gossip::address, clock::time_point> last_sync;
+
+  // The key to seal for `to`: the peer's own key while it lags behind, else our primary.
+  const gossip::secret_key* lagging_key_for(const gossip::address& to) const {
+    auto it = peer_keys.find(to);
+    if (it == peer_keys.end() || it->second == ring.primary().id()) return nullptr;
+    return ring.find(it->second);
+  }
+
+  void note_peer_key(const gossip::address& from, gossip::key_id id) {
+    if (id == ring.primary().id()) {
+      peer_keys.erase(from);
+      return;
+    }
+    peer_keys[from] = id;
+    const auto now = clock::now();
+    auto [it, fresh] = last_sync.try_emplace(from, now);
+    if (!fresh && now - it->second < sync_interval) return;
+    it->second = now;
+    nlohmann::json keys = nlohmann::json::array();
+    for (const auto& k : ring.list()) keys.push_back(k.to_base64());
+    nlohmann::json msg = {{"t", "sync"}, {"g", key_generation}, {"keys", std::move(keys)}};
+    spdlog::info("gossip: {} still seals with key {:02x}; sending it our keyring (generation {})",
+                 from.to_string(), static_cast<unsigned>(id), key_generation);
+    (void)core->send_user(from, user_type_keys, to_bytes(msg));
+  }
+
+  void persist_keys() {
+    if (options.keyring_file.empty()) return;
+    auto r =
+        save_keyring_state(options.keyring_file, keyring_state{ring, key_generation, removed_keys});
+    if (!r) spdlog::error("gossip: {}", r.error().message);
+  }
+
+  // Applies one key operation to our own keyring and says how it went.
+  key_member_reply apply_key_op(key_action a, const std::string& key_text, std::uint64_t gen) {
+    key_member_reply rep;
+    rep.name = self_meta.name;
+    rep.ok = true;
+    if (a != key_action::list) {
+      auto k = gossip::secret_key::from_base64(key_text);
+      result<void> r = ok();
+      if (!k) {
+        r = k.error();
+      } else if (a == key_action::install) {
+        r = ring.install(k.value());
+        if (r) std::erase(removed_keys, key_fingerprint(k.value()));
+      } else if (a == key_action::use) {
+        r = ring.use(k.value());
+      } else {
+        r = ring.remove(k.value());
+        if (!r && r.error().code == gossip::errc::key_not_found) r = ok();  // already gone
+        if (r) {
+          const auto fp = key_fingerprint(k.value());
+          if (std::find(removed_keys.begin(), removed_keys.end(), fp) == removed_keys.end()) {
+            removed_keys.push_back(fp);
+          }
+          if (removed_keys.size() > max_removed_remembered)
+            removed_keys.erase(removed_keys.begin());
+        }
+      }
+      if (!r) {
+        rep.ok = false;
+        rep.error = r.error().message;
+      } else {
+        key_generation = std::max(key_generation, gen);
+        persist_keys();
+        spdlog::info("gossip: key {} {} (keyring generation {})", to_string(a),
+                     k ? key_fingerprint(k.value()) : "", key_generation);
+      }
+    }
+    rep.keys = describe(ring);
+    return rep;
+  }
+
+  void on_key_message(std::span<const std::byte> payload, const std::string& from) {
+    const auto j = nlohmann::json::parse(
+        std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()), nullptr,
+        false);
+    if (!j.is_object() || !j.contains("t") || !j["t"].is_string()) {
+      spdlog::warn("gossip: malformed key message from {}", from);
+      return;
+    }
+    const std::string t = j["t"].get<std::string>();
+    if (t == "req") {
+      const auto a = parse_action(j.value("a", ""));
+      if (!a || !j.value("op", nlohmann::json()).is_number_unsigned()) return;
+      const auto gen = j.value("g", std::uint64_t{0});
+      auto rep = apply_key_op(*a, j.value("k", ""), gen);
+      nlohmann::json ack = {{"t", "ack"},
+                            {"op", j["op"]},
+                            {"ok", rep.ok},
+                            {"e", rep.error},
+                            {"keys", to_json(rep.keys)}};
+      if (from != self_meta.name) {
+        auto r = send_user_to(from, user_type_keys, to_bytes(ack));
+        if (!r) spdlog::warn("gossip: cannot answer key operation: {}", r.error().message);
+      }
+    } else if (t == "ack") {
+      if (!j.value("op", nlohmann::json()).is_number_unsigned()) return;
+      auto it = key_ops.find(j["op"].get<std::uint64_t>());
+      if (it == key_ops.end()) return;
+      auto op = it->second;
+      if (!op->asked.contains(from)) return;
+      key_member_reply rep;
+      rep.name = from;
+      rep.ok = j.value("ok", false);
+      rep.error = j.value("e", "");
+      rep.keys = keys_from_json(j.value("keys", nlohmann::json()));
+      op->replies[from] = std::move(rep);
+      if (op->replies.size() == op->asked.size()) finish_op(op->id);
+    } else if (t == "sync") {
+      const auto gen = j.value("g", std::uint64_t{0});
+      if (gen <= key_generation || !j.contains("keys") || !j["keys"].is_array() ||
+          j["keys"].empty()) {
+        return;
+      }
+      std::vector<gossip::secret_key> keys;
+      for (const auto& x : j["keys"]) {
+        if (!x.is_string()) return;
+        auto k = gossip::secret_key::from_base64(x.get<std::string>());
+        if (!k) return;
+        keys.push_back(k.value());
+      }
+      for (const auto& k : keys) {
+        if (auto r = ring.install(k); r) std::erase(removed_keys, key_fingerprint(k));
+      }
+      if (auto r = ring.use(keys.front()); !r) {
+        spdlog::warn("gossip: keyring sync from {}: {}", from, r.error().message);
+        return;
+      }
+      key_generation = gen;
+      persist_keys();
+      spdlog::info("gossip: keyring synced from {} (generation {}, primary {})", from, gen,
+                   key_fingerprint(keys.front()));
+    }
+  }
+
+  result<void> send_user_to(const std::string& name, std::uint8_t type,
+                            std::vector<std::byte> payload) {
+    if (!core || stopped) {
+      return make_error(gossip::errc::unknown_member,
+                        fmt::format("direct message to {}: gossip is not running", name));
+    }
+    auto m = core->find(name);
+    if (!m) {
+      return make_error(gossip::errc::unknown_member,
+                        fmt::format("direct message to {}: no such member", name));
+    }
+    if (m->state == gossip::member_state::dead || m->state == gossip::member_state::left) {
+      return make_error(
+          gossip::errc::unknown_member,
+          fmt::format("direct message to {}: member is {}", name, gossip::to_string(m->state)));
+    }
+    return core->send_user(m->meta.addr, type, std::move(payload));
+  }
+
+  std::set<std::string> live_peer_set() const {
+    std::set<std::string> out;
+    for (const auto& m : core->members()) {
+      if (m.meta.name != self_meta.name &&
+          (m.state == gossip::member_state::alive || m.state == gossip::member_state::suspect)) {
+        out.insert(m.meta.name);
+      }
+    }
+    return out;
+  }
+
+  nlohmann::json request_json(const pending_op& op) const {
+    return {{"t", "req"},
+            {"op", op.id},
+            {"a", std::string(to_string(op.action))},
+            {"k", op.key},
+            {"g", key_generation}};
+  }
+
+  // One phase: apply locally, ask every live member, collect answers.
+  void start_op(key_action a, const std::string& key_text,
+                std::function<void(result<key_report>)> done) {
+    auto op = std::make_shared<pending_op>();
+    op->id = next_op_id++;
+    op->action = a;
+    op->key = key_text;
+    op->done = std::move(done);
+    op->asked = live_peer_set();
+    const std::uint64_t gen = a == key_action::list ? key_generation : key_generation + 1;
+    op->self_reply = apply_key_op(a, key_text, gen);
+    key_ops[op->id] = op;
+    if (op->asked.empty()) {
+      finish_op(op->id);
+      return;
+    }
+    // Spread by gossip (sealed with our primary, which for `use` is now the new key); members
+    // that have not answered after a third of the timeout also get it directly.
+    auto req = request_json(*op);
+    req["g"] = gen;
+    if (auto r = core->broadcast(user_type_keys, to_bytes(req)); !r) {
+      spdlog::warn("gossip: key operation broadcast: {}", r.error().message);
+    }
+    op->deadline = clock::now() + options.key_op_timeout;
+    op->timer = std::make_unique<asio::steady_timer>(io);
+    arm_op_timer(op, clock::now() + options.key_op_timeout / 3, gen);
+  }
+
+  void arm_op_timer(const std::shared_ptr<pending_op>& op, clock::time_point when,
+                    std::uint64_t gen) {
+    op->timer->expires_at(when);
+    auto self = shared_from_this();
+    const auto id = op->id;
+    op->timer->async_wait([self, id, gen](error_code ec) {
+      if (ec || self->stopped) return;
+      auto it = self->key_ops.find(id);
+      if (it == self->key_ops.end()) return;
+      auto op = it->second;
+      if (op->resent || clock::now() >= op->deadline) {
+        self->finish_op(id);
+        return;
+      }
+      op->resent = true;
+      auto req = self->request_json(*op);
+      req["g"] = gen;
+      for (const auto& name : op->asked) {
+        if (!op->replies.contains(name))
+          (void)self->send_user_to(name, user_type_keys, to_bytes(req));
+      }
+      self->arm_op_timer(op, op->deadline, gen);
+    });
+  }
+
+  void finish_op(std::uint64_t id) {
+    auto it = key_ops.find(id);
+    if (it == key_ops.end()) return;
+    auto op = it->second;
+    key_ops.erase(it);
+    if (op->timer) op->timer->cancel();
+    key_report rep;
+    rep.action = op->action;
+    rep.replies.push_back(op->self_reply);
+    for (auto& [name, r] : op->replies) rep.replies.push_back(std::move(r));
+    for (const auto& name : op->asked) {
+      if (!op->replies.contains(name)) rep.missing.push_back(name);
+    }
+    auto done = std::move(op->done);
+    if (done) done(std::move(rep));
+  }
+
   void install_handlers() {
     core->set_user_handler([this](std::uint8_t type, std::span<const std::byte> payload,
                                   const gossip::address&, const std::string& origin) {
+      const std::string& sender = stream_sender ? *stream_sender : origin;
+      if (type == user_type_keys) {
+        on_key_message(payload, sender);
+        return;
+      }
       if (!user_fn) return;
       // Direct messages arrive only on streams, broadcasts only in packets.
       const std::string& name = stream_sender ? *stream_sender : origin;
@@ -172,7 +501,10 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
     error_code ec;
     const auto addr = asio::ip::make_address(to.host, ec);
     if (ec) return;
-    auto sealed = std::make_shared<std::vector<std::byte>>(gossip::seal(ring, wrap(bytes), ctx()));
+    const auto* lag = lagging_key_for(to);
+    auto sealed = std::make_shared<std::vector<std::byte>>(
+        lag ? gossip::seal(gossip::keyring(*lag), wrap(bytes), ctx())
+            : gossip::seal(ring, wrap(bytes), ctx()));
     counters.sealed_bytes_out += sealed->size();
     udp_socket.async_send_to(asio::buffer(*sealed), udp::endpoint(addr, to.port),
                              [sealed](error_code, std::size_t) {});
@@ -182,7 +514,9 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
     if (stopped) return;
     gossip::stream_sealer sealer(ctx());
     auto frame = std::make_shared<std::vector<std::byte>>();
-    const std::vector<std::byte> sealed = sealer.seal(ring, wrap(bytes));
+    const auto* lag = lagging_key_for(to);
+    const std::vector<std::byte> sealed =
+        lag ? sealer.seal(gossip::keyring(*lag), wrap(bytes)) : sealer.seal(ring, wrap(bytes));
     const auto n = static_cast<std::uint32_t>(sealed.size());
     for (int i = 3; i >= 0; --i) frame->push_back(static_cast<std::byte>((n >> (8 * i)) & 0xff));
     frame->insert(frame->end(), sealed.begin(), sealed.end());
@@ -233,7 +567,9 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
     }
     auto e = accept(plain.value());
     if (!e) return;
-    core->on_packet({rx_from.address().to_string(), rx_from.port()}, e->body, clock::now());
+    const gossip::address from{rx_from.address().to_string(), rx_from.port()};
+    note_peer_key(from, gossip::key_id{static_cast<std::uint8_t>(rx[1])});
+    core->on_packet(from, e->body, clock::now());
     schedule();
   }
 
@@ -287,8 +623,15 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
       error_code rec;
       const auto remote = s.remote_endpoint(rec);
       if (rec) break;
+      const gossip::address from{remote.address().to_string(), e->port};
+      // Every frame of a stream is sealed with the same key; the first frame starts with the
+      // stream id, then the sealed header (version, key id).
+      if (frames == 0 && frame.size() > gossip::stream_id_bytes + 1) {
+        note_peer_key(
+            from, gossip::key_id{static_cast<std::uint8_t>(frame[gossip::stream_id_bytes + 1])});
+      }
       stream_sender = &e->name;
-      core->on_stream({remote.address().to_string(), e->port}, e->body, clock::now());
+      core->on_stream(from, e->body, clock::now());
       stream_sender = nullptr;
       schedule();
     }
@@ -390,6 +733,10 @@ result<void> gossip_driver::start() {
   randombytes_buf(&seed, sizeof seed);
   i.core = std::make_unique<gossip::membership>(i.options.cfg, i.self_meta, i, seed);
   i.install_handlers();
+  i.key_generation = i.options.keyring_generation;
+  i.removed_keys = i.options.removed_keys;
+  randombytes_buf(&i.next_op_id, sizeof i.next_op_id);
+  // A random start: answers meant for a previous life of this node match no operation.
   i.receive();
   asio::co_spawn(i.io, i.accept_loop(), asio::detached);
   if (!i.seeds.empty()) i.try_join(clock::now());
@@ -412,23 +759,7 @@ void gossip_driver::set_event_handler(std::function<void(const gossip::member_ev
 
 result<void> gossip_driver::send_user(const std::string& member_name, std::uint8_t type,
                                       std::vector<std::byte> payload) {
-  auto& i = *impl_;
-  if (!i.core || i.stopped) {
-    return make_error(gossip::errc::unknown_member,
-                      fmt::format("direct message to {}: gossip is not running", member_name));
-  }
-  auto m = i.core->find(member_name);
-  if (!m) {
-    return make_error(gossip::errc::unknown_member,
-                      fmt::format("direct message to {}: no such member", member_name));
-  }
-  if (m->state == gossip::member_state::dead || m->state == gossip::member_state::left) {
-    return make_error(gossip::errc::unknown_member,
-                      fmt::format("direct message to {}: member is {}", member_name,
-                                  gossip::to_string(m->state)));
-  }
-  MESH_CHECK(i.core->send_user(m->meta.addr, type, std::move(payload)));
-  return ok();
+  return impl_->send_user_to(member_name, type, std::move(payload));
 }
 
 result<void> gossip_driver::broadcast(std::uint8_t type, std::vector<std::byte> payload) {
@@ -440,6 +771,69 @@ result<void> gossip_driver::broadcast(std::uint8_t type, std::vector<std::byte> 
   MESH_CHECK(i.core->broadcast(type, std::move(payload)));
   return ok();
 }
+
+void gossip_driver::run_key_operation(key_action a, const std::string& key_base64,
+                                      std::function<void(result<key_report>)> done) {
+  auto& i = *impl_;
+  if (!i.core || i.stopped) {
+    done(make_error(gossip::errc::unknown_member,
+                    fmt::format("key {}: gossip is not running", to_string(a))));
+    return;
+  }
+  if (a == key_action::list) {
+    i.start_op(a, "", std::move(done));
+    return;
+  }
+  auto k = gossip::secret_key::from_base64(key_base64);
+  if (!k) {
+    done(k.error().with_context(fmt::format("key {}", to_string(a))));
+    return;
+  }
+  const auto fp = key_fingerprint(k.value());
+  if (a == key_action::remove && i.ring.primary() == k.value()) {
+    done(make_error(gossip::errc::primary_key,
+                    fmt::format("key remove {}: it is the primary key; `keys use` another key "
+                                "first",
+                                fp)));
+    return;
+  }
+  if (a != key_action::use) {
+    i.start_op(a, key_base64, std::move(done));
+    return;
+  }
+  if (i.ring.find(k.value().id()) == nullptr || !(*i.ring.find(k.value().id()) == k.value())) {
+    done(make_error(gossip::errc::key_not_found,
+                    fmt::format("key use {}: not installed on {}; `keys install` it first", fp,
+                                i.self_meta.name)));
+    return;
+  }
+  // Phase 1: every answering member must hold the key, or switching would cut it off.
+  auto weak = std::weak_ptr<impl>(impl_);
+  i.start_op(key_action::list, "",
+             [weak, key_base64, fp, done = std::move(done)](result<key_report> listed) mutable {
+               auto self = weak.lock();
+               if (!self) return;
+               if (!listed) return done(listed.error());
+               std::vector<std::string> lacking;
+               for (const auto& r : listed.value().replies) {
+                 const bool has = std::any_of(r.keys.begin(), r.keys.end(), [&](const key_info& k) {
+                   return k.fingerprint == fp;
+                 });
+                 if (!has) lacking.push_back(r.name);
+               }
+               if (!lacking.empty()) {
+                 std::string names;
+                 for (const auto& n : lacking) names += (names.empty() ? "" : ", ") + n;
+                 return done(make_error(gossip::errc::key_not_found,
+                                        fmt::format("key use {}: not installed on {}; `keys "
+                                                    "install` it first (nothing changed)",
+                                                    fp, names)));
+               }
+               self->start_op(key_action::use, key_base64, std::move(done));
+             });
+}
+
+std::vector<key_info> gossip_driver::local_keys() const { return describe(impl_->ring); }
 
 std::vector<std::string> gossip_driver::live_peers() const {
   std::vector<std::string> out;

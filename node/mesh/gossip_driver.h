@@ -24,10 +24,12 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace meshdeploy::mesh {
@@ -37,6 +39,34 @@ namespace meshdeploy::mesh {
 inline constexpr std::uint8_t user_type_records = 1;      // records replication
 inline constexpr std::uint8_t user_type_deployments = 2;  // deployments
 inline constexpr std::uint8_t user_type_swarm = 3;        // swarm (artifact distribution)
+// Keyring operations: handled inside the driver, never passed to the user handler.
+inline constexpr std::uint8_t user_type_keys = 4;
+
+// Cluster-wide key operations (run_key_operation; docs/security.md "Key rotation").
+enum class key_action : std::uint8_t { list, install, use, remove };
+// "list", "install", "use", "remove".
+std::string_view to_string(key_action a);
+
+// A key as shown to operators: never the secret itself.
+struct key_info {
+  std::string id;           // key id, 2 hex digits
+  std::string fingerprint;  // mesh::key_fingerprint, 16 hex digits
+  friend bool operator==(const key_info&, const key_info&) = default;
+};
+
+// One member's answer to a key operation.
+struct key_member_reply {
+  std::string name;
+  bool ok = false;
+  std::string error;           // why not ok
+  std::vector<key_info> keys;  // its keys after the operation, primary first
+};
+
+struct key_report {
+  key_action action = key_action::list;
+  std::vector<key_member_reply> replies;  // this node first, then by name
+  std::vector<std::string> missing;       // live members asked that did not answer in time
+};
 
 struct gossip_options {
   std::string bind = "127.0.0.1:7946";  // UDP and TCP, HOST:PORT (numeric)
@@ -44,6 +74,14 @@ struct gossip_options {
   std::vector<std::string> join;        // seeds, HOST:PORT
   std::string cluster_id = "meshdeploy";
   gossip::config cfg = gossip::config::lan();
+  // Key rotation: where every key change is persisted ("" = nowhere; node.cc uses
+  // <data-dir>/keyring.json, node/mesh/keyring_store.h), the stored generation and the
+  // fingerprints of keys removed cluster-wide.
+  std::filesystem::path keyring_file;
+  std::uint64_t keyring_generation = 0;
+  std::vector<std::string> removed_keys;
+  // How long a key operation waits for members' answers (per phase).
+  std::chrono::milliseconds key_op_timeout{3000};
 };
 
 // Packets and streams the driver refused before they reached the core.
@@ -97,6 +135,20 @@ class gossip_driver {
 
   // Names of the members currently alive or suspect, self excluded, in name order.
   std::vector<std::string> live_peers() const;
+
+  // Runs a key operation on this node and every live member, and calls `done` once, on the io
+  // thread, when all have answered or key_op_timeout passed (use runs two phases: a list that
+  // checks every answering member holds the key, then the use). Each member applies it to its
+  // live keyring and persists it; install/use/remove raise the keyring generation. A member
+  // that missed it catches up later by keyring sync (docs/security.md). `done` may be called
+  // before this returns (errors, or no other member).
+  // Errors (gossip/errc.h), nothing changed anywhere: invalid_key (key text); key_not_found (use
+  // of a key not installed here or on some answering member, named); primary_key (remove of
+  // this node's primary); unknown_member (gossip not running).
+  void run_key_operation(key_action a, const std::string& key_base64,
+                         std::function<void(result<key_report>)> done);
+  // This node's keys, primary first.
+  std::vector<key_info> local_keys() const;
 
   std::vector<gossip::member> members() const;
   const gossip::metrics& core_stats() const;

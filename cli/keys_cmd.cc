@@ -1,0 +1,123 @@
+#include "cli/keys_cmd.h"
+
+#include "cli/cli.h"
+#include "cli/client.h"
+#include "cli/render.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+namespace meshdeploy::cli {
+
+namespace {
+
+using nlohmann::json;
+
+// Calls the node and returns the answer document, or sets `code` and returns nullopt.
+std::optional<json> call(const std::string& api, const std::string& method,
+                         const std::string& target, const std::string& body, int& code) {
+  auto r = client(api).call(method, target, body, std::chrono::seconds(60));
+  if (!r) {
+    std::fprintf(stderr, "error: %s\n", r.error().message.c_str());
+    code = r.error().code == client_errc::unreachable ? exit_unreachable : exit_failed;
+    return std::nullopt;
+  }
+  const http_reply& rep = r.value();
+  json doc = json::parse(rep.body, nullptr, false);
+  if (rep.status == 200 && doc.is_object()) return doc;
+  std::string message =
+      fmt::format("the node at {} answered HTTP {} to {} {}", api, rep.status, method, target);
+  if (rep.status == 404 && target == "/v1/keys") {
+    message += " (is gossip enabled on this node? start it with --keyring)";
+  }
+  if (doc.is_object() && doc.contains("error") && doc["error"].is_object()) {
+    message = doc["error"].value("message", message);
+  }
+  std::fprintf(stderr, "error: %s\n", message.c_str());
+  code = (rep.status >= 400 && rep.status < 500) ? exit_usage : exit_failed;
+  return std::nullopt;
+}
+
+std::string names(const json& arr) {
+  std::string out;
+  for (const auto& n : arr) out += (out.empty() ? "" : ", ") + n.get<std::string>();
+  return out;
+}
+
+}  // namespace
+
+std::string render_keys(const json& doc) {
+  std::string out;
+  const std::string action = doc.value("action", "");
+  const auto members = doc.value("members", 0);
+  const auto acked = doc.value("acknowledged", 0);
+  if (action == "list") {
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& k : doc.value("keys", json::array())) {
+      rows.push_back({k.value("id", ""), k.value("fingerprint", ""),
+                      fmt::format("{}/{}", k.value("members", 0), acked),
+                      std::to_string(k.value("primary_on", 0)),
+                      k.value("local_primary", false) ? "primary"
+                      : k.value("local", false)       ? "yes"
+                                                      : "no"});
+    }
+    out += render_table({"ID", "FINGERPRINT", "INSTALLED ON", "PRIMARY ON", "THIS NODE"}, rows);
+    out += fmt::format("{} of {} members answered\n", acked, members);
+  } else {
+    out += fmt::format("key {}: {} of {} members acknowledged\n", action, acked, members);
+  }
+  for (const auto& f : doc.value("failed", json::array())) {
+    out += fmt::format("  failed on {}: {}\n", f.value("name", ""), f.value("error", ""));
+  }
+  const auto missing = doc.value("not_acknowledged", json::array());
+  if (!missing.empty()) out += fmt::format("  no answer from: {}\n", names(missing));
+  return out;
+}
+
+void add_keys_commands(CLI::App& root, const std::string& api, const std::string& output,
+                       int& exit_code) {
+  auto* keys = root.add_subcommand(
+      "keys",
+      "Rotate the cluster's gossip keys at runtime, on every member, through this node.\n\n"
+      "Rotation:\n  meshdeploy keys install NEW && meshdeploy keys use NEW && meshdeploy keys "
+      "remove OLD");
+  keys->require_subcommand(1);
+  auto run = [&api, &output, &exit_code](const std::string& method, const std::string& target,
+                                         const std::string& body) {
+    auto doc = call(api, method, target, body, exit_code);
+    if (!doc) return;
+    if (output == "json") {
+      std::cout << doc->dump(2) << "\n";
+    } else {
+      std::cout << render_keys(*doc);
+    }
+    exit_code = doc->value("ok", false) ? exit_ok : exit_failed;
+  };
+  auto* list = keys->add_subcommand(
+      "list", "List the keys of every live member, with how many hold and use each");
+  list->callback([run] { run("GET", "/v1/keys", ""); });
+  struct op {
+    const char* name;
+    const char* help;
+  };
+  static const op ops[] = {
+      {"install", "Install KEY (base64, from `meshdeploy keygen`) on every member"},
+      {"use", "Make KEY the primary on every member (it must be installed on all of them)"},
+      {"remove", "Remove KEY from every member (refused while it is the primary)"}};
+  for (const auto& o : ops) {
+    auto key = std::make_shared<std::string>();
+    auto* cmd = keys->add_subcommand(o.name, o.help);
+    cmd->add_option("KEY", *key, "The key, base64")->required();
+    const std::string name = o.name;
+    cmd->callback([run, key, name] {
+      run("POST", "/v1/keys/" + name, json{{"key", *key}}.dump());
+    });
+  }
+}
+
+}  // namespace meshdeploy::cli
