@@ -55,7 +55,8 @@ using public_key = std::array<std::uint8_t, public_key_bytes>;  // Ed25519
 using signature = std::array<std::uint8_t, signature_bytes>;
 
 inline constexpr std::uint8_t record_format = 1;
-inline constexpr std::size_t max_key_bytes = 512;
+// The longest valid key is an approval's: four 128-byte names and three '/' (515 bytes).
+inline constexpr std::size_t max_key_bytes = 640;
 inline constexpr std::size_t max_via_bytes = 128;
 inline constexpr std::size_t max_payload_bytes = 1u << 20;  // 1 MiB (an intent of 10,000 hosts fits)
 inline constexpr std::size_t max_record_bytes = max_payload_bytes + 2048;

@@ -421,5 +421,19 @@ TEST(PayloadsTest, CorruptedPayloadsNeverCrash) {
   }
 }
 
+// The longest key (an approval of four 128-byte names) fits the envelope's key limit.
+TEST(PayloadsTest, LongestApprovalKeyFitsTheEnvelope) {
+  const std::string n(128, 'n');
+  const approval_payload a{n, n, n, n, n};
+  record r;
+  r.type = record_type::approval;
+  r.key = expected_key(a);
+  r.payload = encode_payload(a);
+  EXPECT_EQ(r.key.size(), 515u);
+  auto back = decode(encode(r));
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_TRUE(decode_payload(record_type::approval, back.value().payload));
+}
+
 }  // namespace
 }  // namespace meshdeploy::records
