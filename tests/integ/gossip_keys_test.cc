@@ -174,6 +174,8 @@ TEST_F(GossipKeysTest, NodeOfflineDuringRotationRejoinsWithTheOldKeyStillInstall
   }
   EXPECT_TRUE(new_is_primary_everywhere) << r.dump();
   EXPECT_NE(read_file(n3->data_dir() / "keyring.json").find(new_key_), std::string::npos);
+  EXPECT_NE(read_file(n3->log_path()).find("keyring synced from"), std::string::npos)
+      << read_file(n3->log_path());
 
   // Now the old key can go, and n3 stays in.
   r = keys(*n1, {"remove", old_key_}, 0);
