@@ -18,6 +18,21 @@ std::chrono::milliseconds to_ms(duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d);
 }
 
+constexpr std::size_t npos = static_cast<std::size_t>(-1);
+
+// One member's term of the state digest: FNV-1a 64 (fixed and portable, unlike std::hash).
+std::uint64_t member_hash(const std::string& name, incarnation inc) {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&](std::uint8_t b) {
+    h ^= b;
+    h *= 0x100000001b3ull;
+  };
+  for (char c : name) mix(static_cast<std::uint8_t>(c));
+  mix(0);
+  for (int i = 0; i < 8; ++i) mix(static_cast<std::uint8_t>(inc.value() >> (8 * i)));
+  return h;
+}
+
 }  // namespace
 
 membership::membership(const config& cfg, node_meta self, transport& t, std::uint64_t seed)
@@ -30,7 +45,7 @@ membership::membership(const config& cfg, node_meta self, transport& t, std::uin
   entry e;
   e.meta = std::move(self);
   e.state = member_state::alive;
-  members_.emplace(self_name_, std::move(e));
+  reindex(members_.emplace(self_name_, std::move(e)).first->second);
   live_count_ = 1;
   // A restarted process must not reuse the user message ids of its previous life (others
   // still remember them), so ids start at a random point.
@@ -67,6 +82,66 @@ void membership::set_state(entry& e, member_state s, time_point now) {
   if (!is_live(e.state) && is_live(s)) ++live_count_;
   e.state = s;
   e.state_change = now;
+  reindex(e);
+}
+
+void membership::reindex(entry& e) {
+  const bool live = is_live(e.state);
+  // Dead and left members are left out of the digest: they are reaped at slightly different
+  // times on different nodes and would make digests disagree for no useful reason.
+  digest_ -= e.digest_part;
+  e.digest_part = live ? member_hash(e.meta.name, e.inc) : 0;
+  digest_ += e.digest_part;
+
+  const bool self = e.meta.name == self_name_;
+  const bool want_live = live && !self;
+  if (want_live && e.live_pos == npos) {
+    e.live_pos = live_peers_.size();
+    live_peers_.push_back(&e);
+  } else if (!want_live && e.live_pos != npos) {
+    entry* last = live_peers_.back();
+    live_peers_[e.live_pos] = last;
+    last->live_pos = e.live_pos;
+    live_peers_.pop_back();
+    e.live_pos = npos;
+  }
+
+  const bool want_gone = !live && !self;
+  if (e.in_gone && (!want_gone || e.gone_at != e.state_change)) {
+    gone_.erase({e.gone_at, e.meta.name});
+    e.in_gone = false;
+  }
+  if (want_gone && !e.in_gone) {
+    gone_.emplace(e.state_change, e.meta.name);
+    e.in_gone = true;
+    e.gone_at = e.state_change;
+  }
+}
+
+std::vector<const membership::entry*> membership::pick_alive(std::size_t k,
+                                                             const std::string& exclude) {
+  std::vector<const entry*> out;
+  if (k == 0 || live_peers_.empty()) return out;
+  auto usable = [&](const entry* e) {
+    return e->state == member_state::alive && e->meta.name != exclude &&
+           std::find(out.begin(), out.end(), e) == out.end();
+  };
+  if (live_peers_.size() > 4 * k + 4) {
+    // Large view: rejection sampling, a bounded number of draws.
+    for (std::size_t draws = 0; draws < 8 * k + 16 && out.size() < k; ++draws) {
+      const entry* e = live_peers_[uniform_below(rng_, live_peers_.size())];
+      if (usable(e)) out.push_back(e);
+    }
+    if (out.size() == k) return out;
+    out.clear();
+  }
+  // Small view (or mostly suspects): choose among all candidates.
+  std::vector<const entry*> candidates;
+  for (const entry* e : live_peers_) {
+    if (e->state == member_state::alive && e->meta.name != exclude) candidates.push_back(e);
+  }
+  for (auto i : random_k(candidates.size(), k, rng_)) out.push_back(candidates[i]);
+  return out;
 }
 
 void membership::emit(member_event::kind k, const entry& e) {
@@ -310,19 +385,13 @@ void membership::probe_timed_out(time_point) {
   if (it == members_.end()) return;
   const entry& target = it->second;
   // k random helpers among the alive members other than us and the target.
-  std::vector<const entry*> helpers;
-  for (const auto& [name, e] : members_) {
-    if (name != self_name_ && name != probe_->target && e.state == member_state::alive) {
-      helpers.push_back(&e);
-    }
-  }
-  const auto picks = random_k(helpers.size(), cfg_.indirect_checks, rng_);
-  for (auto i : picks) {
+  const auto helpers = pick_alive(cfg_.indirect_checks, probe_->target);
+  for (const entry* h : helpers) {
     stats_.indirect_probes_sent++;
-    send_packet(helpers[i]->meta.addr, ping_req_msg{probe_->seq, probe_->target, target.meta.addr,
-                                                    self_name_, self().addr, true});
+    send_packet(h->meta.addr, ping_req_msg{probe_->seq, probe_->target, target.meta.addr,
+                                           self_name_, self().addr, true});
   }
-  probe_->expected_nacks = picks.size();
+  probe_->expected_nacks = helpers.size();
   // The stream channel may work when datagrams do not (a UDP-hostile firewall, a full queue).
   if (cfg_.tcp_fallback_probe) {
     stats_.fallback_probes_sent++;
@@ -392,6 +461,7 @@ void membership::handle_nack(const nack_msg& m) {
 void membership::refute(incarnation seen, time_point) {
   auto& self_e = self_entry();
   self_e.inc = std::max(self_e.inc, seen).next();
+  reindex(self_e);
   queue_message(self_name_, alive_msg{self_e.inc, self_e.meta});
 }
 
@@ -419,10 +489,13 @@ void membership::handle_alive(const alive_msg& m, time_point now) {
     e.state_change = now;
     it = members_.emplace(name, std::move(e)).first;
     ++live_count_;
-    // Probe newcomers within this round: insert at a random not-yet-visited position.
+    reindex(it->second);
+    // Probe newcomers within this round: put it at a random not-yet-visited position (append,
+    // then swap with that position, so this is O(1) however large the round).
     const std::size_t lo = std::min(probe_index_, probe_order_.size());
     const std::size_t pos = lo + uniform_below(rng_, probe_order_.size() - lo + 1);
-    probe_order_.insert(probe_order_.begin() + static_cast<std::ptrdiff_t>(pos), name);
+    probe_order_.push_back(name);
+    std::swap(probe_order_[pos], probe_order_.back());
     queue_message(name, m);
     emit(member_event::kind::join, it->second);
     return;
@@ -437,6 +510,7 @@ void membership::handle_alive(const alive_msg& m, time_point now) {
   e.meta = m.meta;
   e.inc = m.inc;
   set_state(e, member_state::alive, now);
+  reindex(e);
   suspicions_.erase(name);
   queue_message(name, m);
   if (was_gone) {
@@ -468,6 +542,7 @@ void membership::handle_suspect(const suspect_msg& m, time_point now) {
   }
   e.inc = m.inc;
   set_state(e, member_state::suspect, now);
+  reindex(e);
   const std::size_t n = live_count_;
   const auto min = suspicion_min_timeout(cfg_.suspicion_mult, n, to_ms(cfg_.probe_interval));
   const auto max = min * cfg_.suspicion_max_mult;
@@ -490,6 +565,7 @@ void membership::handle_dead(const dead_msg& m, time_point now) {
   const bool graceful = m.from == m.node;
   e.inc = m.inc;
   set_state(e, graceful ? member_state::left : member_state::dead, now);
+  reindex(e);
   suspicions_.erase(m.node);
   queue_message(m.node, m);
   emit(graceful ? member_event::kind::leave : member_event::kind::fail, e);
@@ -500,51 +576,41 @@ void membership::handle_dead(const dead_msg& m, time_point now) {
 void membership::gossip_round(time_point now) {
   if (queue_.empty()) return;
   // Live members, plus recently dead ones so that a wrongly declared node hears it and refutes.
-  std::vector<const entry*> targets;
-  for (const auto& [name, e] : members_) {
-    if (name == self_name_) continue;
-    if (is_live(e.state) ||
-        (e.state == member_state::dead && now - e.state_change < cfg_.gossip_to_dead)) {
-      targets.push_back(&e);
+  // The recently dead are the newest entries of gone_; nobody else is looked at.
+  std::vector<const entry*> recent_dead;
+  for (auto it = gone_.rbegin(); it != gone_.rend() && now - it->first < cfg_.gossip_to_dead;
+       ++it) {
+    auto m = members_.find(it->second);
+    if (m != members_.end() && m->second.state == member_state::dead) {
+      recent_dead.push_back(&m->second);
     }
   }
-  for (auto i : random_k(targets.size(), cfg_.gossip_nodes, rng_)) {
+  const std::size_t total = live_peers_.size() + recent_dead.size();
+  std::vector<std::size_t> picks;
+  for (std::size_t draws = 0; draws < 4 * cfg_.gossip_nodes + 8 &&
+                              picks.size() < cfg_.gossip_nodes && picks.size() < total;
+       ++draws) {
+    const auto i = static_cast<std::size_t>(uniform_below(rng_, total));
+    if (std::find(picks.begin(), picks.end(), i) == picks.end()) picks.push_back(i);
+  }
+  for (auto i : picks) {
+    const entry* target =
+        i < live_peers_.size() ? live_peers_[i] : recent_dead[i - live_peers_.size()];
     auto parts = queue_.take(compound_part_overhead, max_packet_bytes - compound_header_bytes,
                              std::max<std::size_t>(1, live_count_));
     if (parts.empty()) break;
     auto bytes = parts.size() == 1 ? std::move(parts.front()) : encode_compound(parts);
     stats_.packets_out++;
     stats_.packet_bytes_out += bytes.size();
-    transport_.send_packet(targets[i]->meta.addr, std::move(bytes));
+    transport_.send_packet(target->meta.addr, std::move(bytes));
   }
   stats_.broadcast_queue_depth = queue_.size();
 }
 
-std::uint64_t membership::state_digest() const {
-  // FNV-1a 64: fixed and portable, unlike std::hash. Dead and left members are left out: they are
-  // reaped at slightly different times on different nodes and would make digests disagree for
-  // no useful reason (their dead/left announcements travel by broadcast).
-  std::uint64_t h = 0xcbf29ce484222325ull;
-  auto mix = [&](std::uint8_t b) {
-    h ^= b;
-    h *= 0x100000001b3ull;
-  };
-  for (const auto& [name, e] : members_) {
-    if (!is_live(e.state)) continue;
-    for (char c : name) mix(static_cast<std::uint8_t>(c));
-    mix(0);
-    for (int i = 0; i < 8; ++i) mix(static_cast<std::uint8_t>(e.inc.value() >> (8 * i)));
-  }
-  return h;
-}
-
 void membership::send_digest(time_point) {
-  std::vector<const entry*> peers;
-  for (const auto& [name, e] : members_) {
-    if (name != self_name_ && e.state == member_state::alive) peers.push_back(&e);
-  }
+  const auto peers = pick_alive(1, "");
   if (peers.empty()) return;
-  const auto* peer = peers[uniform_below(rng_, peers.size())];
+  const auto* peer = peers.front();
   stats_.digests_sent++;
   send_stream(peer->meta.addr, digest_msg{self_name_, self().addr, state_digest(),
                                           static_cast<std::uint32_t>(live_count_)});
@@ -653,23 +719,25 @@ result<void> membership::update_tags(std::map<std::string, std::string> tags, ti
   MESH_CHECK(validate_meta(next));
   self_e.meta = std::move(next);
   self_e.inc = self_e.inc.next();
+  reindex(self_e);
   queue_message(self_name_, alive_msg{self_e.inc, self_e.meta});
   return ok();
 }
 
 void membership::reap(time_point now) {
-  for (auto it = members_.begin(); it != members_.end();) {
-    const entry& e = it->second;
-    const bool reap_dead =
-        e.state == member_state::dead && now - e.state_change >= cfg_.dead_reap_after;
-    const bool reap_left =
-        e.state == member_state::left && now - e.state_change >= cfg_.left_reap_after;
-    if (it->first != self_name_ && (reap_dead || reap_left)) {
-      suspicions_.erase(it->first);
-      it = members_.erase(it);
-    } else {
-      ++it;
-    }
+  // gone_ is ordered by the time members died or left: only its due prefix is looked at.
+  const duration first_due = std::min(cfg_.dead_reap_after, cfg_.left_reap_after);
+  for (auto it = gone_.begin(); it != gone_.end() && now - it->first >= first_due;) {
+    auto m = members_.find(it->second);
+    ++it;  // the erase below removes the element just passed
+    if (m == members_.end()) continue;
+    entry& e = m->second;
+    const duration after =
+        e.state == member_state::dead ? cfg_.dead_reap_after : cfg_.left_reap_after;
+    if (now - e.state_change < after) continue;
+    if (e.in_gone) gone_.erase({e.gone_at, e.meta.name});
+    suspicions_.erase(m->first);
+    members_.erase(m);
   }
 }
 

@@ -107,9 +107,10 @@ class membership {
   [[nodiscard]] const node_meta& self() const;
   [[nodiscard]] incarnation self_incarnation() const;
 
-  // The anti-entropy digest of our view: FNV-1a over (name, incarnation) of every live member in
-  // name order. Equal views give equal digests.
-  [[nodiscard]] std::uint64_t state_digest() const;
+  // The anti-entropy digest of our view: the sum (mod 2^64) over every live member of FNV-1a of
+  // (name, 0, incarnation as 8 little-endian bytes). Equal views give equal digests; maintained
+  // as members change, so this is O(1).
+  [[nodiscard]] std::uint64_t state_digest() const { return digest_; }
 
  private:
   struct entry {
@@ -117,6 +118,12 @@ class membership {
     incarnation inc;
     member_state state = member_state::alive;
     time_point state_change{};
+    // Index bookkeeping (reindex): this member's term in digest_, its slot in live_peers_, and
+    // its key in gone_.
+    std::uint64_t digest_part = 0;
+    std::size_t live_pos = static_cast<std::size_t>(-1);
+    bool in_gone = false;
+    time_point gone_at{};
   };
   struct probe {
     std::uint32_t seq = 0;
@@ -170,6 +177,11 @@ class membership {
   void handle_direct(const direct_msg& m);
   bool remember_user(const std::string& origin, std::uint64_t id);
   void reap(time_point now);
+  // Brings the indexes (live_peers_, gone_, digest_) up to date with e's state and incarnation.
+  // Called after every change to either; idempotent, O(log N).
+  void reindex(entry& e);
+  // k distinct random alive members other than self and `exclude`, without scanning everyone.
+  std::vector<const entry*> pick_alive(std::size_t k, const std::string& exclude);
 
   entry& self_entry();
   const entry& self_entry() const;
@@ -184,6 +196,13 @@ class membership {
 
   std::map<std::string, entry> members_;
   std::size_t live_count_ = 0;
+  // Indexes that keep every periodic task off the full member list (docs/gossip.md "Cost"):
+  // alive and suspect members except self, in no particular order (gossip and digest targets,
+  // indirect probe helpers); dead and left members by the time they became so (reaping, gossip
+  // to the recently dead); and the digest, maintained as members change.
+  std::vector<entry*> live_peers_;
+  std::set<std::pair<time_point, std::string>> gone_;
+  std::uint64_t digest_ = 0;
   std::map<std::string, suspicion> suspicions_;
 
   std::vector<std::string> probe_order_;
