@@ -28,7 +28,6 @@ config config::local() {
   c.probe_timeout = 200ms;
   c.indirect_checks = 1;
   c.suspicion_mult = 3;
-  c.retransmit_mult = 2;
   c.gossip_interval = 100ms;
   c.gossip_to_dead = 15s;
   c.push_pull_interval = 10s;

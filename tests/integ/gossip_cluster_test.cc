@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <csignal>
 #include <thread>
 
 namespace meshdeploy::test {
@@ -146,6 +147,63 @@ TEST_F(GossipClusterTest, NodeWithTheWrongKeyCannotJoinAndIsCounted) {
   EXPECT_NE(metrics.out.find("meshdeploy_gossip_members{state=\"alive\"} 2"), std::string::npos)
       << metrics.out;
   EXPECT_EQ(status_of(members(*evil), "n1"), "absent");
+}
+
+// Sum of meshdeploy_gossip_members_declared_dead_total on a node's /metrics.
+long declared_dead(const node_process& n) {
+  auto m = run_command({"/usr/bin/curl", "-s", "http://" + n.api() + "/metrics"});
+  const std::string key = "\nmeshdeploy_gossip_members_declared_dead_total ";
+  const auto pos = m.out.find(key);
+  if (pos == std::string::npos) return -1;
+  return std::stol(m.out.substr(pos + key.size()));
+}
+
+TEST_F(GossipClusterTest, StopShorterThanTheSuspicionFloorCausesNoDeath) {
+  auto n1 = start("n1", "keyring", "");
+  const std::string seed = gossip_addr(*n1);
+  auto n2 = start("n2", "keyring", seed);
+  auto n3 = start("n3", "keyring", seed);
+  auto n4 = start("n4", "keyring", seed);
+  std::vector<node_process*> all = {n1.get(), n2.get(), n3.get(), n4.get()};
+  auto n4_alive = [](const json& m) { return status_of(m, "n4") == "alive"; };
+  ASSERT_LT(wait_all(all, n4_alive, 10s), 10s);
+  // `local` profile floor: 3 * max(1, log10 4) * 500 ms = 1.5 s after the suspicion is raised.
+  ASSERT_EQ(::kill(n4->pid(), SIGSTOP), 0);
+  std::this_thread::sleep_for(1000ms);
+  ASSERT_EQ(::kill(n4->pid(), SIGCONT), 0);
+  std::this_thread::sleep_for(3s);
+  for (auto* n : {n1.get(), n2.get(), n3.get()}) {
+    EXPECT_EQ(declared_dead(*n), 0) << n->api();
+    EXPECT_EQ(status_of(members(*n), "n4"), "alive");
+  }
+}
+
+TEST_F(GossipClusterTest, LeaveThenRejoinOnANewPortIsSeenAliveAtTheNewAddress) {
+  auto n1 = start("n1", "keyring", "");
+  const std::string seed = gossip_addr(*n1);
+  auto n2 = start("n2", "keyring", seed);
+  auto n3 = start("n3", "keyring", seed);
+  std::vector<node_process*> all = {n1.get(), n2.get(), n3.get()};
+  auto n3_alive = [](const json& m) { return status_of(m, "n3") == "alive"; };
+  ASSERT_LT(wait_all(all, n3_alive, 10s), 10s);
+  const std::string old_addr = gossip_addr(*n3);
+  ASSERT_EQ(n3->stop(), 0);
+  std::vector<node_process*> rest = {n1.get(), n2.get()};
+  ASSERT_LT(wait_all(
+                rest, [](const json& m) { return status_of(m, "n3") == "left"; }, 10s),
+            10s);
+  ASSERT_TRUE(n3->start()) << read_file(n3->log_path());  // --bind 127.0.0.1:0: a new port
+  const std::string new_addr = gossip_addr(*n3);
+  ASSERT_NE(new_addr, old_addr);
+  ASSERT_LT(wait_all(all, n3_alive, 10s), 10s) << members(*n1).dump();
+  for (auto* n : rest) {
+    bool at_new = false;
+    const json view = members(*n);  // the loop below must not outlive it
+    for (const auto& x : view["members"]) {
+      if (x.value("name", "") == "n3") at_new = x.value("address", "") == new_addr;
+    }
+    EXPECT_TRUE(at_new) << new_addr << " " << members(*n).dump();
+  }
 }
 
 TEST_F(GossipClusterTest, JoinWithoutKeyringIsAUsageError) {
