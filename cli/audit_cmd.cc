@@ -2,13 +2,13 @@
 
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/common.h"
 #include "cli/render.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include <cctype>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -19,48 +19,15 @@ namespace {
 
 using nlohmann::json;
 
-void print_error(const std::string& message) {
-  std::fprintf(stderr, "error: %s\n", message.c_str());
-}
-
-std::string url_encode(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ':') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
-}
-
 // GETs `target`; on a 2xx reply returns its JSON body, otherwise prints the
 // node's message and sets `code` (the same mapping as the other commands).
 std::optional<json> get(const std::string& api, const std::string& target, int& code) {
-  auto r = client(api).call("GET", target);
-  if (!r) {
-    print_error(r.error().message);
-    code = r.error().code == client_errc::unreachable ? exit_unreachable : exit_failed;
+  auto r = check_reply(client(api).call("GET", target));
+  if (r.code != exit_ok || !r.body.is_object()) {
+    code = r.code != exit_ok ? r.code : exit_failed;
     return std::nullopt;
   }
-  const http_reply& rep = r.value();
-  json body = json::parse(rep.body, nullptr, false);
-  if (rep.status >= 200 && rep.status < 300 && body.is_object()) return body;
-  std::string message =
-      fmt::format("the node at {} answered HTTP {} to GET {}", api, rep.status, target);
-  if (body.is_object() && body.contains("error") && body["error"].is_object()) {
-    message = body["error"].value("message", message);
-  }
-  print_error(message);
-  if (rep.status == 401 || rep.status == 403) {
-    code = exit_denied;
-  } else if (rep.status >= 400 && rep.status < 500) {
-    code = exit_usage;
-  } else {
-    code = exit_failed;
-  }
-  return std::nullopt;
+  return std::move(r.body);
 }
 
 std::string str_or(const json& j, const char* key, const std::string& fallback) {

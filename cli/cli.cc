@@ -2,14 +2,20 @@
 
 #include "cli/audit_cmd.h"
 #include "cli/client.h"
+#include "cli/common.h"
+#include "cli/security_cmds.h"
 #include "cli/keys_cmd.h"
 #include "cli/render.h"
+#include "cli/signer.h"
 #include "gossip/config.h"
 #include "gossip/keyring.h"
 #include "node/agent/appspec.h"
 #include "node/agent/archive.h"
 #include "node/agent/revision.h"
+#include "node/deploy/deployment_config.h"
+#include "node/deploy/local_deployer.h"
 #include "node/deploy/registry.h"
+#include "node/records/payloads.h"
 #include "node/node.h"
 
 #include <CLI/CLI.hpp>
@@ -28,60 +34,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-struct globals {
-  std::string api;
-  std::string output = "table";
-  bool json() const { return output == "json"; }
-};
-
-void print_error(const std::string& message) {
-  std::fprintf(stderr, "error: %s\n", message.c_str());
-}
-
-// Maps a transport failure to an exit code, printing the message.
-int fail_transport(const error& e) {
-  print_error(e.message);
-  return e.code == client_errc::unreachable ? exit_unreachable : exit_failed;
-}
-
-// Parses a reply, mapping HTTP errors to exit codes. Returns the JSON body on
-// 2xx, else prints the node's message and returns the exit code.
-struct reply_result {
-  int code = exit_ok;
-  json body;
-};
-reply_result check_reply(const result<http_reply>& r) {
-  if (!r) return {fail_transport(r.error()), {}};
-  const http_reply& rep = r.value();
-  json body = json::parse(rep.body, nullptr, false);
-  if (rep.status >= 200 && rep.status < 300) {
-    if (body.is_discarded()) body = json(rep.body);
-    return {exit_ok, std::move(body)};
-  }
-  std::string message = fmt::format("the node answered HTTP {}", rep.status);
-  if (body.is_object() && body.contains("error") && body["error"].is_object()) {
-    message = body["error"].value("message", message);
-  }
-  print_error(message);
-  if (rep.status == 401 || rep.status == 403) return {exit_denied, {}};
-  if (rep.status >= 400 && rep.status < 500) return {exit_usage, {}};
-  return {exit_failed, {}};
-}
-
-std::string url_encode(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += fmt::format("%{:02X}", c);
-    }
-  }
-  return out;
-}
-
-void print_json(const json& j) { std::cout << j.dump(2) << "\n"; }
 
 // --- validate -------------------------------------------------------------
 
@@ -136,7 +88,8 @@ bool validate_local(const fs::path& source, bool quiet, json* report) {
 // --- push -----------------------------------------------------------------
 
 // Packs (if a directory) and uploads a revision; returns its JSON.
-reply_result push_revision(const client& c, const std::string& app, const fs::path& source) {
+reply_result push_revision(const client& c, const globals& g, const std::string& app,
+                           const fs::path& source) {
   char templ[] = "/tmp/meshdeploy-push-XXXXXX";
   if (::mkdtemp(templ) == nullptr) {
     print_error("cannot create a temporary directory");
@@ -150,7 +103,22 @@ reply_result push_revision(const client& c, const std::string& app, const fs::pa
     fs::remove_all(work, ec);
     return {exit_usage, {}};
   }
-  auto r = check_reply(c.upload("/v1/revisions?app=" + url_encode(app), bundle.value().archive));
+  records::revision_payload rev;
+  rev.app = app;
+  rev.id = bundle.value().id;
+  rev.format = std::string(agent::to_string(bundle.value().format));
+  rev.size = bundle.value().size;
+  auto health = c.call("GET", "/v1/health", {}, std::chrono::seconds(10));
+  if (health && health.value().status == 200) {
+    rev.origin = json::parse(health.value().body, nullptr, false).value("name", "");
+  }
+  auto s = sign_payload(c, g, rev);
+  reply_result r{s.code, {}};
+  if (s.code == exit_ok) {
+    r = check_reply(c.upload(fmt::format("/v1/revisions?app={}&record={}", url_encode(app),
+                                         record_hex(s.rec)),
+                             bundle.value().archive));
+  }
   std::error_code ec;
   fs::remove_all(work, ec);
   return r;
@@ -218,6 +186,8 @@ int run(int argc, char** argv) {
   app.fallthrough();
   app.add_option("--api", g.api, "Node API address HOST:PORT (env MESHDEPLOY_API)")
       ->default_str("127.0.0.1:7947");
+  app.add_option("--identity", g.identity,
+                 "Operator key file that signs changes (env MESHDEPLOY_IDENTITY)");
   app.add_option("-o,--output", g.output, "Output format for reads")
       ->check(CLI::IsMember({"table", "json"}))
       ->default_str("table");
@@ -256,10 +226,16 @@ int run(int argc, char** argv) {
       ->add_option("--max-bundle-entries", nopts.bundle_limits.max_entries,
                    "Refuse bundles with more entries than this")
       ->default_str(std::to_string(nopts.bundle_limits.max_entries));
-  std::string keyring_file, gossip_profile = "lan";
-  node_run->add_option(
-      "--keyring", keyring_file,
-      "Cluster keyring file (from `meshdeploy keygen`); enables gossip membership");
+  std::string keyring_file, admin_pub, gossip_profile = "lan";
+  std::vector<std::string> grant_files;
+  node_run->add_option("--keyring", keyring_file,
+                       "Cluster keyring file (required; from `meshdeploy cluster init`)");
+  node_run->add_option("--admin-pub", admin_pub,
+                       "The cluster admin's public key file (required; grants must carry its "
+                       "signature)");
+  node_run->add_option("--grant", grant_files,
+                       "An admin-signed grant record file to load at start (repeatable; e.g. "
+                       "the one `cluster init` makes)");
   node_run->add_option("--bind", nopts.gossip.bind, "Gossip UDP+TCP address HOST:PORT")
       ->default_str(nopts.gossip.bind);
   node_run->add_option("--advertise", nopts.gossip.advertise,
@@ -290,11 +266,13 @@ int run(int argc, char** argv) {
     nopts.data_dir = data_dir;
     nopts.install_root = install_root;
     nopts.keyring_file = keyring_file;
+    nopts.admin_pub_file = admin_pub;
+    for (const auto& f : grant_files) nopts.grant_files.emplace_back(f);
     nopts.gossip.cfg = gossip_profile == "local" ? gossip::config::local() : gossip::config::lan();
-    if (keyring_file.empty() && !nopts.gossip.join.empty()) {
+    if (keyring_file.empty() || admin_pub.empty()) {
       print_error(
-          "--join needs --keyring: gossip is always encrypted (create one with: meshdeploy "
-          "keygen > keyring && chmod 600 keyring)");
+          "a node needs --keyring FILE and --admin-pub FILE: there is no unauthenticated mode "
+          "(make them with: meshdeploy cluster init --dir DIR)");
       code = exit_usage;
       return;
     }
@@ -308,7 +286,7 @@ int run(int argc, char** argv) {
       "create", "Create an application\n\nExample:\n  meshdeploy app create web");
   app_create->add_option("NAME", app_name, "Application name")->required();
   app_create->callback([&] {
-    auto r = check_reply(c().call("POST", "/v1/apps", json{{"name", app_name}}.dump()));
+    auto r = submit_signed(c(), g, records::application_payload{app_name, false});
     if ((code = r.code) != exit_ok) return;
     if (g.json())
       print_json(r.body);
@@ -332,7 +310,7 @@ int run(int argc, char** argv) {
                                              "groups\n\nExample:\n  meshdeploy app delete web");
   app_delete->add_option("NAME", app_name, "Application name")->required();
   app_delete->callback([&] {
-    auto r = check_reply(c().call("DELETE", "/v1/apps/" + url_encode(app_name)));
+    auto r = submit_signed(c(), g, records::application_payload{app_name, true});
     if ((code = r.code) != exit_ok) return;
     if (g.json())
       print_json(r.body);
@@ -344,6 +322,7 @@ int run(int argc, char** argv) {
   auto* group_cmd = app.add_subcommand("group", "Manage deployment groups")->require_subcommand(1);
   std::string g_app, g_name, g_config;
   std::vector<std::string> g_tags, g_tag_sets;
+  bool g_auto_rollback = false;
   auto* group_create = group_cmd->add_subcommand(
       "create",
       "Create a deployment group: the hosts whose tags match.\n"
@@ -356,17 +335,26 @@ int run(int argc, char** argv) {
   group_create->add_option("--tag", g_tags, "KEY=VALUE a host must have (AND)");
   group_create->add_option("--tag-set", g_tag_sets, "K=V,K=V: an alternative tag set (OR)");
   group_create->add_option("--config", g_config, "Deployment configuration (default OneAtATime)");
+  group_create->add_flag("--auto-rollback", g_auto_rollback,
+                         "Roll back to the last successful revision when a deployment fails");
   group_create->callback([&] {
-    json sets = json::array();
+    records::tag_selector sets;
     auto add_set = [&](const std::vector<std::string>& tags) -> bool {
-      json set = json::array();
+      std::map<std::string, std::string> set;
       for (const auto& t : tags) {
         auto parsed = deploy::parse_tag(t);
         if (!parsed) {
           print_error(parsed.error().message);
           return false;
         }
-        set.push_back({{"key", parsed.value().key}, {"value", parsed.value().value}});
+        if (set.count(parsed.value().key) && set[parsed.value().key] != parsed.value().value) {
+          print_error(fmt::format("tag key '{}' appears twice with different values in one tag "
+                                  "set; a host has one value per key, so the set could never match "
+                                  "(use --tag-set for alternatives)",
+                                  parsed.value().key));
+          return false;
+        }
+        set[parsed.value().key] = parsed.value().value;
       }
       if (!set.empty()) sets.push_back(std::move(set));
       return true;
@@ -394,15 +382,19 @@ int run(int argc, char** argv) {
       code = exit_usage;
       return;
     }
-    json body = {{"application", g_app}, {"name", g_name}, {"tagSets", sets}};
-    if (!g_config.empty()) body["deploymentConfig"] = g_config;
-    auto r = check_reply(c().call("POST", "/v1/groups", body.dump()));
+    records::group_payload gp;
+    gp.app = g_app;
+    gp.name = g_name;
+    gp.selector = std::move(sets);
+    gp.config = g_config.empty() ? "OneAtATime" : deploy::canonical_config_name(g_config);
+    gp.auto_rollback = g_auto_rollback;
+    auto r = submit_signed(c(), g, gp);
     if ((code = r.code) != exit_ok) return;
     if (g.json())
       print_json(r.body);
     else
       std::printf("Created deployment group %s of %s (id %s)\n", g_name.c_str(), g_app.c_str(),
-                  r.body.value("id", "").c_str());
+                  deploy::group_id(g_app, g_name).c_str());
   });
   auto* group_list = group_cmd->add_subcommand(
       "list",
@@ -444,8 +436,22 @@ int run(int argc, char** argv) {
   config_create->add_option("--min-healthy", cfg_min, "Host count (3) or fleet percent (75%)")
       ->required();
   config_create->callback([&] {
-    auto r = check_reply(
-        c().call("POST", "/v1/configs", json{{"name", cfg_name}, {"minHealthy", cfg_min}}.dump()));
+    auto parsed = deploy::parse_min_healthy(cfg_name, cfg_min);
+    if (!parsed) {
+      print_error(parsed.error().message);
+      code = exit_usage;
+      return;
+    }
+    if (auto v = deploy::validate_custom_config_name(cfg_name); !v) {
+      print_error(v.error().message);
+      code = exit_usage;
+      return;
+    }
+    records::config_payload cp;
+    cp.name = cfg_name;
+    cp.min_healthy_type = static_cast<std::uint8_t>(parsed.value().type);
+    cp.value = parsed.value().value;
+    auto r = submit_signed(c(), g, cp);
     if ((code = r.code) != exit_ok) return;
     if (g.json())
       print_json(r.body);
@@ -503,7 +509,7 @@ int run(int argc, char** argv) {
       code = exit_usage;
       return;
     }
-    auto r = push_revision(c(), push_app, source);
+    auto r = push_revision(c(), g, push_app, source);
     if ((code = r.code) != exit_ok) return;
     std::printf("%s\n", r.body.value("revisionId", "").c_str());
     if (g.json()) print_json(r.body);
@@ -545,18 +551,29 @@ int run(int argc, char** argv) {
         code = exit_usage;
         return;
       }
-      auto pushed = push_revision(cl, d_app, source);
+      auto pushed = push_revision(cl, g, d_app, source);
       if ((code = pushed.code) != exit_ok) return;
       d_revision = pushed.body.value("revisionId", "");
     }
-    json body = {{"application", d_app},
-                 {"deploymentGroup", d_group},
-                 {"revision", d_revision},
-                 {"ignoreApplicationStopFailures", d_ignore_stop}};
-    if (!d_config.empty()) body["deploymentConfig"] = d_config;
-    if (!d_fileexists.empty()) body["fileExistsBehavior"] = d_fileexists;
-    if (const char* user = std::getenv("USER"); user && *user) body["creator"] = user;
-    auto r = check_reply(cl.call("POST", "/v1/deployments", body.dump()));
+    // The node resolves the group into an ordered target list and K; the operator signs that
+    // plan as the deployment intent.
+    const std::string new_id = deploy::new_deployment_id();
+    auto plan = check_reply(cl.call(
+        "GET", fmt::format("/v1/groups/{}/{}/plan?deployment={}&config={}", url_encode(d_app),
+                           url_encode(d_group), new_id, url_encode(d_config))));
+    if ((code = plan.code) != exit_ok) return;
+    records::intent_payload in;
+    in.deployment_id = new_id;
+    in.app = d_app;
+    in.group = d_group;
+    in.revision = d_revision;
+    in.config = plan.body.value("deploymentConfig", "");
+    in.targets = plan.body.value("targets", std::vector<std::string>{});
+    in.max_out_of_service = plan.body.value("maxOutOfService", 0u);
+    in.ignore_stop_failures = d_ignore_stop;
+    in.file_exists_behavior = d_fileexists;
+    if (const char* user = std::getenv("USER"); user && *user) in.creator = user;
+    auto r = submit_signed(cl, g, in);
     if ((code = r.code) != exit_ok) return;
     const std::string id = r.body.value("deploymentId", "");
     json final_doc = r.body;
@@ -632,7 +649,14 @@ int run(int argc, char** argv) {
       "Stop a deployment: no further script starts\n\nExample:\n  meshdeploy stop d-AB12CD34E");
   stop_cmd->add_option("DEPLOYMENT_ID", s_id, "Deployment id")->required();
   stop_cmd->callback([&] {
-    auto r = check_reply(c().call("POST", "/v1/deployments/" + url_encode(s_id) + "/stop"));
+    auto d = check_reply(c().call("GET", "/v1/deployments/" + url_encode(s_id)));
+    if ((code = d.code) != exit_ok) return;
+    records::stop_payload sp;
+    sp.deployment_id = s_id;
+    sp.app = d.body.value("application", "");
+    sp.group = d.body.value("deploymentGroup", "");
+    sp.reason = "stopped by the operator";
+    auto r = submit_signed(c(), g, sp);
     if ((code = r.code) != exit_ok) return;
     if (g.json())
       print_json(r.body);
@@ -685,6 +709,8 @@ int run(int argc, char** argv) {
       std::cout << "(gossip is off on this node: start it with --keyring to form a cluster)\n";
     }
   });
+
+  add_security_commands(app, g, code);
 
   // keygen -------------------------------------------------------------------
   auto* keygen_cmd = app.add_subcommand(

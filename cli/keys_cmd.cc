@@ -1,5 +1,7 @@
 #include "cli/keys_cmd.h"
 
+#include "cli/common.h"
+
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/render.h"
@@ -21,26 +23,12 @@ using nlohmann::json;
 // Calls the node and returns the answer document, or sets `code` and returns nullopt.
 std::optional<json> call(const std::string& api, const std::string& method,
                          const std::string& target, const std::string& body, int& code) {
-  auto r = client(api).call(method, target, body, std::chrono::seconds(60));
-  if (!r) {
-    std::fprintf(stderr, "error: %s\n", r.error().message.c_str());
-    code = r.error().code == client_errc::unreachable ? exit_unreachable : exit_failed;
+  auto r = check_reply(client(api).call(method, target, body, std::chrono::seconds(60)));
+  if (r.code != exit_ok || !r.body.is_object()) {
+    code = r.code != exit_ok ? r.code : exit_failed;
     return std::nullopt;
   }
-  const http_reply& rep = r.value();
-  json doc = json::parse(rep.body, nullptr, false);
-  if (rep.status == 200 && doc.is_object()) return doc;
-  std::string message =
-      fmt::format("the node at {} answered HTTP {} to {} {}", api, rep.status, method, target);
-  if (rep.status == 404 && target == "/v1/keys") {
-    message += " (is gossip enabled on this node? start it with --keyring)";
-  }
-  if (doc.is_object() && doc.contains("error") && doc["error"].is_object()) {
-    message = doc["error"].value("message", message);
-  }
-  std::fprintf(stderr, "error: %s\n", message.c_str());
-  code = (rep.status >= 400 && rep.status < 500) ? exit_usage : exit_failed;
-  return std::nullopt;
+  return std::move(r.body);
 }
 
 std::string names(const json& arr) {

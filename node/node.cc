@@ -3,12 +3,19 @@
 #include "node/agent/executor.h"
 #include "node/agent/host_state.h"
 #include "node/agent/journal.h"
+#include "node/api/audit_routes.h"
 #include "node/api/keys_routes.h"
+#include "node/api/record_routes.h"
 #include "node/api/router.h"
 #include "node/api/server.h"
 #include "node/deploy/local_deployer.h"
 #include "node/mesh/gossip_driver.h"
 #include "node/mesh/keyring_store.h"
+#include "node/record_service.h"
+#include "node/records/errc.h"
+#include "node/records/store.h"
+#include "node/security/audit.h"
+#include "node/security/identity.h"
 #include "storage/db.h"
 
 #include <boost/asio/io_context.hpp>
@@ -21,6 +28,8 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <iterator>
+#include <mutex>
 #include <sstream>
 #include <unistd.h>
 
@@ -29,6 +38,33 @@ namespace meshdeploy::node {
 namespace fs = std::filesystem;
 
 const char* version() { return "0.1.0"; }
+
+namespace {
+
+result<std::string> read_text(const fs::path& file, const char* what) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) {
+    return make_error(records::errc::io, fmt::format("cannot read {} {}", what, file.string()));
+  }
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+// Loads an admin-signed grant record file (--grant) into the record set.
+result<void> load_grant(record_service& records, const fs::path& file) {
+  MESH_TRY(auto bytes, read_text(file, "grant file"));
+  auto r = records::decode(std::as_bytes(std::span(bytes.data(), bytes.size())));
+  if (!r) return r.error().with_context(file.string());
+  if (r.value().type != records::record_type::grant) {
+    return make_error(records::errc::schema,
+                      fmt::format("{}: a {} record, not a grant", file.string(),
+                                  records::to_string(r.value().type)));
+  }
+  auto stored = records.publish(r.value());
+  if (!stored) return stored.error().with_context(file.string());
+  return ok();
+}
+
+}  // namespace
 
 int run_node(const node_options& in) {
   node_options o = in;
@@ -51,17 +87,56 @@ int run_node(const node_options& in) {
   o.data_dir = fs::absolute(o.data_dir);
   o.install_root = fs::absolute(o.install_root);
 
+  if (o.keyring_file.empty() || o.admin_pub_file.empty()) {
+    spdlog::critical(
+        "a node needs the cluster keyring (--keyring FILE) and the admin public key (--admin-pub "
+        "FILE); make them with: meshdeploy cluster init --dir DIR");
+    return 2;
+  }
+  auto admin = security::load_public_key(o.admin_pub_file);
+  if (!admin) {
+    spdlog::critical("--admin-pub: {}", admin.error().message);
+    return 2;
+  }
+  auto keyring_text = read_text(o.keyring_file, "keyring");
+  if (!keyring_text) {
+    spdlog::critical("{}", keyring_text.error().message);
+    return 2;
+  }
+  auto ring = gossip::parse_keyring(keyring_text.value(), o.keyring_file.string());
+  if (!ring) {
+    spdlog::critical("{}", ring.error().message);
+    return 2;
+  }
+  auto self_id = security::load_or_create_node_identity(o.data_dir, o.name);
+  if (!self_id) {
+    spdlog::critical("node key: {}", self_id.error().message);
+    return 1;
+  }
+
   std::vector<std::string> families = deploy::registry::column_families();
   families.push_back(agent::journal::column_family);
   families.push_back(agent::host_state_store::column_family);
+  families.push_back(security::audit_log::column_family);
+  for (auto& f : records::store::column_families()) families.push_back(std::move(f));
   auto db = storage::db::open({o.data_dir / "db", families});
   if (!db) {
     spdlog::critical("cannot open the database in {}: {} (is another node using this data dir?)",
                      (o.data_dir / "db").string(), db.error().message);
     return 1;
   }
+  auto store = records::store::open(*db.value());
+  if (!store) {
+    spdlog::critical("cannot open the record store: {}", store.error().message);
+    return 1;
+  }
+  auto audit = security::audit_log::open(*db.value());
+  if (!audit) {
+    spdlog::critical("cannot open the audit log: {}", audit.error().message);
+    return 1;
+  }
 
-  deploy::registry reg(*db.value(), o.data_dir / "revisions");
+  deploy::registry reg(*db.value(), *store.value(), o.data_dir / "revisions");
   agent::agent_options ao;
   ao.data_dir = o.data_dir;
   ao.install_root = o.install_root;
@@ -84,65 +159,130 @@ int run_node(const node_options& in) {
   }
   deployer.set_on_change([&server](const std::string& id) { server.notify(id); });
 
-  std::unique_ptr<mesh::gossip_driver> gossip;
-  if (!o.keyring_file.empty()) {
-    std::ifstream in(o.keyring_file);
-    if (!in) {
-      spdlog::critical("cannot read keyring {}", o.keyring_file.string());
-      return 2;
-    }
-    std::stringstream text;
-    text << in.rdbuf();
-    auto ring = gossip::parse_keyring(text.str(), o.keyring_file.string());
-    if (!ring) {
-      spdlog::critical("{}", ring.error().message);
-      return 2;
-    }
-    gossip::node_meta meta;
-    meta.name = o.name;
-    for (const auto& t : o.tags) meta.tags[t.key] = t.value;
-    // The live keyring persisted by key rotation wins over --keyring (node/mesh/keyring_store.h).
-    auto keys = mesh::combine_keyrings(o.data_dir / "keyring.json", ring.value());
-    if (!keys) {
-      spdlog::critical("{}", keys.error().message);
-      return 2;
-    }
-    o.gossip.keyring_file = o.data_dir / "keyring.json";
-    o.gossip.keyring_generation = keys.value().generation;
-    o.gossip.removed_keys = keys.value().removed;
-    gossip = std::make_unique<mesh::gossip_driver>(io, keys.value().ring, meta, o.gossip);
-    if (auto g = gossip->start(); !g) {
-      spdlog::critical("{}", g.error().message);
-      return 2;
-    }
-    {
-      const fs::path tmp = o.data_dir / "gossip.addr.tmp";
-      std::ofstream(tmp) << gossip->local_address() << "\n";
-      fs::rename(tmp, o.data_dir / "gossip.addr", ec);
-    }
-    spdlog::info("gossip on {} (cluster '{}'), joining {} seed(s)", gossip->local_address(),
-                 o.gossip.cluster_id, o.gossip.join.size());
-    router.set_metrics_provider([&gossip] { return gossip->prometheus_text(); });
-    router.add_route_handler(
-        api::keys_routes(*gossip, [&server](const std::string& id) { server.notify(id); }));
-    router.set_members_provider([&gossip] {
-      nlohmann::json arr = nlohmann::json::array();
-      for (const auto& m : gossip->members()) {
-        arr.push_back({{"name", m.meta.name},
-                       {"address", m.meta.addr.to_string()},
-                       {"status", gossip::to_string(m.state)},
-                       {"incarnation", m.inc.value()},
-                       {"tags", m.meta.tags}});
-      }
-      const auto& c = gossip->counters();
-      return nlohmann::json{{"gossip", "enabled"},
-                            {"members", std::move(arr)},
-                            {"dropped",
-                             {{"auth", c.dropped_auth},
-                              {"replay", c.dropped_replay},
-                              {"envelope", c.dropped_envelope}}}};
-    });
+  gossip::node_meta meta;
+  meta.name = o.name;
+  for (const auto& t : o.tags) meta.tags[t.key] = t.value;
+  // The live keyring persisted by key rotation wins over --keyring (node/mesh/keyring_store.h).
+  auto keys = mesh::combine_keyrings(o.data_dir / "keyring.json", ring.value());
+  if (!keys) {
+    spdlog::critical("{}", keys.error().message);
+    return 2;
   }
+  o.gossip.keyring_file = o.data_dir / "keyring.json";
+  o.gossip.keyring_generation = keys.value().generation;
+  o.gossip.removed_keys = keys.value().removed;
+  auto gossip = std::make_unique<mesh::gossip_driver>(io, keys.value().ring, meta, o.gossip);
+
+  // The live peers, readable from any thread (the replicator asks from API threads too).
+  std::mutex peers_mu;
+  std::vector<std::string> peers;  // GUARDED_BY(peers_mu)
+  std::vector<api::live_host> hosts{{o.name, o.tags}};  // GUARDED_BY(peers_mu)
+  auto refresh_peers = [&] {
+    std::vector<api::live_host> live{{o.name, o.tags}};
+    for (const auto& m : gossip->members()) {
+      if (m.meta.name == o.name || (m.state != gossip::member_state::alive &&
+                                    m.state != gossip::member_state::suspect)) {
+        continue;
+      }
+      api::live_host h{m.meta.name, {}};
+      for (const auto& [k, v] : m.meta.tags) h.tags.push_back({k, v});
+      live.push_back(std::move(h));
+    }
+    std::lock_guard lock(peers_mu);
+    peers = gossip->live_peers();
+    hosts = std::move(live);
+  };
+  gossip->set_event_handler([&](const gossip::member_event&) { refresh_peers(); });
+
+  record_service records(
+      *store.value(), *audit.value(), self_id.value(),
+      record_service_options{admin.value().second, o.name, {}},
+      [&] {
+        std::lock_guard lock(peers_mu);
+        return peers;
+      },
+      [&io, &gossip](const std::string& peer, std::vector<std::byte> bytes) {
+        boost::asio::post(io, [&gossip, peer, b = std::move(bytes)]() mutable {
+          if (auto s = gossip->send_user(peer, mesh::user_type_records, std::move(b)); !s) {
+            spdlog::debug("records: cannot send to {}: {}", peer, s.error().message);
+          }
+        });
+      });
+  gossip->set_user_handler(
+      [&records](std::uint8_t type, std::span<const std::byte> payload, const std::string& from) {
+        if (type == mesh::user_type_records) records.on_message(from, payload);
+      });
+  for (const auto& g : o.grant_files) {
+    if (auto l = load_grant(records, g); !l) {
+      spdlog::critical("--grant: {}", l.error().message);
+      return 2;
+    }
+  }
+  if (auto h = records.publish_own(records::host_payload{o.name, self_id.value().pub}); !h) {
+    spdlog::critical("cannot record this node's key: {} (is the name '{}' taken by another node's "
+                     "key?)",
+                     h.error().message, o.name);
+    return 1;
+  }
+
+  router.add_route_handler(api::make_record_routes(api::record_routes_context{
+      reg, deployer, *store.value(),
+      [&records](const records::record& r) { return records.check(r); },
+      [&records](const records::record& r) { return records.publish(r); },
+      [&] {
+        std::lock_guard lock(peers_mu);
+        return hosts;
+      }}));
+  router.add_route_handler(api::audit_routes(*audit.value()));
+  router.add_route_handler(
+      api::keys_routes(*gossip, [&server](const std::string& id) { server.notify(id); }));
+
+  if (auto g = gossip->start(); !g) {
+    spdlog::critical("{}", g.error().message);
+    return 2;
+  }
+  refresh_peers();
+  {
+    const fs::path tmp = o.data_dir / "gossip.addr.tmp";
+    std::ofstream(tmp) << gossip->local_address() << "\n";
+    fs::rename(tmp, o.data_dir / "gossip.addr", ec);
+  }
+  spdlog::info("gossip on {} (cluster '{}'), joining {} seed(s)", gossip->local_address(),
+               o.gossip.cluster_id, o.gossip.join.size());
+  router.set_metrics_provider(
+      [&gossip, &records] { return gossip->prometheus_text() + records.prometheus_text(); });
+  router.set_members_provider([&gossip] {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& m : gossip->members()) {
+      arr.push_back({{"name", m.meta.name},
+                     {"address", m.meta.addr.to_string()},
+                     {"status", gossip::to_string(m.state)},
+                     {"incarnation", m.inc.value()},
+                     {"tags", m.meta.tags}});
+    }
+    const auto& c = gossip->counters();
+    return nlohmann::json{{"gossip", "enabled"},
+                          {"members", std::move(arr)},
+                          {"dropped",
+                           {{"auth", c.dropped_auth},
+                            {"replay", c.dropped_replay},
+                            {"envelope", c.dropped_envelope}}}};
+  });
+
+  // The replicator's clock: wake at its next deadline (at least every second).
+  boost::asio::steady_timer sync_timer(io);
+  std::function<void()> arm_sync = [&] {
+    const auto now = records::clock::now();
+    auto next = std::clamp(records.next_deadline(), now + std::chrono::milliseconds(5),
+                           now + std::chrono::seconds(1));
+    sync_timer.expires_at(next);
+    sync_timer.async_wait([&](const boost::system::error_code& e) {
+      if (e) return;
+      records.on_tick();
+      arm_sync();
+    });
+  };
+  arm_sync();
 
   const auto ep = server.local_endpoint();
   const std::string addr = fmt::format("{}:{}", ep.address().to_string(), ep.port());
@@ -160,14 +300,11 @@ int run_node(const node_options& in) {
     spdlog::info("signal {}: shutting down", sig);
     server.stop();
     deployer.set_on_change({});
-    if (gossip) {
-      // A graceful leave, then a moment for it to go out before the loop ends.
-      gossip->leave();
-      auto t = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(300));
-      t->async_wait([&io, t](const boost::system::error_code&) { io.stop(); });
-      return;
-    }
-    io.stop();
+    sync_timer.cancel();
+    // A graceful leave, then a moment for it to go out before the loop ends.
+    gossip->leave();
+    auto t = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(300));
+    t->async_wait([&io, t](const boost::system::error_code&) { io.stop(); });
   });
   io.run();
   deployer.shutdown();

@@ -21,13 +21,18 @@ struct node_options {
   std::filesystem::path install_root = "/";
   std::string log_level = "info";  // trace, debug, info, warn, error
   agent::extract_limits bundle_limits;
-  // Gossip membership runs when a keyring is given (see docs/gossip.md).
+  // Required: the cluster keyring (gossip encryption, docs/gossip.md) and the cluster admin's
+  // public key (grants must carry its signature, docs/security.md).
   std::filesystem::path keyring_file;
+  std::filesystem::path admin_pub_file;
+  // Admin-signed grant record files to load at start (e.g. the one `cluster init` makes).
+  std::vector<std::filesystem::path> grant_files;
   mesh::gossip_options gossip;  // refuse bundles over these (size bombs)
 };
 
 // Runs the node until a signal arrives. Returns the process exit code
 // (0 after a clean shutdown, 2 for bad options, 1 when start-up fails).
+// Refuses to start without a keyring and the admin public key.
 // Writes the bound API address to <data-dir>/api.addr once it listens.
 int run_node(const node_options& options);
 

@@ -112,13 +112,6 @@ result<std::int64_t> parse_rfc3339(std::string_view s) {
   return secs * 1000 + ms;
 }
 
-api_response json_response(unsigned status, const json& body) {
-  api_response r;
-  r.status = status;
-  r.body = body.dump();
-  return r;
-}
-
 api_response method_not_allowed(const api_request& req) {
   return json_response(405,
                        json{{"error",

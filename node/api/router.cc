@@ -2,6 +2,7 @@
 
 #include "node/agent/errc.h"
 #include "node/deploy/errc.h"
+#include "node/records/errc.h"
 #include "storage/errc.h"
 
 #include <fmt/format.h>
@@ -10,8 +11,6 @@
 namespace meshdeploy::api {
 
 using nlohmann::json;
-
-namespace {
 
 api_response json_response(unsigned status, const json& j) {
   api_response r;
@@ -23,6 +22,8 @@ api_response json_response(unsigned status, const json& j) {
 api_response bad_request(std::string message) {
   return error_response(make_error(deploy::errc::invalid_argument, std::move(message)));
 }
+
+namespace {
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -46,8 +47,9 @@ std::string percent_decode(std::string_view s) {
   return out;
 }
 
-// Splits "/v1/deployments/d-1/logs" into {"v1","deployments","d-1","logs"}.
-std::vector<std::string> segments(std::string_view path) {
+}  // namespace
+
+std::vector<std::string> path_segments(std::string_view path) {
   std::vector<std::string> out;
   std::size_t pos = 0;
   while (pos < path.size()) {
@@ -63,7 +65,6 @@ std::vector<std::string> segments(std::string_view path) {
   return out;
 }
 
-// Reads a JSON object body; the error names what is wrong.
 result<json> parse_body(const api_request& req) {
   auto j = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded() || !j.is_object()) {
@@ -72,7 +73,6 @@ result<json> parse_body(const api_request& req) {
   return j;
 }
 
-// Reads an optional string field, checking its type.
 result<std::string> str_field(const json& j, const char* key, bool required) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) {
@@ -87,6 +87,8 @@ result<std::string> str_field(const json& j, const char* key, bool required) {
   }
   return it->get<std::string>();
 }
+
+namespace {
 
 template <class T>
 json list_json(const char* key, const std::vector<T>& items) {
@@ -145,6 +147,37 @@ api_response error_response(const error& e) {
       default:
         break;
     }
+  } else if (e.code.category() == records::records_category()) {
+    switch (static_cast<records::errc>(e.code.value())) {
+      case records::errc::bad_signature:
+      case records::errc::unknown_writer:
+      case records::errc::permission_denied:
+        status = 403;
+        code = "PermissionDenied";
+        break;
+      case records::errc::malformed:
+      case records::errc::too_large:
+      case records::errc::version_unsupported:
+      case records::errc::schema:
+        status = 400;
+        code = "InvalidRecord";
+        break;
+      case records::errc::stale:
+        status = 409;
+        code = "StaleRecord";
+        break;
+      case records::errc::conflict:
+      case records::errc::exists:
+        status = 409;
+        code = "Conflict";
+        break;
+      case records::errc::not_found:
+        status = 404;
+        code = "NotFound";
+        break;
+      default:
+        break;
+    }
   } else if (e.code.category() == agent::agent_category()) {
     switch (static_cast<agent::errc>(e.code.value())) {
       case agent::errc::io_error:
@@ -181,7 +214,7 @@ api_response router::handle(const api_request& req) {
     if (auto r = h(req)) return std::move(*r);
   }
   const parsed_target t = parse_target(req.target);
-  const std::vector<std::string> seg = segments(t.path);
+  const std::vector<std::string> seg = path_segments(t.path);
   auto query = [&](const char* k) {
     auto it = t.query.find(k);
     return it == t.query.end() ? std::string() : it->second;
@@ -234,19 +267,7 @@ api_response router::handle(const api_request& req) {
       if (!apps) return error_response(apps.error());
       return json_response(200, list_json("applications", apps.value()));
     }
-    if (m == "POST" && seg.size() == 2) {
-      auto body = parse_body(req);
-      if (!body) return error_response(body.error());
-      auto name = str_field(body.value(), "name", true);
-      if (!name) return error_response(name.error());
-      return respond(reg_.create_app(name.value()), 201);
-    }
     if (m == "GET" && seg.size() == 3) return respond(reg_.get_app(seg[2]));
-    if (m == "DELETE" && seg.size() == 3) {
-      auto r = reg_.delete_app(seg[2]);
-      if (!r) return error_response(r.error());
-      return json_response(200, json{{"deleted", seg[2]}});
-    }
   }
 
   if (res == "groups") {
@@ -258,40 +279,6 @@ api_response router::handle(const api_request& req) {
       if (!groups) return error_response(groups.error());
       return json_response(200, list_json("deploymentGroups", groups.value()));
     }
-    if (m == "POST" && seg.size() == 2) {
-      auto body = parse_body(req);
-      if (!body) return error_response(body.error());
-      const json& b = body.value();
-      deploy::deployment_group g;
-      auto app = str_field(b, "application", true);
-      auto name = str_field(b, "name", true);
-      auto config = str_field(b, "deploymentConfig", false);
-      if (!app) return error_response(app.error());
-      if (!name) return error_response(name.error());
-      if (!config) return error_response(config.error());
-      g.application = app.value();
-      g.name = name.value();
-      if (!config.value().empty()) g.config = config.value();
-      g.auto_rollback = b.value("autoRollback", false);
-      auto sets = b.find("tagSets");
-      if (sets == b.end() || !sets->is_array()) {
-        return bad_request("field 'tagSets' must be an array of arrays of {key, value}");
-      }
-      for (const auto& set : *sets) {
-        if (!set.is_array()) return bad_request("field 'tagSets' must contain arrays");
-        deploy::tag_set ts;
-        for (const auto& tg : set) {
-          if (!tg.is_object() || !tg.contains("key") || !tg["key"].is_string() ||
-              !tg.contains("value") || !tg["value"].is_string()) {
-            return bad_request(
-                "each tag in 'tagSets' must be {\"key\": string, \"value\": string}");
-          }
-          ts.push_back({tg["key"].get<std::string>(), tg["value"].get<std::string>()});
-        }
-        g.tag_sets.push_back(std::move(ts));
-      }
-      return respond(reg_.create_group(std::move(g)), 201);
-    }
     if (m == "GET" && seg.size() == 4) return respond(reg_.get_group(seg[2], seg[3]));
   }
 
@@ -301,27 +288,11 @@ api_response router::handle(const api_request& req) {
       if (!configs) return error_response(configs.error());
       return json_response(200, list_json("deploymentConfigs", configs.value()));
     }
-    if (m == "POST" && seg.size() == 2) {
-      auto body = parse_body(req);
-      if (!body) return error_response(body.error());
-      auto name = str_field(body.value(), "name", true);
-      auto min = str_field(body.value(), "minHealthy", true);
-      if (!name) return error_response(name.error());
-      if (!min) return error_response(min.error());
-      auto c = deploy::parse_min_healthy(name.value(), min.value());
-      if (!c) return error_response(c.error());
-      return respond(reg_.create_config(c.value()), 201);
-    }
     if (m == "GET" && seg.size() == 3) return respond(reg_.get_config(seg[2]));
   }
 
   if (res == "revisions") {
     const std::string app = query("app");
-    if (m == "POST" && seg.size() == 2) {
-      if (app.empty()) return bad_request("query parameter 'app' is required");
-      if (req.body_file.empty()) return bad_request("the request body must be the bundle");
-      return respond(reg_.add_revision(app, req.body_file), 201);
-    }
     if (m == "GET" && seg.size() == 2) {
       if (app.empty()) return bad_request("query parameter 'app' is required");
       if (auto a = reg_.get_app(app); !a) return error_response(a.error());
@@ -332,28 +303,6 @@ api_response router::handle(const api_request& req) {
   }
 
   if (res == "deployments") {
-    if (m == "POST" && seg.size() == 2) {
-      auto body = parse_body(req);
-      if (!body) return error_response(body.error());
-      const json& b = body.value();
-      deploy::deployment_request dr;
-      for (auto [field, out, required] : {std::tuple{"application", &dr.application, true},
-                                          {"deploymentGroup", &dr.group, true},
-                                          {"revision", &dr.revision, true},
-                                          {"deploymentConfig", &dr.config, false},
-                                          {"fileExistsBehavior", &dr.file_exists_behavior, false},
-                                          {"creator", &dr.creator, false}}) {
-        auto v = str_field(b, field, required);
-        if (!v) return error_response(v.error());
-        if (!v.value().empty()) *out = v.value();
-      }
-      if (auto it = b.find("ignoreApplicationStopFailures"); it != b.end()) {
-        if (!it->is_boolean())
-          return bad_request("field 'ignoreApplicationStopFailures' must be a boolean");
-        dr.ignore_stop_failures = it->get<bool>();
-      }
-      return respond(deployer_.submit(dr), 201);
-    }
     if (m == "GET" && seg.size() == 2) {
       auto list = reg_.list_deployments(query("app"), query("group"));
       if (!list) return error_response(list.error());
@@ -393,7 +342,6 @@ api_response router::handle(const api_request& req) {
         }
         return json_response(200, deploy::to_json(d.value()));
       }
-      if (m == "POST" && seg.size() == 4 && seg[3] == "stop") return respond(deployer_.stop(id));
       if (m == "GET" && seg.size() == 4 && seg[3] == "logs") {
         auto log = deployer_.read_log(id, query("host"), query("event"));
         if (!log) return error_response(log.error());

@@ -80,6 +80,17 @@ class router {
   std::vector<route_handler> extra_routes_;
 };
 
+// Helpers shared by the route modules (router.cc, record_routes.cc, ...).
+api_response json_response(unsigned status, const nlohmann::json& j);
+// 400 InvalidArgument with `message`.
+api_response bad_request(std::string message);
+// Splits "/v1/deployments/d-1/logs" into {"v1","deployments","d-1","logs"}, percent-decoded.
+std::vector<std::string> path_segments(std::string_view path);
+// Reads a JSON object body; the error (invalid_argument) names what is wrong.
+result<nlohmann::json> parse_body(const api_request& req);
+// Reads a string field, checking its type; "" when absent and not required.
+result<std::string> str_field(const nlohmann::json& j, const char* key, bool required);
+
 // Maps an error to an HTTP status and a JSON error document
 // {"error": {"code": "NotFound", "message": "..."}}.
 api_response error_response(const error& e);

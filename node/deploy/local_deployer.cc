@@ -182,7 +182,10 @@ result<deployment_record> local_deployer::submit(const deployment_request& req) 
   }
 
   deployment_record d;
-  d.id = new_deployment_id();
+  d.id = req.id.empty() ? new_deployment_id() : req.id;
+  if (auto existing = reg_.get_deployment(d.id)) {
+    return make_error(errc::already_exists, fmt::format("deployment {} already exists", d.id));
+  }
   d.application = req.application;
   d.group = group.name;
   d.group_id = group.id;

@@ -25,6 +25,7 @@
 namespace meshdeploy::deploy {
 
 struct deployment_request {
+  std::string id;  // "d-XXXXXXXXX" from the signed intent; "" = a new one
   std::string application;
   std::string group;
   std::string revision;              // revision id (must be registered)

@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <variant>
 
 namespace meshdeploy::deploy {
 
@@ -18,22 +19,26 @@ using nlohmann::json;
 
 namespace {
 
-constexpr const char* kApps = "apps";
-constexpr const char* kGroups = "groups";
-constexpr const char* kConfigs = "configs";
-constexpr const char* kRevisions = "revisions";
 constexpr const char* kDeployments = "deployments";
 
-std::string new_uuid() {
-  unsigned char b[16];
-  randombytes_buf(b, sizeof b);
-  b[6] = (b[6] & 0x0f) | 0x40;  // version 4
-  b[8] = (b[8] & 0x3f) | 0x80;  // variant
-  return fmt::format(
-      "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-"
-      "{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-      b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-      b[15]);
+// Decodes a record the store holds (verified on the way in, so a failure means corruption).
+template <class P>
+result<P> payload_of(const records::record& r) {
+  auto p = records::decode_payload(r.type, r.payload);
+  if (!p || !std::holds_alternative<P>(p.value())) {
+    return make_error(errc::internal,
+                      fmt::format("stored {} record '{}' does not decode{}",
+                                  records::to_string(r.type), r.key,
+                                  p ? std::string() : ": " + p.error().message));
+  }
+  return std::get<P>(std::move(p).value());
+}
+
+result<std::optional<records::record>> get_record(const records::store& rs, records::record_type t,
+                                                  std::string_view key) {
+  auto r = rs.get(t, key);
+  if (!r) return r.error().with_context("record store");
+  return std::move(r).value();
 }
 
 // Decodes a stored JSON value; a corrupt value is an error naming it.
@@ -43,47 +48,6 @@ result<json> parse_stored(std::string_view what, std::string_view bytes) {
     return make_error(errc::internal, fmt::format("stored {} is corrupt", what));
   }
   return j;
-}
-
-result<application> app_from_json(const json& j) {
-  return application{j.value("name", ""), j.value("createTimeMs", unix_ms{0})};
-}
-
-result<deployment_group> group_from_json(const json& j) {
-  deployment_group g;
-  try {
-    g.application = j.value("application", "");
-    g.name = j.value("name", "");
-    g.id = j.value("id", "");
-    g.config = j.value("deploymentConfig", "OneAtATime");
-    g.auto_rollback = j.value("autoRollback", false);
-    g.create_time = j.value("createTimeMs", unix_ms{0});
-    for (const auto& set : j.at("tagSets")) {
-      tag_set ts;
-      for (const auto& t : set)
-        ts.push_back({t.at("key").get<std::string>(), t.at("value").get<std::string>()});
-      g.tag_sets.push_back(std::move(ts));
-    }
-  } catch (const json::exception& e) {
-    return make_error(errc::internal, fmt::format("stored group is corrupt: {}", e.what()));
-  }
-  return g;
-}
-
-result<deployment_config> config_from_json(const json& j) {
-  deployment_config c;
-  c.name = j.value("name", "");
-  const auto mh = j.value("minimumHealthyHosts", json::object());
-  c.type = mh.value("type", "HOST_COUNT") == "FLEET_PERCENT" ? min_healthy_type::fleet_percent
-                                                             : min_healthy_type::host_count;
-  c.value = mh.value("value", 0u);
-  return c;
-}
-
-result<revision_info> revision_from_json(const json& j) {
-  return revision_info{j.value("application", ""), j.value("revisionId", ""),
-                       j.value("bundleType", ""), j.value("size", std::uint64_t{0}),
-                       j.value("registerTimeMs", unix_ms{0})};
 }
 
 // Decodes every value under `prefix` of a column family with `decode`; the
@@ -180,147 +144,277 @@ json to_json(const revision_info& r) {
           {"registerTimeMs", r.register_time}};
 }
 
-std::vector<std::string> registry::column_families() {
-  return {kApps, kGroups, kConfigs, kRevisions, kDeployments};
+std::vector<std::string> registry::column_families() { return {kDeployments}; }
+
+application app_from_payload(const records::application_payload& p, unix_ms time) {
+  return application{p.name, time};
 }
 
-registry::registry(storage::db& db, fs::path revisions_dir)
-    : db_(db), revisions_dir_(std::move(revisions_dir)) {}
+std::string group_id(const std::string& app, const std::string& name) {
+  const std::string key = app + "/" + name;
+  unsigned char b[16];
+  crypto_generichash(b, sizeof b, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
+                     nullptr, 0);
+  b[6] = (b[6] & 0x0f) | 0x50;  // UUID version 5 shape (name-based)
+  b[8] = (b[8] & 0x3f) | 0x80;
+  return fmt::format(
+      "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-"
+      "{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+      b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+      b[15]);
+}
 
-result<application> registry::create_app(const std::string& name) {
-  MESH_CHECK(validate_name("application", name));
-  MESH_TRY(auto existing, db_.get(kApps, name));
-  if (existing) {
-    return make_error(errc::already_exists, fmt::format("application '{}' already exists", name));
+deployment_group group_from_payload(const records::group_payload& p, unix_ms time) {
+  deployment_group g;
+  g.application = p.app;
+  g.name = p.name;
+  g.id = group_id(p.app, p.name);
+  g.config = p.config;
+  g.auto_rollback = p.auto_rollback;
+  g.create_time = time;
+  for (const auto& set : p.selector) {
+    tag_set ts;
+    for (const auto& [k, v] : set) ts.push_back({k, v});
+    g.tag_sets.push_back(std::move(ts));
   }
-  application a{name, now_ms()};
-  MESH_CHECK(db_.put(kApps, name, to_json(a).dump(), storage::durability::synced));
-  return a;
+  return g;
 }
+
+deployment_config config_from_payload(const records::config_payload& p) {
+  deployment_config c;
+  c.name = p.name;
+  c.type = p.min_healthy_type == 1 ? min_healthy_type::fleet_percent
+                                   : (p.min_healthy_type == 2 ? min_healthy_type::one_at_a_time
+                                                              : min_healthy_type::host_count);
+  c.value = p.value;
+  c.builtin = false;
+  return c;
+}
+
+revision_info revision_from_payload(const records::revision_payload& p, unix_ms time) {
+  return revision_info{p.app, p.id, p.format, p.size, time};
+}
+
+registry::registry(storage::db& db, const records::store& records, fs::path revisions_dir)
+    : db_(db), records_(records), revisions_dir_(std::move(revisions_dir)) {}
 
 result<application> registry::get_app(const std::string& name) const {
-  MESH_TRY(auto bytes, db_.get(kApps, name));
-  if (!bytes) {
-    return make_error(errc::not_found,
-                      fmt::format("application '{}' does not exist (create it with: meshdeploy app "
-                                  "create {})",
-                                  name, name));
+  MESH_TRY(auto rec, get_record(records_, records::record_type::application, name));
+  if (rec) {
+    MESH_TRY(auto p, payload_of<records::application_payload>(*rec));
+    if (!p.deleted) return app_from_payload(p, rec->time_ms);
   }
-  MESH_TRY(auto j, parse_stored("application", *bytes));
-  return app_from_json(j);
+  return make_error(errc::not_found,
+                    fmt::format("application '{}' does not exist (create it with: meshdeploy app "
+                                "create {})",
+                                name, name));
 }
 
 result<std::vector<application>> registry::list_apps() const {
-  return scan_all<application>(db_, kApps, "", "application", app_from_json);
-}
-
-result<void> registry::delete_app(const std::string& name) {
-  MESH_CHECK(get_app(name));
-  MESH_TRY(auto groups, list_groups(name));
-  if (!groups.empty()) {
-    return make_error(errc::conflict,
-                      fmt::format("application '{}' still has {} deployment group(s); delete them "
-                                  "first",
-                                  name, groups.size()));
+  auto recs = records_.scan(records::record_type::application);
+  if (!recs) return recs.error().with_context("record store");
+  std::vector<application> out;
+  for (const auto& r : recs.value()) {
+    MESH_TRY(auto p, payload_of<records::application_payload>(r));
+    if (!p.deleted) out.push_back(app_from_payload(p, r.time_ms));
   }
-  return db_.erase(kApps, name, storage::durability::synced);
-}
-
-result<deployment_group> registry::create_group(deployment_group g) {
-  MESH_CHECK(get_app(g.application));
-  MESH_CHECK(validate_name("deployment group", g.name));
-  if (g.tag_sets.empty() || std::any_of(g.tag_sets.begin(), g.tag_sets.end(),
-                                        [](const tag_set& s) { return s.empty(); })) {
-    return make_error(
-        errc::invalid_argument,
-        fmt::format("deployment group '{}' needs at least one tag (--tag KEY=VALUE)", g.name));
-  }
-  MESH_TRY(auto config, get_config(g.config));
-  g.config = config.name;
-  const std::string k = storage::key().str(g.application).str(g.name).bytes();
-  MESH_TRY(auto existing, db_.get(kGroups, k));
-  if (existing) {
-    return make_error(errc::already_exists,
-                      fmt::format("deployment group '{}' of application '{}' already exists",
-                                  g.name, g.application));
-  }
-  g.id = new_uuid();
-  g.create_time = now_ms();
-  MESH_CHECK(db_.put(kGroups, k, to_json(g).dump(), storage::durability::synced));
-  return g;
+  return out;
 }
 
 result<deployment_group> registry::get_group(const std::string& app,
                                              const std::string& name) const {
-  MESH_TRY(auto bytes, db_.get(kGroups, storage::key().str(app).str(name).bytes()));
-  if (!bytes) {
-    return make_error(
-        errc::not_found,
-        fmt::format("deployment group '{}' of application '{}' does not exist", name, app));
+  MESH_TRY(auto rec, get_record(records_, records::record_type::group, app + "/" + name));
+  if (rec) {
+    MESH_TRY(auto p, payload_of<records::group_payload>(*rec));
+    if (!p.deleted) return group_from_payload(p, rec->time_ms);
   }
-  MESH_TRY(auto j, parse_stored("deployment group", *bytes));
-  return group_from_json(j);
+  return make_error(
+      errc::not_found,
+      fmt::format("deployment group '{}' of application '{}' does not exist", name, app));
 }
 
 result<std::vector<deployment_group>> registry::list_groups(const std::string& app) const {
-  return scan_all<deployment_group>(db_, kGroups, storage::key().str(app).bytes(),
-                                    "deployment group", group_from_json);
-}
-
-result<deployment_config> registry::create_config(deployment_config c) {
-  MESH_CHECK(validate_custom_config_name(c.name));
-  MESH_TRY(auto existing, db_.get(kConfigs, c.name));
-  if (existing) {
-    return make_error(errc::already_exists,
-                      fmt::format("deployment config '{}' already exists", c.name));
+  auto recs = records_.scan(records::record_type::group, app + "/");
+  if (!recs) return recs.error().with_context("record store");
+  std::vector<deployment_group> out;
+  for (const auto& r : recs.value()) {
+    MESH_TRY(auto p, payload_of<records::group_payload>(r));
+    if (!p.deleted && p.app == app) out.push_back(group_from_payload(p, r.time_ms));
   }
-  c.builtin = false;
-  MESH_CHECK(db_.put(kConfigs, c.name, to_json(c).dump(), storage::durability::synced));
-  return c;
+  return out;
 }
 
 result<deployment_config> registry::get_config(const std::string& name) const {
   if (auto b = find_builtin_config(name)) return *b;
-  MESH_TRY(auto bytes, db_.get(kConfigs, name));
-  if (!bytes) {
-    return make_error(errc::not_found,
-                      fmt::format("deployment config '{}' does not exist (built-ins: OneAtATime, "
-                                  "HalfAtATime, AllAtOnce; see: meshdeploy config list)",
-                                  name));
+  MESH_TRY(auto rec, get_record(records_, records::record_type::config, name));
+  if (rec) {
+    MESH_TRY(auto p, payload_of<records::config_payload>(*rec));
+    if (!p.deleted) return config_from_payload(p);
   }
-  MESH_TRY(auto j, parse_stored("deployment config", *bytes));
-  return config_from_json(j);
+  return make_error(errc::not_found,
+                    fmt::format("deployment config '{}' does not exist (built-ins: OneAtATime, "
+                                "HalfAtATime, AllAtOnce; see: meshdeploy config list)",
+                                name));
 }
 
 result<std::vector<deployment_config>> registry::list_configs() const {
-  MESH_TRY(auto custom,
-           scan_all<deployment_config>(db_, kConfigs, "", "deployment config", config_from_json));
+  auto recs = records_.scan(records::record_type::config);
+  if (!recs) return recs.error().with_context("record store");
   std::vector<deployment_config> out = builtin_configs();
-  out.insert(out.end(), custom.begin(), custom.end());
+  for (const auto& r : recs.value()) {
+    MESH_TRY(auto p, payload_of<records::config_payload>(r));
+    if (!p.deleted) out.push_back(config_from_payload(p));
+  }
   return out;
+}
+
+result<revision_info> registry::get_revision(const std::string& app, const std::string& id) const {
+  MESH_TRY(auto rec, get_record(records_, records::record_type::revision, app + "/" + id));
+  if (!rec) {
+    return make_error(
+        errc::not_found,
+        fmt::format("revision {} of application '{}' is not registered (push it with: "
+                    "meshdeploy push --app {} --source PATH)",
+                    id, app, app));
+  }
+  MESH_TRY(auto p, payload_of<records::revision_payload>(*rec));
+  return revision_from_payload(p, rec->time_ms);
+}
+
+result<std::vector<revision_info>> registry::list_revisions(const std::string& app) const {
+  auto recs = records_.scan(records::record_type::revision, app + "/");
+  if (!recs) return recs.error().with_context("record store");
+  std::vector<revision_info> out;
+  for (const auto& r : recs.value()) {
+    MESH_TRY(auto p, payload_of<records::revision_payload>(r));
+    if (p.app == app) out.push_back(revision_from_payload(p, r.time_ms));
+  }
+  std::sort(out.begin(), out.end(), [](const revision_info& a, const revision_info& b) {
+    return a.register_time > b.register_time;
+  });
+  return out;
+}
+
+namespace {
+
+// Whether (type, key) holds a live (not deleted) definition.
+template <class P>
+result<bool> live(const records::store& rs, records::record_type t, const std::string& key) {
+  MESH_TRY(auto rec, get_record(rs, t, key));
+  if (!rec) return false;
+  MESH_TRY(auto p, payload_of<P>(*rec));
+  return !p.deleted;
+}
+
+}  // namespace
+
+result<void> registry::check_definition(const records::payload& payload) const {
+  using records::record_type;
+  if (const auto* a = std::get_if<records::application_payload>(&payload)) {
+    MESH_CHECK(validate_name("application", a->name));
+    MESH_TRY(bool exists, live<records::application_payload>(records_, record_type::application,
+                                                             a->name));
+    if (!a->deleted && exists) {
+      return make_error(errc::already_exists,
+                        fmt::format("application '{}' already exists", a->name));
+    }
+    if (a->deleted) {
+      if (!exists) MESH_CHECK(get_app(a->name));  // not_found with its message
+      MESH_TRY(auto groups, list_groups(a->name));
+      if (!groups.empty()) {
+        return make_error(errc::conflict,
+                          fmt::format("application '{}' still has {} deployment group(s); delete "
+                                      "them first",
+                                      a->name, groups.size()));
+      }
+    }
+    return ok();
+  }
+  if (const auto* g = std::get_if<records::group_payload>(&payload)) {
+    MESH_CHECK(get_app(g->app));
+    MESH_CHECK(validate_name("deployment group", g->name));
+    if (g->deleted) {
+      MESH_CHECK(get_group(g->app, g->name));
+      return ok();
+    }
+    if (g->selector.empty() ||
+        std::any_of(g->selector.begin(), g->selector.end(), [](const auto& s) { return s.empty(); })) {
+      return make_error(
+          errc::invalid_argument,
+          fmt::format("deployment group '{}' needs at least one tag (--tag KEY=VALUE)", g->name));
+    }
+    MESH_TRY(auto config, get_config(g->config));
+    if (config.name != g->config) {
+      return make_error(errc::invalid_argument,
+                        fmt::format("deployment group '{}': use the canonical config name '{}'",
+                                    g->name, config.name));
+    }
+    MESH_TRY(bool exists, live<records::group_payload>(records_, record_type::group,
+                                                       g->app + "/" + g->name));
+    if (exists) {
+      return make_error(errc::already_exists,
+                        fmt::format("deployment group '{}' of application '{}' already exists",
+                                    g->name, g->app));
+    }
+    return ok();
+  }
+  if (const auto* c = std::get_if<records::config_payload>(&payload)) {
+    MESH_CHECK(validate_custom_config_name(c->name));
+    if (c->min_healthy_type > 1 || (c->min_healthy_type == 1 && c->value > 100)) {
+      return make_error(errc::invalid_argument,
+                        fmt::format("deployment config '{}': minimum healthy hosts must be a count "
+                                    "or a percent 0..100",
+                                    c->name));
+    }
+    MESH_TRY(bool exists, live<records::config_payload>(records_, record_type::config, c->name));
+    if (!c->deleted && exists) {
+      return make_error(errc::already_exists,
+                        fmt::format("deployment config '{}' already exists", c->name));
+    }
+    return ok();
+  }
+  if (const auto* r = std::get_if<records::revision_payload>(&payload)) {
+    MESH_CHECK(get_app(r->app));
+    if (!has_bundle(revision_from_payload(*r, 0))) {
+      return make_error(errc::invalid_argument,
+                        fmt::format("revision {} of application '{}': this node does not hold its "
+                                    "bundle (upload it with the record: meshdeploy push)",
+                                    r->id, r->app));
+    }
+    return ok();
+  }
+  return ok();
 }
 
 fs::path registry::bundle_path(const revision_info& r) const {
   return revisions_dir_ / r.application / (r.id + "." + r.format);
 }
 
-result<revision_info> registry::add_revision(const std::string& app, const fs::path& file) {
-  MESH_CHECK(get_app(app));
+bool registry::has_bundle(const revision_info& r) const {
+  std::error_code ec;
+  return fs::is_regular_file(bundle_path(r), ec);
+}
+
+result<void> registry::store_bundle(const records::revision_payload& rev, const fs::path& file) {
+  MESH_CHECK(validate_name("application", rev.app));
   MESH_TRY(auto format, agent::detect_bundle_format(file));
   MESH_TRY(auto id, agent::hash_file(file));
-  if (auto existing = get_revision(app, id)) {
-    std::error_code ec;
-    fs::remove(file, ec);
-    return existing;
-  }
-  revision_info r;
-  r.application = app;
-  r.id = id;
-  r.format = std::string(agent::to_string(format));
   std::error_code ec;
-  r.size = fs::file_size(file, ec);
-  r.register_time = now_ms();
-  const fs::path dest = bundle_path(r);
+  const std::uint64_t size = fs::file_size(file, ec);
+  const std::string fmt_name(agent::to_string(format));
+  if (id != rev.id || size != rev.size || fmt_name != rev.format) {
+    fs::remove(file, ec);
+    return make_error(errc::invalid_argument,
+                      fmt::format("the uploaded bundle ({} bytes, {}, id {}) does not match its "
+                                  "signed revision record ({} bytes, {}, id {})",
+                                  size, fmt_name, id, rev.size, rev.format, rev.id));
+  }
+  const revision_info info = revision_from_payload(rev, 0);
+  const fs::path dest = bundle_path(info);
+  if (has_bundle(info)) {
+    fs::remove(file, ec);
+    return ok();
+  }
   fs::create_directories(dest.parent_path(), ec);
   if (!ec) fs::rename(file, dest, ec);
   if (ec) {
@@ -333,31 +427,7 @@ result<revision_info> registry::add_revision(const std::string& app, const fs::p
     }
     fs::remove(file, ec);
   }
-  MESH_CHECK(db_.put(kRevisions, storage::key().str(app).str(id).bytes(), to_json(r).dump(),
-                     storage::durability::synced));
-  return r;
-}
-
-result<revision_info> registry::get_revision(const std::string& app, const std::string& id) const {
-  MESH_TRY(auto bytes, db_.get(kRevisions, storage::key().str(app).str(id).bytes()));
-  if (!bytes) {
-    return make_error(
-        errc::not_found,
-        fmt::format("revision {} of application '{}' is not registered (push it with: "
-                    "meshdeploy push --app {} --source PATH)",
-                    id, app, app));
-  }
-  MESH_TRY(auto j, parse_stored("revision", *bytes));
-  return revision_from_json(j);
-}
-
-result<std::vector<revision_info>> registry::list_revisions(const std::string& app) const {
-  MESH_TRY(auto out, scan_all<revision_info>(db_, kRevisions, storage::key().str(app).bytes(),
-                                             "revision", revision_from_json));
-  std::sort(out.begin(), out.end(), [](const revision_info& a, const revision_info& b) {
-    return a.register_time > b.register_time;
-  });
-  return out;
+  return ok();
 }
 
 result<void> registry::put_deployment(const deployment_record& d) {

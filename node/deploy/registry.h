@@ -1,17 +1,20 @@
 // The node's registry of applications, deployment groups, deployment
 // configurations, revisions and deployments, kept in RocksDB.
 //
-// This is the single-host stand-in for the replicated signed records of
-// DESIGN.md §4: same names and shapes, one writer (this node). The record
-// layer will replace the storage behind this interface.
+// Definitions (applications, groups, configs, revisions) are the verified,
+// replicated records of DESIGN.md §4 (node/records/store.h); the registry
+// reads them in the API's shapes and checks new ones as CodeDeploy would.
+// Deployments are still this host's own documents (single-host deployer).
 //
-// Thread safety: every method may be called from any thread (RocksDB is
-// thread-safe); read-modify-write sequences on one deployment happen on one
-// thread (the deployment's runner).
+// Thread safety: every method may be called from any thread (RocksDB and the
+// record store are thread-safe); read-modify-write sequences on one
+// deployment happen on one thread (the deployment's runner).
 #pragma once
 
 #include "node/deploy/deployment_config.h"
 #include "node/deploy/status.h"
+#include "node/records/payloads.h"
+#include "node/records/store.h"
 #include "storage/db.h"
 #include "storage/result.h"
 
@@ -69,35 +72,42 @@ nlohmann::json to_json(const revision_info& r);
 
 class registry {
  public:
-  // Column families the registry needs in the database.
+  // Column families the registry itself needs (the local deployments); the definitions live in
+  // the record store (records::store::column_families()).
   static std::vector<std::string> column_families();
 
-  // `db` must outlive the registry. Bundles live in `revisions_dir`.
-  registry(storage::db& db, std::filesystem::path revisions_dir);
+  // `db` and `records` must outlive the registry. Bundles live in `revisions_dir`.
+  registry(storage::db& db, const records::store& records, std::filesystem::path revisions_dir);
 
-  result<application> create_app(const std::string& name);
+  // Definitions, read from the verified records (node/records/payloads.h). Deleted ones read
+  // as not_found. create_time is the signing time of the newest version.
   result<application> get_app(const std::string& name) const;
   result<std::vector<application>> list_apps() const;
-  // Refuses while the application still has deployment groups.
-  result<void> delete_app(const std::string& name);
-
-  // Validates names, tags and the config; assigns id and create_time.
-  result<deployment_group> create_group(deployment_group g);
   result<deployment_group> get_group(const std::string& app, const std::string& name) const;
   result<std::vector<deployment_group>> list_groups(const std::string& app) const;
-
-  result<deployment_config> create_config(deployment_config c);
   // Built-ins (either spelling) or a custom config.
   result<deployment_config> get_config(const std::string& name) const;
   result<std::vector<deployment_config>> list_configs() const;
-
-  // Registers the bundle at `file` (moved into the registry's directory; its
-  // format is detected from its bytes, its id is its hash). Registering the
-  // same bytes twice returns the existing revision.
-  result<revision_info> add_revision(const std::string& app, const std::filesystem::path& file);
   result<revision_info> get_revision(const std::string& app, const std::string& id) const;
+  // Newest first.
   result<std::vector<revision_info>> list_revisions(const std::string& app) const;
+
+  // The checks an operator's definition must pass at the node it is submitted through, beyond
+  // the record schema the verifier checks (CodeDeploy's create semantics): valid names; create
+  // of something that exists -> already_exists; a group's application and config exist and it
+  // has at least one non-empty tag set; an application is deleted only without groups; a
+  // revision's application exists and its bundle is held here (store_bundle first).
+  // Payload types that are not definitions pass. Errors: node/deploy errc.
+  result<void> check_definition(const records::payload& p) const;
+
+  // Moves the uploaded bundle `file` into place for revision `rev` after checking that its
+  // bytes hash to rev.id, and that its size and detected format match the record. Storing a
+  // bundle that is already held just removes `file`. Errors: invalid_argument naming the
+  // mismatch, internal on filesystem failure.
+  result<void> store_bundle(const records::revision_payload& rev, const std::filesystem::path& file);
+  // Where the bundle of a revision lives (whether or not it is held here).
   std::filesystem::path bundle_path(const revision_info& r) const;
+  bool has_bundle(const revision_info& r) const;
 
   result<void> put_deployment(const deployment_record& d);
   result<deployment_record> get_deployment(const std::string& id) const;
@@ -107,7 +117,16 @@ class registry {
 
  private:
   storage::db& db_;
+  const records::store& records_;
   std::filesystem::path revisions_dir_;
 };
+
+// Conversions from record payloads to the API's shapes.
+application app_from_payload(const records::application_payload& p, unix_ms time);
+deployment_group group_from_payload(const records::group_payload& p, unix_ms time);
+deployment_config config_from_payload(const records::config_payload& p);
+revision_info revision_from_payload(const records::revision_payload& p, unix_ms time);
+// The deterministic CodeDeploy-style deploymentGroupId of APP/GROUP (a UUID-shaped hash).
+std::string group_id(const std::string& app, const std::string& name);
 
 }  // namespace meshdeploy::deploy

@@ -2,6 +2,7 @@
 
 #include "tests/support/temp_dir.h"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -112,6 +113,18 @@ command_result run_command(const std::vector<std::string>& argv,
   return res;
 }
 
+bool ensure_cluster_keys(const fs::path& dir, std::string* why) {
+  std::error_code ec;
+  if (fs::exists(dir / "tester.grant", ec)) return true;
+  const auto r = run_command({meshdeploy_binary(), "cluster", "init", "--dir", dir.string(),
+                              "--operator", "tester"},
+                             {}, 60s);
+  if (r.exit_code != 0 && why != nullptr) {
+    *why = "meshdeploy cluster init failed (" + std::to_string(r.exit_code) + "): " + r.err;
+  }
+  return r.exit_code == 0;
+}
+
 node_process::node_process(std::string name, fs::path data_dir, fs::path install_root,
                            std::vector<std::string> tags, std::vector<std::string> extra_args)
     : name_(std::move(name)),
@@ -147,6 +160,22 @@ bool node_process::start() {
     argv.push_back(t);
   }
   argv.insert(argv.end(), extra_args_.begin(), extra_args_.end());
+  auto given = [&](const std::string& flag) {
+    return std::find(extra_args_.begin(), extra_args_.end(), flag) != extra_args_.end();
+  };
+  const fs::path keys = cluster_dir();
+  for (const auto& [flag, file] : {std::pair<std::string, std::string>{"--keyring", "keyring.txt"},
+                                   {"--admin-pub", "admin.pub"},
+                                   {"--grant", "tester.grant"}}) {
+    if (given(flag)) continue;
+    if (!ensure_cluster_keys(keys)) return false;
+    argv.push_back(flag);
+    argv.push_back((keys / file).string());
+  }
+  if (!given("--bind")) {
+    argv.push_back("--bind");
+    argv.push_back("127.0.0.1:0");
+  }
   std::vector<char*> args;
   for (auto& a : argv) args.push_back(a.data());
   args.push_back(nullptr);
@@ -198,8 +227,16 @@ int node_process::stop() {
 
 command_result node_process::cli(std::vector<std::string> args,
                                  std::chrono::milliseconds timeout) const {
+  return cli_as(cluster_dir() / "tester.key", std::move(args), timeout);
+}
+
+command_result node_process::cli_as(const fs::path& identity, std::vector<std::string> args,
+                                    std::chrono::milliseconds timeout) const {
   args.insert(args.begin(), meshdeploy_binary());
-  return run_command(args, {{"MESHDEPLOY_API", api_}, {"NO_COLOR", "1"}}, timeout);
+  return run_command(
+      args,
+      {{"MESHDEPLOY_API", api_}, {"NO_COLOR", "1"}, {"MESHDEPLOY_IDENTITY", identity.string()}},
+      timeout);
 }
 
 }  // namespace meshdeploy::test

@@ -26,12 +26,20 @@ std::string meshdeploy_binary();
 // Path of a file under the source tree (e.g. "examples/webapp").
 std::filesystem::path source_path(const std::string& rel);
 
+// The key material of a test cluster, made by `meshdeploy cluster init --dir DIR --operator
+// tester` on first use of DIR (keyring.txt, admin.key/.pub, tester.key/.pub, tester.grant).
+// Returns false (and a message in *why) when the command fails.
+bool ensure_cluster_keys(const std::filesystem::path& dir, std::string* why = nullptr);
+
 // A `meshdeploy node run` child process with its own data dir; started in
 // the constructor (waits until the API answers), SIGKILLed in the destructor
 // unless stopped before.
 class node_process {
  public:
-  // `extra_args` are appended to `node run` (e.g. --keyring, --bind, --join).
+  // `extra_args` are appended to `node run` (e.g. --keyring, --bind, --join). A node needs a
+  // keyring, the admin public key and a grant for the test operator: unless extra_args name
+  // them, the node gets --keyring/--admin-pub/--grant from the cluster keys in
+  // <data_dir's parent>/cluster (ensure_cluster_keys) and --bind 127.0.0.1:0.
   node_process(std::string name, std::filesystem::path data_dir, std::filesystem::path install_root,
                std::vector<std::string> tags, std::vector<std::string> extra_args = {});
   ~node_process();
@@ -51,9 +59,16 @@ class node_process {
   const std::filesystem::path& data_dir() const { return data_dir_; }
   std::filesystem::path log_path() const { return data_dir_.parent_path() / (name_ + ".log"); }
 
-  // Runs the CLI against this node.
+  // Runs the CLI against this node as the test operator (MESHDEPLOY_IDENTITY = the cluster's
+  // tester.key).
   command_result cli(std::vector<std::string> args,
                      std::chrono::milliseconds timeout = std::chrono::seconds(120)) const;
+  // Runs the CLI as the operator whose key file is `identity` ("" = no identity).
+  command_result cli_as(const std::filesystem::path& identity, std::vector<std::string> args,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(120)) const;
+
+  // The directory holding this node's cluster keys (see the constructor).
+  std::filesystem::path cluster_dir() const { return data_dir_.parent_path() / "cluster"; }
 
  private:
   std::string name_;

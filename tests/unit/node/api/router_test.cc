@@ -1,10 +1,14 @@
-// The API router against a real registry in a real RocksDB (no sockets).
+// The API router with the signed-record routes, against a real registry, record store and
+// verifier in a real RocksDB (no sockets).
 #include "node/api/router.h"
 
 #include "node/agent/executor.h"
 #include "node/agent/host_state.h"
 #include "node/agent/journal.h"
+#include "node/api/record_routes.h"
+#include "node/security/verifier.h"
 #include "storage/db.h"
+#include "tests/support/signed_records.h"
 #include "tests/support/temp_dir.h"
 
 #include <gtest/gtest.h>
@@ -21,8 +25,10 @@ class RouterTest : public ::testing::Test {
     auto families = deploy::registry::column_families();
     families.push_back(agent::journal::column_family);
     families.push_back(agent::host_state_store::column_family);
+    for (auto& f : records::store::column_families()) families.push_back(f);
     db_ = storage::db::open({dir_ / "db", families}).value();
-    reg_ = std::make_unique<deploy::registry>(*db_, dir_ / "revisions");
+    store_ = records::store::open(*db_).value();
+    reg_ = std::make_unique<deploy::registry>(*db_, *store_, dir_ / "revisions");
     agent::agent_options o;
     o.data_dir = dir_.path();
     o.install_root = dir_ / "root";
@@ -30,21 +36,51 @@ class RouterTest : public ::testing::Test {
     deployer_ = std::make_unique<deploy::local_deployer>(
         *reg_, *exec_, deploy::host_identity{"h1", {{"role", "web"}}});
     router_ = std::make_unique<router>(*reg_, *deployer_, node_info{"h1", "0.1.0", {}, "/"});
+    router_->add_route_handler(make_record_routes(record_routes_context{
+        *reg_, *deployer_, *store_,
+        [this](const records::record& r) -> result<records::payload> {
+          MESH_CHECK(security::check_submission(r, *store_, keys_.admin.pub, test::wall_ms()));
+          return records::decode_payload(r.type, r.payload);
+        },
+        [this](const records::record& r) -> result<bool> {
+          if (auto v = security::verify(r, *store_, keys_.admin.pub); !v) return v.error();
+          MESH_TRY(auto o, store_->put(r));
+          return o != records::put_outcome::stale;
+        },
+        [] { return std::vector<live_host>{{"h1", {{"role", "web"}}}, {"h2", {{"role", "db"}}}}; }}));
+    EXPECT_EQ(submit(keys_.grant()).status, 201u);
   }
   api_response call(const std::string& method, const std::string& target,
                     const json& body = nullptr) {
     api_request r{method, target, body.is_null() ? std::string() : body.dump(), {}};
     return router_->handle(r);
   }
+  api_response submit(const records::record& r) {
+    return call("POST", "/v1/records", {{"record", test::hex_of(r)}});
+  }
+  api_response define(const records::payload& p, std::uint64_t version = 1) {
+    return submit(keys_.sign(p, version));
+  }
   static json body(const api_response& r) { return json::parse(r.body); }
 
   test::temp_dir dir_{"meshdeploy-router"};
+  test::test_signers keys_;
   std::unique_ptr<storage::db> db_;
+  std::unique_ptr<records::store> store_;
   std::unique_ptr<deploy::registry> reg_;
   std::unique_ptr<agent::executor> exec_;
   std::unique_ptr<deploy::local_deployer> deployer_;
   std::unique_ptr<router> router_;
 };
+
+records::group_payload web_group(std::string config = "OneAtATime") {
+  records::group_payload g;
+  g.app = "web";
+  g.name = "g";
+  g.selector = {{{"role", "web"}}};
+  g.config = std::move(config);
+  return g;
+}
 
 TEST_F(RouterTest, ParseTargetDecodesQuery) {
   auto t = parse_target("/v1/groups?app=my%20app&x=&y=a+b");
@@ -56,57 +92,93 @@ TEST_F(RouterTest, ParseTargetDecodesQuery) {
 }
 
 TEST_F(RouterTest, AppsCanBeCreatedListedAndDuplicatesConflict) {
-  EXPECT_EQ(call("POST", "/v1/apps", {{"name", "web"}}).status, 201u);
-  auto dup = call("POST", "/v1/apps", {{"name", "web"}});
+  EXPECT_EQ(define(records::application_payload{"web", false}).status, 201u);
+  auto dup = define(records::application_payload{"web", false}, 2);
   EXPECT_EQ(dup.status, 409u);
   EXPECT_EQ(body(dup)["error"]["code"], "AlreadyExists");
   auto list = call("GET", "/v1/apps");
   ASSERT_EQ(list.status, 200u);
   EXPECT_EQ(body(list)["applications"][0]["name"], "web");
+  auto rec = call("GET", "/v1/records/application/web");
+  ASSERT_EQ(rec.status, 200u) << rec.body;
+  EXPECT_EQ(body(rec)["version"], 1);
+  EXPECT_EQ(body(rec)["payload"]["name"], "web");
 }
 
-TEST_F(RouterTest, BadBodiesGetClearErrors) {
-  auto r = call("POST", "/v1/apps", "not an object");
+TEST_F(RouterTest, DeletingAnAppIsANewVersion) {
+  ASSERT_EQ(define(records::application_payload{"web", false}).status, 201u);
+  ASSERT_EQ(define(records::application_payload{"web", true}, 2).status, 201u);
+  EXPECT_EQ(call("GET", "/v1/apps/web").status, 404u);
+  EXPECT_EQ(define(records::application_payload{"web", false}, 3).status, 201u);
+  EXPECT_EQ(call("GET", "/v1/apps/web").status, 200u);
+}
+
+TEST_F(RouterTest, UnsignedAndBadBodiesGetClearErrors) {
+  auto r = call("POST", "/v1/records", "not an object");
   EXPECT_EQ(r.status, 400u);
-  r = router_->handle({"POST", "/v1/apps", "{broken", {}});
+  r = call("POST", "/v1/records", json::object());
   EXPECT_EQ(r.status, 400u);
-  r = call("POST", "/v1/apps", {{"name", 5}});
+  EXPECT_NE(body(r)["error"]["message"].get<std::string>().find("--identity"), std::string::npos);
+  r = call("POST", "/v1/records", {{"record", "zz"}});
   EXPECT_EQ(r.status, 400u);
-  EXPECT_NE(body(r)["error"]["message"].get<std::string>().find("'name'"), std::string::npos);
-  r = call("POST", "/v1/apps", {{"name", "has space"}});
+  r = call("POST", "/v1/records", {{"record", "00ff"}});
   EXPECT_EQ(r.status, 400u);
-  r = call("POST", "/v1/groups",
-           {{"application", "nope"}, {"name", "g"}, {"tagSets", json::array()}});
-  EXPECT_EQ(r.status, 404u);
+  r = define(records::application_payload{"has space", false});
+  EXPECT_EQ(r.status, 400u);
+  r = define(web_group());
+  EXPECT_EQ(r.status, 404u);  // no application 'web'
   EXPECT_EQ(call("GET", "/v2/anything").status, 404u);
   EXPECT_EQ(call("PATCH", "/v1/apps").status, 404u);
+  // The old unsigned routes are gone.
+  EXPECT_EQ(call("POST", "/v1/apps", {{"name", "web"}}).status, 404u);
+}
+
+TEST_F(RouterTest, TamperedForgedAndUngrantedRecordsAreRefused) {
+  auto rec = keys_.sign(records::application_payload{"web", false});
+  rec.payload.back() = std::byte{0x01};  // tampered after signing
+  EXPECT_EQ(submit(rec).status, 403u);
+  const auto stranger = security::generate_identity("mallory");
+  auto forged = keys_.sign(records::application_payload{"web", false}, 1, &stranger);
+  auto denied = submit(forged);
+  EXPECT_EQ(denied.status, 403u);
+  EXPECT_EQ(body(denied)["error"]["code"], "PermissionDenied");
+  // An operator allowed only to deploy may not define applications.
+  const auto bob = security::generate_identity("bob");
+  ASSERT_EQ(submit(keys_.grant({"deploy:app/web/*"}, 1, &bob)).status, 201u);
+  auto by_bob = submit(keys_.sign(records::application_payload{"api", false}, 1, &bob));
+  EXPECT_EQ(by_bob.status, 403u);
+  EXPECT_NE(body(by_bob)["error"]["message"].get<std::string>().find("define:app/api"),
+            std::string::npos)
+      << by_bob.body;
+  // A stale clock is refused at the API.
+  auto old = keys_.sign(records::application_payload{"web", false}, 1, nullptr,
+                        test::wall_ms() - 3'600'000);
+  EXPECT_NE(submit(old).status, 201u);
+  EXPECT_EQ(call("GET", "/v1/apps/web").status, 404u);
 }
 
 TEST_F(RouterTest, GroupNeedsTagsAndAKnownConfig) {
-  ASSERT_EQ(call("POST", "/v1/apps", {{"name", "web"}}).status, 201u);
-  json tags = json::array({json::array({{{"key", "role"}, {"value", "web"}}})});
-  EXPECT_EQ(call("POST", "/v1/groups",
-                 {{"application", "web"}, {"name", "g"}, {"tagSets", json::array()}})
-                .status,
-            400u);
-  EXPECT_EQ(
-      call("POST", "/v1/groups",
-           {{"application", "web"}, {"name", "g"}, {"tagSets", tags}, {"deploymentConfig", "Nope"}})
-          .status,
-      404u);
-  auto ok = call("POST", "/v1/groups",
-                 {{"application", "web"},
-                  {"name", "g"},
-                  {"tagSets", tags},
-                  {"deploymentConfig", "CodeDeployDefault.AllAtOnce"}});
+  ASSERT_EQ(define(records::application_payload{"web", false}).status, 201u);
+  auto no_tags = web_group();
+  no_tags.selector.clear();
+  EXPECT_EQ(define(no_tags).status, 400u);
+  EXPECT_EQ(define(web_group("Nope")).status, 404u);
+  auto ok = define(web_group("AllAtOnce"));
   ASSERT_EQ(ok.status, 201u) << ok.body;
-  EXPECT_EQ(body(ok)["deploymentConfig"], "AllAtOnce");
-  EXPECT_EQ(body(ok)["id"].get<std::string>().size(), 36u);
+  auto g = body(call("GET", "/v1/groups/web/g"));
+  EXPECT_EQ(g["deploymentConfig"], "AllAtOnce");
+  EXPECT_EQ(g["id"].get<std::string>().size(), 36u);
 }
 
 TEST_F(RouterTest, ConfigsIncludeBuiltinsAndCustom) {
-  EXPECT_EQ(call("POST", "/v1/configs", {{"name", "Most"}, {"minHealthy", "75%"}}).status, 201u);
-  EXPECT_EQ(call("POST", "/v1/configs", {{"name", "Bad"}, {"minHealthy", "lots"}}).status, 400u);
+  records::config_payload c;
+  c.name = "Most";
+  c.min_healthy_type = 1;
+  c.value = 75;
+  EXPECT_EQ(define(c).status, 201u);
+  c.name = "Bad";
+  c.value = 175;
+  EXPECT_EQ(define(c).status, 400u);
   auto list = body(call("GET", "/v1/configs"))["deploymentConfigs"];
   ASSERT_EQ(list.size(), 4u);
   EXPECT_EQ(list[0]["name"], "OneAtATime");
@@ -114,22 +186,39 @@ TEST_F(RouterTest, ConfigsIncludeBuiltinsAndCustom) {
   EXPECT_EQ(list[3]["minimumHealthyHosts"]["value"], 75);
 }
 
+TEST_F(RouterTest, PlanOrdersMatchingLiveHostsAndComputesK) {
+  ASSERT_EQ(define(records::application_payload{"web", false}).status, 201u);
+  ASSERT_EQ(define(web_group()).status, 201u);
+  auto plan = call("GET", "/v1/groups/web/g/plan?deployment=d-ABCDEFGHI&config=AllAtOnce");
+  ASSERT_EQ(plan.status, 200u) << plan.body;
+  EXPECT_EQ(body(plan)["targets"], json::array({"h1"}));
+  EXPECT_EQ(body(plan)["maxOutOfService"], 1);
+  EXPECT_EQ(body(plan)["deploymentConfig"], "AllAtOnce");
+  EXPECT_EQ(call("GET", "/v1/groups/web/nope/plan").status, 404u);
+}
+
+TEST_F(RouterTest, RolloutOrderPutsFailedHostsFirstAndIsStable) {
+  const std::vector<std::string> hosts = {"a", "b", "c", "d", "e"};
+  auto o1 = rollout_order("d-1", hosts, {});
+  auto o2 = rollout_order("d-1", {"e", "d", "c", "b", "a"}, {});
+  EXPECT_EQ(o1, o2);
+  EXPECT_EQ(o1.size(), 5u);
+  auto o3 = rollout_order("d-1", hosts, {"c"});
+  EXPECT_EQ(o3.front(), "c");
+}
+
 TEST_F(RouterTest, DeploymentOfUnknownRevisionIsRejected) {
-  ASSERT_EQ(call("POST", "/v1/apps", {{"name", "web"}}).status, 201u);
-  json tags = json::array({json::array({{{"key", "role"}, {"value", "web"}}})});
-  ASSERT_EQ(
-      call("POST", "/v1/groups", {{"application", "web"}, {"name", "g"}, {"tagSets", tags}}).status,
-      201u);
-  auto r = call("POST", "/v1/deployments",
-                {{"application", "web"}, {"deploymentGroup", "g"}, {"revision", "abc"}});
-  EXPECT_EQ(r.status, 400u);
-  r = call("POST", "/v1/deployments",
-           {{"application", "web"}, {"deploymentGroup", "g"}, {"revision", std::string(64, 'a')}});
-  EXPECT_EQ(r.status, 404u);
-  r = call("POST", "/v1/deployments", {{"application", "web"}});
-  EXPECT_EQ(r.status, 400u);
-  EXPECT_NE(body(r)["error"]["message"].get<std::string>().find("deploymentGroup"),
-            std::string::npos);
+  ASSERT_EQ(define(records::application_payload{"web", false}).status, 201u);
+  ASSERT_EQ(define(web_group()).status, 201u);
+  records::intent_payload in;
+  in.deployment_id = "d-AAAAAAAAA";
+  in.app = "web";
+  in.group = "g";
+  in.revision = std::string(64, 'a');
+  in.config = "OneAtATime";
+  in.targets = {"h1"};
+  auto r = define(in);
+  EXPECT_EQ(r.status, 404u) << r.body;
   EXPECT_EQ(call("GET", "/v1/deployments/d-NOPE").status, 404u);
 }
 

@@ -18,8 +18,10 @@ class LocalDeployerTest : public ::testing::Test {
     auto families = registry::column_families();
     families.push_back(agent::journal::column_family);
     families.push_back(agent::host_state_store::column_family);
+    for (auto& f : records::store::column_families()) families.push_back(f);
     db_ = storage::db::open({dir_ / "db", families}).value();
-    reg_ = std::make_unique<registry>(*db_, dir_ / "revisions");
+    store_ = records::store::open(*db_).value();
+    reg_ = std::make_unique<registry>(*db_, *store_, dir_ / "revisions");
     agent::agent_options o;
     o.data_dir = dir_.path();
     o.install_root = dir_ / "root";
@@ -47,6 +49,7 @@ class LocalDeployerTest : public ::testing::Test {
 
   test::temp_dir dir_{"meshdeploy-deployer"};
   std::unique_ptr<storage::db> db_;
+  std::unique_ptr<records::store> store_;
   std::unique_ptr<registry> reg_;
   std::unique_ptr<agent::executor> exec_;
   std::unique_ptr<local_deployer> deployer_;

@@ -1,0 +1,315 @@
+#include "node/api/record_routes.h"
+
+#include "node/deploy/deployment_config.h"
+#include "node/deploy/errc.h"
+#include "node/records/errc.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <sodium.h>
+
+#include <algorithm>
+#include <array>
+#include <variant>
+
+namespace meshdeploy::api {
+
+using nlohmann::json;
+namespace rec = records;
+
+namespace {
+
+std::string hex_of(const rec::public_key& k) { return rec::to_hex(k); }
+
+json payload_json(const rec::payload& p) {
+  return std::visit(
+      [](const auto& v) -> json {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, rec::grant_payload>) {
+          return {{"operatorName", v.operator_name},
+                  {"operatorKey", hex_of(v.operator_key)},
+                  {"allow", v.allow},
+                  {"revoked", v.revoked}};
+        } else if constexpr (std::is_same_v<T, rec::application_payload>) {
+          return {{"name", v.name}, {"deleted", v.deleted}};
+        } else if constexpr (std::is_same_v<T, rec::group_payload>) {
+          return {{"application", v.app},    {"name", v.name},
+                  {"tagSets", v.selector},   {"deploymentConfig", v.config},
+                  {"autoRollback", v.auto_rollback}, {"deleted", v.deleted}};
+        } else if constexpr (std::is_same_v<T, rec::config_payload>) {
+          return {{"name", v.name},
+                  {"minimumHealthyHosts",
+                   {{"type", v.min_healthy_type == 1 ? "FLEET_PERCENT" : "HOST_COUNT"},
+                    {"value", v.value}}},
+                  {"deleted", v.deleted}};
+        } else if constexpr (std::is_same_v<T, rec::revision_payload>) {
+          return {{"application", v.app}, {"revisionId", v.id}, {"bundleType", v.format},
+                  {"size", v.size},       {"manifest", v.manifest}, {"origin", v.origin}};
+        } else if constexpr (std::is_same_v<T, rec::intent_payload>) {
+          return {{"deploymentId", v.deployment_id},
+                  {"application", v.app},
+                  {"deploymentGroup", v.group},
+                  {"revision", v.revision},
+                  {"deploymentConfig", v.config},
+                  {"targets", v.targets},
+                  {"maxOutOfService", v.max_out_of_service},
+                  {"failureBudget", v.failure_budget},
+                  {"rollbackOf", v.rollback_of},
+                  {"ignoreApplicationStopFailures", v.ignore_stop_failures},
+                  {"fileExistsBehavior", v.file_exists_behavior},
+                  {"creator", v.creator}};
+        } else if constexpr (std::is_same_v<T, rec::approval_payload>) {
+          return {{"application", v.app}, {"deploymentGroup", v.group}, {"parent", v.parent},
+                  {"child", v.child},     {"host", v.host}};
+        } else if constexpr (std::is_same_v<T, rec::progress_payload>) {
+          json events = json::array();
+          for (const auto& e : v.events) {
+            events.push_back({{"name", e.name}, {"status", e.status}, {"startMs", e.start_ms},
+                              {"endMs", e.end_ms}, {"errorCode", e.error_code},
+                              {"scriptName", e.script}, {"message", e.message},
+                              {"logTail", e.log_tail}});
+          }
+          return {{"deploymentId", v.deployment_id}, {"host", v.host}, {"phase", v.phase},
+                  {"events", std::move(events)}};
+        } else if constexpr (std::is_same_v<T, rec::stop_payload>) {
+          return {{"deploymentId", v.deployment_id}, {"application", v.app},
+                  {"deploymentGroup", v.group}, {"reason", v.reason}};
+        } else if constexpr (std::is_same_v<T, rec::exclude_payload>) {
+          return {{"deploymentId", v.deployment_id}, {"application", v.app},
+                  {"deploymentGroup", v.group}, {"host", v.host}};
+        } else {
+          static_assert(std::is_same_v<T, rec::host_payload>);
+          return {{"name", v.name}, {"key", hex_of(v.key)}};
+        }
+      },
+      p);
+}
+
+std::optional<rec::record_type> parse_type(std::string_view name) {
+  for (std::uint8_t t = 1; t <= rec::max_record_type; ++t) {
+    const auto type = static_cast<rec::record_type>(t);
+    if (rec::to_string(type) == name) return type;
+  }
+  return std::nullopt;
+}
+
+result<rec::record> record_from_hex(std::string_view hex) {
+  if (hex.empty()) {
+    return make_error(deploy::errc::invalid_argument,
+                      "the request carries no signed record (field 'record'); sign it with an "
+                      "operator key: meshdeploy --identity FILE ...");
+  }
+  MESH_TRY(auto bytes, rec::from_hex(hex));
+  return rec::decode(std::as_bytes(std::span(bytes)));
+}
+
+class record_routes {
+ public:
+  explicit record_routes(record_routes_context ctx) : ctx_(std::move(ctx)) {}
+
+  std::optional<api_response> operator()(const api_request& req) const {
+    const parsed_target t = parse_target(req.target);
+    const std::vector<std::string> seg = path_segments(t.path);
+    auto query = [&](const char* k) {
+      auto it = t.query.find(k);
+      return it == t.query.end() ? std::string() : it->second;
+    };
+    if (seg.size() < 2 || seg[0] != "v1") return std::nullopt;
+    const std::string& m = req.method;
+    if (seg[1] == "records" && seg.size() == 2 && m == "POST") return submit_json(req);
+    if (seg[1] == "records" && seg.size() >= 3 && m == "GET") return read(seg, query("prefix"));
+    if (seg[1] == "revisions" && seg.size() == 2 && m == "POST") {
+      return upload(req, query("app"), query("record"));
+    }
+    if (seg[1] == "groups" && seg.size() == 5 && seg[4] == "plan" && m == "GET") {
+      return plan(seg[2], seg[3], query("deployment"), query("config"));
+    }
+    return std::nullopt;
+  }
+
+ private:
+  api_response submit_json(const api_request& req) const {
+    auto body = parse_body(req);
+    if (!body) return error_response(body.error());
+    auto hex = str_field(body.value(), "record", false);
+    if (!hex) return error_response(hex.error());
+    auto r = record_from_hex(hex.value());
+    if (!r) return error_response(r.error());
+    auto p = ctx_.check(r.value());
+    if (!p) return error_response(p.error());
+    if (auto c = ctx_.reg.check_definition(p.value()); !c) return error_response(c.error());
+    // A stop must name a deployment this node knows, and an intent a new one.
+    if (const auto* s = std::get_if<rec::stop_payload>(&p.value())) {
+      if (auto d = ctx_.reg.get_deployment(s->deployment_id); !d) return error_response(d.error());
+    }
+    if (const auto* in = std::get_if<rec::intent_payload>(&p.value())) {
+      if (auto err = check_intent(*in)) return *err;
+    }
+    auto outcome = ctx_.publish(r.value());
+    if (!outcome) return error_response(outcome.error());
+    if (const auto* in = std::get_if<rec::intent_payload>(&p.value())) return start(*in);
+    if (const auto* s = std::get_if<rec::stop_payload>(&p.value())) {
+      auto d = ctx_.deployer.stop(s->deployment_id);
+      if (!d) return error_response(d.error());
+      return json_response(200, deploy::to_json(d.value()));
+    }
+    return json_response(outcome.value() ? 201 : 200,
+                         json{{"type", rec::to_string(r.value().type)},
+                              {"key", r.value().key},
+                              {"version", r.value().version},
+                              {"stored", outcome.value()}});
+  }
+
+  // Checks what the node can check about an intent before it is published.
+  std::optional<api_response> check_intent(const rec::intent_payload& in) const {
+    if (auto d = ctx_.reg.get_deployment(in.deployment_id)) {
+      return error_response(make_error(
+          deploy::errc::already_exists, fmt::format("deployment {} already exists", in.deployment_id)));
+    }
+    if (auto g = ctx_.reg.get_group(in.app, in.group); !g) return error_response(g.error());
+    if (auto rv = ctx_.reg.get_revision(in.app, in.revision); !rv) {
+      return error_response(rv.error());
+    }
+    if (auto c = ctx_.reg.get_config(in.config); !c) return error_response(c.error());
+    return std::nullopt;
+  }
+
+  api_response start(const rec::intent_payload& in) const {
+    deploy::deployment_request dr;
+    dr.id = in.deployment_id;
+    dr.application = in.app;
+    dr.group = in.group;
+    dr.revision = in.revision;
+    dr.config = in.config;
+    dr.file_exists_behavior = in.file_exists_behavior;
+    dr.ignore_stop_failures = in.ignore_stop_failures;
+    dr.creator = in.creator.empty() ? "operator" : in.creator;
+    auto d = ctx_.deployer.submit(dr);
+    if (!d) return error_response(d.error());
+    return json_response(201, deploy::to_json(d.value()));
+  }
+
+  api_response upload(const api_request& req, const std::string& app,
+                      const std::string& hex) const {
+    if (req.body_file.empty()) return bad_request("the request body must be the bundle");
+    auto r = record_from_hex(hex);
+    if (!r) return error_response(r.error());
+    if (r.value().type != rec::record_type::revision) {
+      return bad_request(fmt::format("the record of an upload must be a revision record, not {}",
+                                     rec::to_string(r.value().type)));
+    }
+    auto p = ctx_.check(r.value());
+    if (!p) return error_response(p.error());
+    const auto& rev = std::get<rec::revision_payload>(p.value());
+    if (!app.empty() && app != rev.app) {
+      return bad_request(fmt::format("query parameter app '{}' does not match the record's "
+                                     "application '{}'",
+                                     app, rev.app));
+    }
+    if (auto a = ctx_.reg.get_app(rev.app); !a) return error_response(a.error());
+    if (auto s = ctx_.reg.store_bundle(rev, req.body_file); !s) return error_response(s.error());
+    if (auto c = ctx_.reg.check_definition(p.value()); !c) return error_response(c.error());
+    auto outcome = ctx_.publish(r.value());
+    if (!outcome) return error_response(outcome.error());
+    return json_response(201, deploy::to_json(deploy::revision_from_payload(rev, r.value().time_ms)));
+  }
+
+  api_response read(const std::vector<std::string>& seg, const std::string& prefix) const {
+    const auto type = parse_type(seg[2]);
+    if (!type) {
+      return json_response(404, json{{"error",
+                                      {{"code", "NotFound"},
+                                       {"message", fmt::format("no record type '{}'", seg[2])}}}});
+    }
+    if (seg.size() == 3) {
+      auto all = ctx_.store.scan(*type, prefix);
+      if (!all) return error_response(all.error());
+      json arr = json::array();
+      for (const auto& r : all.value()) {
+        auto p = rec::decode_payload(r.type, r.payload);
+        if (p) arr.push_back(record_json(r, p.value()));
+      }
+      return json_response(200, json{{"records", std::move(arr)}});
+    }
+    std::string key = seg[3];
+    for (std::size_t i = 4; i < seg.size(); ++i) key += "/" + seg[i];
+    auto r = ctx_.store.get(*type, key);
+    if (!r) return error_response(r.error());
+    if (!r.value()) {
+      return error_response(make_error(
+          rec::errc::not_found, fmt::format("no {} record '{}'", rec::to_string(*type), key)));
+    }
+    auto p = rec::decode_payload(r.value()->type, r.value()->payload);
+    if (!p) return error_response(p.error());
+    return json_response(200, record_json(*r.value(), p.value()));
+  }
+
+  api_response plan(const std::string& app, const std::string& group_name,
+                    const std::string& deployment_id, const std::string& config_name) const {
+    auto g = ctx_.reg.get_group(app, group_name);
+    if (!g) return error_response(g.error());
+    auto c = ctx_.reg.get_config(config_name.empty() ? g.value().config : config_name);
+    if (!c) return error_response(c.error());
+    std::vector<std::string> hosts;
+    for (const auto& h : ctx_.live_hosts()) {
+      if (deploy::matches(g.value().tag_sets, h.tags)) hosts.push_back(h.name);
+    }
+    // Hosts whose last deployment in the group failed go first (CodeDeploy's order).
+    std::vector<std::string> failed_last;
+    if (auto list = ctx_.reg.list_deployments(app, group_name); list && !list.value().empty()) {
+      for (const auto& h : list.value().front().hosts) {
+        if (h.status == deploy::host_status::failed) failed_last.push_back(h.host);
+      }
+    }
+    const std::string id = deployment_id.empty() ? deploy::new_deployment_id() : deployment_id;
+    std::vector<std::string> ordered = rollout_order(id, hosts, failed_last);
+    const auto n = static_cast<std::uint32_t>(ordered.size());
+    json j{{"deploymentId", id},
+           {"application", app},
+           {"deploymentGroup", group_name},
+           {"deploymentConfig", c.value().name},
+           {"targets", ordered},
+           {"maxOutOfService", n == 0 ? 0 : deploy::max_out_of_service(c.value(), n)},
+           {"minimumHealthyHosts", n == 0 ? 0 : deploy::min_healthy_hosts(c.value(), n)}};
+    return json_response(200, j);
+  }
+
+  record_routes_context ctx_;
+};
+
+}  // namespace
+
+json record_json(const rec::record& r, const rec::payload& p) {
+  return {{"type", rec::to_string(r.type)},
+          {"key", r.key},
+          {"version", r.version},
+          {"writer", hex_of(r.writer)},
+          {"time", deploy::to_rfc3339(r.time_ms)},
+          {"via", r.via},
+          {"payload", payload_json(p)}};
+}
+
+std::vector<std::string> rollout_order(const std::string& deployment_id,
+                                       std::vector<std::string> hosts,
+                                       const std::vector<std::string>& failed_last) {
+  auto rank = [&](const std::string& h) {
+    std::array<unsigned char, 16> out{};
+    const std::string in = deployment_id + '\0' + h;
+    crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(in.data()),
+                       in.size(), nullptr, 0);
+    const bool failed = std::find(failed_last.begin(), failed_last.end(), h) != failed_last.end();
+    return std::pair{!failed, out};
+  };
+  std::sort(hosts.begin(), hosts.end(),
+            [&](const std::string& a, const std::string& b) { return rank(a) < rank(b); });
+  hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());
+  return hosts;
+}
+
+router::route_handler make_record_routes(record_routes_context ctx) {
+  return [routes = std::make_shared<record_routes>(std::move(ctx))](const api_request& req) {
+    return (*routes)(req);
+  };
+}
+
+}  // namespace meshdeploy::api

@@ -1,0 +1,60 @@
+// The API routes that take signed records (docs/api.md "Signed requests"):
+//
+//   POST /v1/records                      {"record": HEX}  any operator or admin record
+//   POST /v1/revisions?app=A&record=HEX   body = the bundle; HEX = its signed revision record
+//   GET  /v1/records/TYPE[?prefix=P]      the verified records of a type, payloads decoded
+//   GET  /v1/records/TYPE/KEY...          one record (404 when absent)
+//   GET  /v1/groups/APP/GROUP/plan?deployment=ID[&config=C]
+//                                         the target list and K an intent should carry
+//
+// Every mutating call is a record signed by an operator (or, for grants, the admin): the node
+// checks it (signature, the writer's newest grant, freshness, schema) and CodeDeploy's create
+// rules (registry::check_definition) before storing and spreading it. An intent also starts the
+// deployment on this node and a stop stops it (the single-host deployer; the mesh replaces it).
+#pragma once
+
+#include "node/api/router.h"
+#include "node/deploy/local_deployer.h"
+#include "node/deploy/registry.h"
+#include "node/records/payloads.h"
+#include "node/records/store.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace meshdeploy::api {
+
+struct live_host {
+  std::string name;
+  std::vector<deploy::tag> tags;
+};
+
+struct record_routes_context {
+  deploy::registry& reg;
+  deploy::local_deployer& deployer;
+  const records::store& store;
+  // Verifies a record an operator submits through this node (records::check_submission)
+  // and returns its payload. Thread-safe.
+  std::function<result<records::payload>(const records::record&)> check;
+  // Stores and spreads a checked record: true when it was new (or replaced an older version),
+  // false when it was already held. Thread-safe.
+  std::function<result<bool>(const records::record&)> publish;
+  // The live hosts this node sees (itself included), for plans. Thread-safe.
+  std::function<std::vector<live_host>()> live_hosts;
+};
+
+// The handler to pass to router::add_route_handler. The context's references must outlive it.
+router::route_handler make_record_routes(record_routes_context ctx);
+
+// A record as JSON: {type, key, version, writer, time, via, payload:{...}} (docs/api.md).
+nlohmann::json record_json(const records::record& r, const records::payload& p);
+
+// The rollout order of an intent (DESIGN.md §5): hosts whose last deployment in the group
+// failed first, then by BLAKE2b(deployment id, host name). Pure; `failed_last` lists the hosts
+// whose last deployment in the group failed.
+std::vector<std::string> rollout_order(const std::string& deployment_id,
+                                       std::vector<std::string> hosts,
+                                       const std::vector<std::string>& failed_last);
+
+}  // namespace meshdeploy::api

@@ -1,0 +1,75 @@
+// The node's share of the replicated record set (DESIGN.md §4): the verified
+// store, the replicator that spreads and repairs it over the gossip layer's
+// direct messages, the checks on records operators submit through this node's
+// API, and the audit chain every accepted operator record is appended to.
+//
+// Thread safety: every public method may be called from any thread (one mutex
+// around the sans-IO replicator). `send` is called with that mutex held and
+// must not call back in: the node posts it to its io thread.
+#pragma once
+
+#include "node/records/payloads.h"
+#include "node/records/record.h"
+#include "node/records/replicator.h"
+#include "node/records/store.h"
+#include "node/security/audit.h"
+#include "node/security/identity.h"
+#include "storage/result.h"
+
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace meshdeploy::node {
+
+struct record_service_options {
+  records::public_key admin{};  // the cluster admin's key: grants must carry its signature
+  std::string node_name;        // this node, for the audit chain
+  records::replicator_config replication;
+};
+
+class record_service {
+ public:
+  using peers_fn = std::function<std::vector<std::string>()>;
+  using send_fn = std::function<void(const std::string& peer, std::vector<std::byte> bytes)>;
+
+  // Everything is borrowed and must outlive the service. `self` signs this node's own records.
+  record_service(records::store& st, security::audit_log& audit, const security::identity& self,
+                 record_service_options options, peers_fn peers, send_fn send);
+
+  // The checks on a record an operator submits through this node's API
+  // (security::check_submission: signature, the writer's newest grant, freshness, schema).
+  result<records::payload> check(const records::record& r) const;
+
+  // Stores and spreads a checked record; true when it was new to this node.
+  result<bool> publish(const records::record& r);
+
+  // Signs `p` with this node's key (version one above the stored one) and publishes it.
+  result<bool> publish_own(const records::payload& p);
+
+  // Replication traffic from a peer (gossip direct messages of the records type).
+  void on_message(const std::string& from, std::span<const std::byte> bytes);
+  // Anti-entropy; call at next_deadline().
+  void on_tick();
+  records::time_point next_deadline() const;
+
+  // Called for every record newly stored (from the API or a peer), after the audit append.
+  void set_on_stored(std::function<void(const records::record&)> fn);
+
+  // Prometheus text: records stored by type, rejected by reason, pending, traffic.
+  std::string prometheus_text() const;
+
+ private:
+  void stored(const records::record& r);
+
+  records::store& store_;
+  security::audit_log& audit_;
+  const security::identity& self_;
+  record_service_options options_;
+  mutable std::mutex mu_;
+  records::replicator replicator_;  // GUARDED_BY(mu_)
+  std::function<void(const records::record&)> on_stored_;
+};
+
+}  // namespace meshdeploy::node
