@@ -1,9 +1,8 @@
 #include "cli/keys_cmd.h"
 
-#include "cli/common.h"
-
 #include "cli/cli.h"
 #include "cli/client.h"
+#include "cli/common.h"
 #include "cli/render.h"
 
 #include <CLI/CLI.hpp>
