@@ -196,7 +196,8 @@ int run_node(const node_options& in) {
 
   record_service records(
       *store.value(), *audit.value(), self_id.value(),
-      record_service_options{admin.value().second, o.name, {}},
+      record_service_options{admin.value().second, o.name,
+                             records::replicator_config{.adaptive_fanout = true}},
       [&] {
         std::lock_guard lock(peers_mu);
         return peers;

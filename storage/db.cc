@@ -87,8 +87,9 @@ std::optional<std::string> prefix_successor(std::string_view prefix) {
   return s;
 }
 
-rocksdb::Options make_options() {
+rocksdb::Options make_options(const open_options& opts) {
   rocksdb::Options o;
+  o.write_buffer_size = opts.write_buffer_bytes;
   o.create_if_missing = true;
   o.create_missing_column_families = true;
   // The node's data is small; keep RocksDB's own info logs from piling up.
@@ -184,7 +185,7 @@ result<std::unique_ptr<db>> db::open(const open_options& options) {
                                           ": " + ec.message());
   }
 
-  const rocksdb::Options rocks_options = make_options();
+  const rocksdb::Options rocks_options = make_options(options);
   // An existing database may hold families the caller did not list (written
   // by a newer version); RocksDB refuses to open without all of them.
   if (fs::exists(dir / "CURRENT", ec)) {

@@ -66,6 +66,10 @@ struct open_options {
   std::filesystem::path dir;  // created (with parents) if missing
   std::vector<std::string>
       column_families;  // "default" is always there; listed ones are created if missing
+  // RocksDB memtable size per column family. It also sizes each write-ahead log file RocksDB
+  // preallocates (about 1.1 times this), so it is kept small: a node's data is small, and tests
+  // and simulators open hundreds of databases at once.
+  std::size_t write_buffer_bytes = 4u << 20;
 };
 
 // Thread safety: after open, every method may be called concurrently from

@@ -3,6 +3,7 @@
 #include "node/records/errc.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 namespace meshdeploy::records {
@@ -204,7 +205,12 @@ void replicator::flush_outbox(const std::string& exclude) {
   if (outbox_.empty()) return;
   auto records = std::move(outbox_);
   outbox_.clear();
-  for (const auto& peer : pick_peers(config_.fanout, exclude)) {
+  std::size_t k = config_.fanout;
+  if (config_.adaptive_fanout) {
+    const double n = static_cast<double>(env_.peers().size());
+    k = std::max(k, static_cast<std::size_t>(std::ceil(std::log(n + 1))) + 2);
+  }
+  for (const auto& peer : pick_peers(k, exclude)) {
     send_push(peer, false, records, {});
   }
 }

@@ -142,6 +142,15 @@ TEST_F(ReplicatorTest, PublishStoresAndPushesToFanoutRandomPeersAtOnce) {
   }
 }
 
+TEST_F(ReplicatorTest, AdaptiveFanoutGrowsWithTheLogOfTheClusterSize) {
+  replicator_config cfg;
+  cfg.adaptive_fanout = true;
+  auto& a = add_node("a", cfg);
+  for (int i = 0; i < 30; ++i) add_node("p" + std::to_string(i));
+  ASSERT_TRUE(a.rep->publish(grant_for(2), now_));
+  EXPECT_EQ(queue_.size(), 6u);  // ceil(ln(30 + 1)) + 2
+}
+
 TEST_F(ReplicatorTest, PublishOfStaleRecordReturnsFalseAndSendsNothing) {
   auto& a = add_node("a");
   add_node("b");
