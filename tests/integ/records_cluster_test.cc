@@ -3,6 +3,8 @@
 // an operator without a grant is refused with exit 4; a revoked operator can no
 // longer change anything; forged records are refused and counted; the audit
 // chain verifies on every node.
+#include "node/security/audit.h"
+#include "storage/db.h"
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -179,6 +181,35 @@ TEST_F(RecordsClusterTest, OperatorsWithoutOrOutsideTheirGrantAreRefused) {
   auto self_grant = a.cli_as(tester(), {"grant", "--admin-key", tester().string(), "--operator",
                            bob.string() + ".pub", "--allow", "*:*"});
   EXPECT_EQ(self_grant.exit_code, 4) << self_grant.err;
+}
+
+TEST_F(RecordsClusterTest, AManuallyCorruptedAuditEntryIsDetected) {
+  nodes_.push_back(start("node-1", ""));
+  auto& n = *nodes_[0];
+  ASSERT_EQ(n.cli_as(tester(), {"app", "create", "web"}).exit_code, 0);
+  ASSERT_EQ(n.cli_as(tester(), {"app", "create", "api"}).exit_code, 0);
+  ASSERT_EQ(n.cli_as(tester(), {"audit", "verify"}).exit_code, 0);
+  ASSERT_EQ(n.stop(), 0);
+  {
+    // Edit the second entry's bytes in place, as someone with disk access might.
+    auto db = storage::db::open({n.data_dir() / "db", {security::audit_log::column_family}});
+    ASSERT_TRUE(db) << db.error().message;
+    std::vector<std::pair<std::string, std::string>> entries;
+    ASSERT_TRUE(db.value()->scan(security::audit_log::column_family, "",
+                                 [&](std::string_view k, std::string_view v) {
+                                   entries.emplace_back(k, v);
+                                   return true;
+                                 }));
+    ASSERT_GE(entries.size(), 3u);
+    std::string value = entries[1].second;
+    value[value.size() / 2] = static_cast<char>(value[value.size() / 2] ^ 0x01);
+    ASSERT_TRUE(db.value()->put(security::audit_log::column_family, entries[1].first, value,
+                                storage::durability::synced));
+  }
+  ASSERT_TRUE(n.start()) << read_file(n.log_path());
+  auto v = n.cli_as(tester(), {"audit", "verify"});
+  EXPECT_EQ(v.exit_code, 1) << v.out << v.err;
+  EXPECT_NE((v.out + v.err).find("2"), std::string::npos) << v.out << v.err;  // names entry 2
 }
 
 }  // namespace
