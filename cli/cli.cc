@@ -250,6 +250,14 @@ int run(int argc, char** argv) {
                    "Protocol timing: lan (memberlist LAN defaults) or local (one machine)")
       ->check(CLI::IsMember({"lan", "local"}))
       ->default_str("lan");
+  node_run
+      ->add_option("--retention-days", nopts.retention_days,
+                   "Prune deployment records older than this many days ...")
+      ->default_str(std::to_string(nopts.retention_days));
+  node_run
+      ->add_option("--retention-per-group", nopts.retention_per_group,
+                   "... beyond this many newest deployments per group")
+      ->default_str(std::to_string(nopts.retention_per_group));
   node_run->add_option("--log-level", nopts.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->default_str("info");

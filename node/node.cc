@@ -281,9 +281,47 @@ int run_node(const node_options& in) {
       if (e) return;
       records.on_tick();
       arm_sync();
+
+  // Retention: prune old deployment records every hour (and once at start).
+  boost::asio::steady_timer prune_timer(io);
+  std::function<void()> prune = [&] {
+    const records::prune_options po{
+        static_cast<std::int64_t>(o.retention_days) * 24 * 3600 * 1000,
+        o.retention_per_group};
+    if (auto p = store.value()->prune(deploy::now_ms(), po); !p) {
+      spdlog::error("retention: {}", p.error().message);
+    } else if (p.value().records > 0) {
+      spdlog::info("retention: pruned {} deployment(s), {} record(s)", p.value().deployments,
+                   p.value().records);
+    }
+    prune_timer.expires_after(std::chrono::hours(1));
+    prune_timer.async_wait([&](const boost::system::error_code& e) {
+      if (!e) prune();
+    });
+  };
+  prune();
     });
   };
   arm_sync();
+
+  // Retention: prune old deployment records every hour (and once at start).
+  boost::asio::steady_timer prune_timer(io);
+  std::function<void()> prune = [&] {
+    const records::prune_options po{
+        static_cast<std::int64_t>(o.retention_days) * 24 * 3600 * 1000,
+        o.retention_per_group};
+    if (auto p = store.value()->prune(deploy::now_ms(), po); !p) {
+      spdlog::error("retention: {}", p.error().message);
+    } else if (p.value().records > 0) {
+      spdlog::info("retention: pruned {} deployment(s), {} record(s)", p.value().deployments,
+                   p.value().records);
+    }
+    prune_timer.expires_after(std::chrono::hours(1));
+    prune_timer.async_wait([&](const boost::system::error_code& e) {
+      if (!e) prune();
+    });
+  };
+  prune();
 
   const auto ep = server.local_endpoint();
   const std::string addr = fmt::format("{}:{}", ep.address().to_string(), ep.port());
@@ -302,6 +340,7 @@ int run_node(const node_options& in) {
     server.stop();
     deployer.set_on_change({});
     sync_timer.cancel();
+    prune_timer.cancel();
     // A graceful leave, then a moment for it to go out before the loop ends.
     gossip->leave();
     auto t = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(300));

@@ -27,6 +27,11 @@ struct node_options {
   std::filesystem::path admin_pub_file;
   // Admin-signed grant record files to load at start (e.g. the one `cluster init` makes).
   std::vector<std::filesystem::path> grant_files;
+  // Retention of deployment records (intents with their approvals, progress, stops and
+  // excludes): older than this many days and beyond the newest `retention_per_group` of their
+  // group, they are pruned (hourly) and remembered as tombstones (docs/replication.md).
+  std::uint32_t retention_days = 30;
+  std::uint32_t retention_per_group = 50;
   mesh::gossip_options gossip;  // refuse bundles over these (size bombs)
 };
 
