@@ -3,12 +3,15 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/common.h"
+#include "node/security/identity.h"
+#include "node/security/key_auth.h"
 #include "cli/render.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -71,8 +74,9 @@ void add_keys_commands(CLI::App& root, const std::string& api, const std::string
   auto* keys = root.add_subcommand(
       "keys",
       "Rotate the cluster's gossip keys at runtime, on every member, through this node.\n\n"
-      "Rotation:\n  meshdeploy keys install NEW && meshdeploy keys use NEW && meshdeploy keys "
-      "remove OLD");
+      "Changes need the cluster admin's key (--admin-key).\n\n"
+      "Rotation:\n  meshdeploy keys install NEW --admin-key admin.key && meshdeploy keys use NEW "
+      "--admin-key admin.key && meshdeploy keys remove OLD --admin-key admin.key");
   keys->require_subcommand(1);
   auto run = [&api, &output, &exit_code](const std::string& method, const std::string& target,
                                          const std::string& body) {
@@ -98,11 +102,26 @@ void add_keys_commands(CLI::App& root, const std::string& api, const std::string
       {"remove", "Remove KEY from every member (refused while it is the primary)"}};
   for (const auto& o : ops) {
     auto key = std::make_shared<std::string>();
+    auto admin_key = std::make_shared<std::string>();
     auto* cmd = keys->add_subcommand(o.name, o.help);
     cmd->add_option("KEY", *key, "The key, base64")->required();
+    cmd->add_option("--admin-key", *admin_key,
+                    "The cluster admin's secret key file: key operations must be signed by it")
+        ->required();
     const std::string name = o.name;
-    cmd->callback([run, key, name] {
-      run("POST", "/v1/keys/" + name, json{{"key", *key}}.dump());
+    cmd->callback([run, key, admin_key, name, &exit_code] {
+      auto admin = security::load_identity(*admin_key);
+      if (!admin) {
+        print_error(admin.error().message);
+        exit_code = exit_usage;
+        return;
+      }
+      const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+      const auto sig = security::sign_key_operation(admin.value(), name, *key, now);
+      run("POST", "/v1/keys/" + name,
+          json{{"key", *key}, {"time", now}, {"signature", records::to_hex(sig)}}.dump());
     });
   }
 }

@@ -236,7 +236,8 @@ int run_node(const node_options& in) {
       }}));
   router.add_route_handler(api::audit_routes(*audit.value()));
   router.add_route_handler(
-      api::keys_routes(*gossip, [&server](const std::string& id) { server.notify(id); }));
+      api::keys_routes(*gossip, [&server](const std::string& id) { server.notify(id); },
+                       admin.value().second));
 
   if (auto g = gossip->start(); !g) {
     spdlog::critical("{}", g.error().message);

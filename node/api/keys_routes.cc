@@ -2,11 +2,14 @@
 
 #include "gossip/errc.h"
 #include "node/deploy/errc.h"
+#include "node/records/errc.h"
+#include "node/security/key_auth.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <sodium.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -92,9 +95,10 @@ json key_report_json(const mesh::key_report& r) {
 }
 
 router::route_handler keys_routes(mesh::gossip_driver& driver,
-                                  std::function<void(const std::string&)> notify) {
+                                  std::function<void(const std::string&)> notify,
+                                  records::public_key admin) {
   auto st = std::make_shared<state>(state{driver, std::move(notify), {}, 0});
-  return [st](const api_request& req) -> std::optional<api_response> {
+  return [st, admin](const api_request& req) -> std::optional<api_response> {
     const auto t = parse_target(req.target);
     static const std::string prefix = "/v1/keys";
     if (t.path != prefix && t.path.rfind(prefix + "/", 0) != 0) return std::nullopt;
@@ -152,6 +156,37 @@ router::route_handler keys_routes(mesh::gossip_driver& driver,
                        fmt::format("POST {}: body must be {{\"key\": \"<base64 key>\"}}", t.path)));
       }
       key = body["key"].get<std::string>();
+      // Only the cluster admin may change what every member encrypts with.
+      const auto time = body.find("time");
+      const auto sig = body.find("signature");
+      auto sig_bytes = (sig != body.end() && sig->is_string())
+                           ? records::from_hex(sig->get<std::string>())
+                           : result<std::vector<std::uint8_t>>(make_error(
+                                 records::errc::bad_signature,
+                                 fmt::format("key {}: the request is not signed by the cluster "
+                                             "admin (meshdeploy keys {} KEY --admin-key FILE)",
+                                             action_text, action_text)));
+      if (!sig_bytes || sig_bytes.value().size() != records::signature_bytes ||
+          time == body.end() || !time->is_number_integer()) {
+        sodium_memzero(key.data(), key.size());
+        return error_response(
+            sig_bytes ? make_error(records::errc::bad_signature,
+                                   fmt::format("key {}: fields 'time' (ms) and 'signature' (hex) "
+                                               "are required",
+                                               action_text))
+                      : sig_bytes.error());
+      }
+      records::signature signature{};
+      std::copy(sig_bytes.value().begin(), sig_bytes.value().end(), signature.begin());
+      const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+      if (auto ok = security::check_key_operation(admin, action_text, key,
+                                                  time->get<std::int64_t>(), signature, now);
+          !ok) {
+        sodium_memzero(key.data(), key.size());
+        return error_response(ok.error());
+      }
     }
     auto p = std::make_shared<pending>();
     p->wait_id = fmt::format("keys-op-{}", st->next++);

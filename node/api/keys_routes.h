@@ -1,9 +1,11 @@
 // Cluster key rotation over the node API (docs/api.md "Keys", docs/security.md
 // "Key rotation"):
 //   GET  /v1/keys                              list the keys of every member
-//   POST /v1/keys/install  {"key": "<base64>"}  install a key everywhere
-//   POST /v1/keys/use      {"key": "<base64>"}  make it the primary everywhere
-//   POST /v1/keys/remove   {"key": "<base64>"}  remove it everywhere
+//   POST /v1/keys/install  {"key": "<base64>", "time": MS, "signature": HEX}  install everywhere
+//   POST /v1/keys/use      {... same ...}                                   make it primary
+//   POST /v1/keys/remove   {... same ...}                                   remove everywhere
+// The POSTs must carry the cluster admin's signature (node/security/key_auth.h); without it
+// they answer 403 PermissionDenied.
 // Keys travel in bodies, never in URLs. Each request runs
 // mesh::gossip_driver::run_key_operation and answers (long poll, a few
 // seconds) with
@@ -29,8 +31,10 @@ namespace meshdeploy::api {
 // (std::nullopt). `driver` must outlive it. `notify` wakes the server's long poll
 // (api::server::notify). Not thread-safe: the server calls it on the io thread, the driver's
 // thread, like every non-upload route.
+// `admin` is the cluster admin's public key, which must sign every key operation.
 router::route_handler keys_routes(mesh::gossip_driver& driver,
-                                  std::function<void(const std::string& wait_id)> notify);
+                                  std::function<void(const std::string& wait_id)> notify,
+                                  records::public_key admin);
 
 // The answer document above for a finished key operation.
 nlohmann::json key_report_json(const mesh::key_report& r);

@@ -80,6 +80,10 @@ class GossipKeysTest : public ::testing::Test {
     full.insert(full.end(), args.begin(), args.end());
     full.push_back("--output");
     full.push_back("json");
+    if (args[0] != "list") {
+      full.push_back("--admin-key");
+      full.push_back((n.cluster_dir() / "admin.key").string());
+    }
     auto r = n.cli(full);
     EXPECT_EQ(r.exit_code, want_exit) << args[0] << ": " << r.out << r.err;
     return json::parse(r.out, nullptr, false);
@@ -182,6 +186,24 @@ TEST_F(GossipKeysTest, NodeOfflineDuringRotationRejoinsWithTheOldKeyStillInstall
   EXPECT_EQ(r.value("acknowledged", 0), 3) << r.dump();
   std::this_thread::sleep_for(1s);
   EXPECT_TRUE(all_alive({n1.get(), n3.get()}, names, 5s));
+}
+
+TEST_F(GossipKeysTest, KeyOperationsNeedTheAdminSignature) {
+  auto n1 = start("n1", "");
+  const std::string key = run_command({meshdeploy_binary(), "keygen"}).out;
+  const std::string k = key.substr(0, key.find('\n'));
+  // Signed by an operator key, not the admin's: refused with exit 4.
+  auto r = n1->cli({"keys", "install", k, "--admin-key", (n1->cluster_dir() / "tester.key").string()});
+  EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
+  EXPECT_NE(r.err.find("admin"), std::string::npos) << r.err;
+  // No signature at all (a raw API call): refused.
+  auto raw = run_command({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X",
+                          "POST", "-d", "{\"key\": \"" + k + "\"}",
+                          "http://" + n1->api() + "/v1/keys/install"});
+  EXPECT_EQ(raw.out, "403");
+  // The keyring did not change.
+  auto list = keys(*n1, {"list"}, 0);
+  EXPECT_EQ(list["keys"].size(), 1u) << list.dump();
 }
 
 }  // namespace
