@@ -9,6 +9,7 @@
 #include "node/api/router.h"
 #include "node/api/server.h"
 #include "node/deploy/local_deployer.h"
+#include "node/deploy/mesh_deployer.h"
 #include "node/mesh/gossip_driver.h"
 #include "node/mesh/keyring_store.h"
 #include "node/record_service.h"
@@ -16,6 +17,7 @@
 #include "node/records/store.h"
 #include "node/security/audit.h"
 #include "node/security/identity.h"
+#include "node/swarm/bundle_fetch.h"
 #include "storage/db.h"
 
 #include <boost/asio/io_context.hpp>
@@ -143,8 +145,11 @@ int run_node(const node_options& in) {
   ao.limits = o.bundle_limits;
   agent::executor exec(*db.value(), ao);
   deploy::local_deployer deployer(reg, exec, deploy::host_identity{o.name, o.tags});
-  if (auto r = deployer.recover(); !r) {
-    spdlog::critical("crash recovery failed: {}", r.error().message);
+  // Crash recovery: kill leftover hook processes of interrupted runs (never rerun a hook); the
+  // mesh deployer reports them once the records are open (mesh_deployer::start).
+  auto interrupted = exec.recover();
+  if (!interrupted) {
+    spdlog::critical("crash recovery failed: {}", interrupted.error().message);
     return 1;
   }
 
@@ -209,10 +214,49 @@ int run_node(const node_options& in) {
           }
         });
       });
-  gossip->set_user_handler(
-      [&records](std::uint8_t type, std::span<const std::byte> payload, const std::string& from) {
-        if (type == mesh::user_type_records) records.on_message(from, payload);
-      });
+  // Bundles travel between nodes piece by piece over direct messages (node/swarm).
+  swarm::bundle_fetch bundles(
+      swarm::fetch_env{
+          [&reg](const swarm::bundle_ref& b) -> std::optional<fs::path> {
+            auto rv = reg.get_revision(b.app, b.id);
+            if (!rv || !reg.has_bundle(rv.value())) return std::nullopt;
+            return reg.bundle_path(rv.value());
+          },
+          [&gossip](const std::string& peer, std::vector<std::byte> bytes) {
+            if (auto s = gossip->send_user(peer, mesh::user_type_swarm, std::move(bytes)); !s) {
+              spdlog::debug("swarm: cannot send to {}: {}", peer, s.error().message);
+            }
+          }},
+      o.data_dir / "tmp" / "bundles");
+  deploy::mesh_deployer mesh_deploys(
+      reg, *store.value(), exec, o.name,
+      deploy::mesh_env{
+          [&records](const records::payload& p) { return records.publish_own(p); },
+          [&server](const std::string& id) { server.notify(id); },
+          [&](const records::revision_payload& rev,
+              std::function<void(result<fs::path>)> done) {
+            // The node the revision was pushed to first, then every other live peer.
+            std::vector<std::string> sources;
+            if (!rev.origin.empty() && rev.origin != o.name) sources.push_back(rev.origin);
+            {
+              std::lock_guard lock(peers_mu);
+              for (const auto& p : peers) {
+                if (p != rev.origin) sources.push_back(p);
+              }
+            }
+            bundles.fetch(swarm::bundle_ref{rev.app, rev.id, rev.format, rev.size}, sources,
+                          std::move(done), swarm::clock::now());
+          },
+          [&io](std::function<void()> fn) { boost::asio::post(io, std::move(fn)); }});
+  records.set_on_stored([&io, &mesh_deploys](const records::record& r) {
+    boost::asio::post(io, [&mesh_deploys, r] { mesh_deploys.on_record(r); });
+  });
+  gossip->set_user_handler([&records, &bundles](std::uint8_t type,
+                                                std::span<const std::byte> payload,
+                                                const std::string& from) {
+    if (type == mesh::user_type_records) records.on_message(from, payload);
+    if (type == mesh::user_type_swarm) bundles.on_message(from, payload, swarm::clock::now());
+  });
   for (const auto& g : o.grant_files) {
     if (auto l = load_grant(records, g); !l) {
       spdlog::critical("--grant: {}", l.error().message);
@@ -226,8 +270,10 @@ int run_node(const node_options& in) {
     return 1;
   }
 
+  mesh_deploys.start(interrupted.value());
   router.add_route_handler(api::make_record_routes(api::record_routes_context{
-      reg, deployer, *store.value(),
+      reg, *store.value(),
+      [&mesh_deploys](const std::string& id) { return mesh_deploys.refresh_now(id); },
       [&records](const records::record& r) { return records.check(r); },
       [&records](const records::record& r) { return records.publish(r); },
       [&] {
@@ -283,6 +329,18 @@ int run_node(const node_options& in) {
       records.on_tick();
       arm_sync();
 
+  // Bundle transfers: retry or move on from stalled sources.
+  boost::asio::steady_timer swarm_timer(io);
+  std::function<void()> arm_swarm = [&] {
+    swarm_timer.expires_after(std::chrono::seconds(1));
+    swarm_timer.async_wait([&](const boost::system::error_code& e) {
+      if (e) return;
+      bundles.on_tick(swarm::clock::now());
+      arm_swarm();
+    });
+  };
+  arm_swarm();
+
   // Retention: prune old deployment records every hour (and once at start).
   boost::asio::steady_timer prune_timer(io);
   std::function<void()> prune = [&] {
@@ -304,6 +362,18 @@ int run_node(const node_options& in) {
     });
   };
   arm_sync();
+
+  // Bundle transfers: retry or move on from stalled sources.
+  boost::asio::steady_timer swarm_timer(io);
+  std::function<void()> arm_swarm = [&] {
+    swarm_timer.expires_after(std::chrono::seconds(1));
+    swarm_timer.async_wait([&](const boost::system::error_code& e) {
+      if (e) return;
+      bundles.on_tick(swarm::clock::now());
+      arm_swarm();
+    });
+  };
+  arm_swarm();
 
   // Retention: prune old deployment records every hour (and once at start).
   boost::asio::steady_timer prune_timer(io);
@@ -342,12 +412,14 @@ int run_node(const node_options& in) {
     deployer.set_on_change({});
     sync_timer.cancel();
     prune_timer.cancel();
+    swarm_timer.cancel();
     // A graceful leave, then a moment for it to go out before the loop ends.
     gossip->leave();
     auto t = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(300));
     t->async_wait([&io, t](const boost::system::error_code&) { io.stop(); });
   });
   io.run();
+  mesh_deploys.shutdown();
   deployer.shutdown();
   pool.join();
   fs::remove(o.data_dir / "api.addr", ec);

@@ -147,9 +147,13 @@ class record_routes {
     }
     auto outcome = ctx_.publish(r.value());
     if (!outcome) return error_response(outcome.error());
-    if (const auto* in = std::get_if<rec::intent_payload>(&p.value())) return start(*in);
+    if (const auto* in = std::get_if<rec::intent_payload>(&p.value())) {
+      auto d = ctx_.refreshed(in->deployment_id);
+      if (!d) return error_response(d.error());
+      return json_response(201, deploy::to_json(d.value()));
+    }
     if (const auto* s = std::get_if<rec::stop_payload>(&p.value())) {
-      auto d = ctx_.deployer.stop(s->deployment_id);
+      auto d = ctx_.refreshed(s->deployment_id);
       if (!d) return error_response(d.error());
       return json_response(200, deploy::to_json(d.value()));
     }
@@ -172,21 +176,6 @@ class record_routes {
     }
     if (auto c = ctx_.reg.get_config(in.config); !c) return error_response(c.error());
     return std::nullopt;
-  }
-
-  api_response start(const rec::intent_payload& in) const {
-    deploy::deployment_request dr;
-    dr.id = in.deployment_id;
-    dr.application = in.app;
-    dr.group = in.group;
-    dr.revision = in.revision;
-    dr.config = in.config;
-    dr.file_exists_behavior = in.file_exists_behavior;
-    dr.ignore_stop_failures = in.ignore_stop_failures;
-    dr.creator = in.creator.empty() ? "operator" : in.creator;
-    auto d = ctx_.deployer.submit(dr);
-    if (!d) return error_response(d.error());
-    return json_response(201, deploy::to_json(d.value()));
   }
 
   api_response upload(const api_request& req, const std::string& app,

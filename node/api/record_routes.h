@@ -9,12 +9,11 @@
 //
 // Every mutating call is a record signed by an operator (or, for grants, the admin): the node
 // checks it (signature, the writer's newest grant, freshness, schema) and CodeDeploy's create
-// rules (registry::check_definition) before storing and spreading it. An intent also starts the
-// deployment on this node and a stop stops it (the single-host deployer; the mesh replaces it).
+// rules (registry::check_definition) before storing and spreading it. A new intent or stop is
+// answered with the deployment's status document as the mesh deployer computes it.
 #pragma once
 
 #include "node/api/router.h"
-#include "node/deploy/local_deployer.h"
 #include "node/deploy/registry.h"
 #include "node/records/payloads.h"
 #include "node/records/store.h"
@@ -32,8 +31,10 @@ struct live_host {
 
 struct record_routes_context {
   deploy::registry& reg;
-  deploy::local_deployer& deployer;
   const records::store& store;
+  // The current status document of a deployment after its intent or stop was published
+  // (deploy::mesh_deployer::refresh_now). Called on the io thread.
+  std::function<result<deploy::deployment_record>(const std::string& id)> refreshed;
   // Verifies a record an operator submits through this node (records::check_submission)
   // and returns its payload. Thread-safe.
   std::function<result<records::payload>(const records::record&)> check;

@@ -37,7 +37,7 @@ class RouterTest : public ::testing::Test {
         *reg_, *exec_, deploy::host_identity{"h1", {{"role", "web"}}});
     router_ = std::make_unique<router>(*reg_, *deployer_, node_info{"h1", "0.1.0", {}, "/"});
     router_->add_route_handler(make_record_routes(record_routes_context{
-        *reg_, *deployer_, *store_,
+        *reg_, *store_, [this](const std::string& id) { return reg_->get_deployment(id); },
         [this](const records::record& r) -> result<records::payload> {
           MESH_CHECK(security::check_submission(r, *store_, keys_.admin.pub, test::wall_ms()));
           return records::decode_payload(r.type, r.payload);
