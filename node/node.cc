@@ -328,37 +328,6 @@ int run_node(const node_options& in) {
       if (e) return;
       records.on_tick();
       arm_sync();
-
-  // Bundle transfers: retry or move on from stalled sources.
-  boost::asio::steady_timer swarm_timer(io);
-  std::function<void()> arm_swarm = [&] {
-    swarm_timer.expires_after(std::chrono::seconds(1));
-    swarm_timer.async_wait([&](const boost::system::error_code& e) {
-      if (e) return;
-      bundles.on_tick(swarm::clock::now());
-      arm_swarm();
-    });
-  };
-  arm_swarm();
-
-  // Retention: prune old deployment records every hour (and once at start).
-  boost::asio::steady_timer prune_timer(io);
-  std::function<void()> prune = [&] {
-    const records::prune_options po{
-        static_cast<std::int64_t>(o.retention_days) * 24 * 3600 * 1000,
-        o.retention_per_group};
-    if (auto p = store.value()->prune(deploy::now_ms(), po); !p) {
-      spdlog::error("retention: {}", p.error().message);
-    } else if (p.value().records > 0) {
-      spdlog::info("retention: pruned {} deployment(s), {} record(s)", p.value().deployments,
-                   p.value().records);
-    }
-    prune_timer.expires_after(std::chrono::hours(1));
-    prune_timer.async_wait([&](const boost::system::error_code& e) {
-      if (!e) prune();
-    });
-  };
-  prune();
     });
   };
   arm_sync();
