@@ -1,5 +1,6 @@
 #include "node/record_service.h"
 
+#include "node/deploy/status.h"
 #include "node/security/verifier.h"
 
 #include <fmt/format.h>
@@ -10,12 +11,6 @@
 namespace meshdeploy::node {
 
 namespace {
-
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 bool operator_written(records::record_type t) {
   using records::record_type;
@@ -64,7 +59,7 @@ void record_service::stored(const records::record& r) {
         }
       }
     }
-    if (auto a = audit_.append(r, options_.node_name, wall_ms(), writer); !a) {
+    if (auto a = audit_.append(r, options_.node_name, deploy::now_ms(), writer); !a) {
       spdlog::error("audit: cannot append {} {}: {}", records::to_string(r.type), r.key,
                     a.error().message);
     }
@@ -73,7 +68,7 @@ void record_service::stored(const records::record& r) {
 }
 
 result<records::payload> record_service::check(const records::record& r) const {
-  MESH_CHECK(security::check_submission(r, store_, options_.admin, wall_ms()));
+  MESH_CHECK(security::check_submission(r, store_, options_.admin, deploy::now_ms()));
   return records::decode_payload(r.type, r.payload);
 }
 
@@ -87,7 +82,7 @@ result<bool> record_service::publish_own(const records::payload& p) {
   r.type = records::type_of(p);
   r.key = records::expected_key(p);
   r.payload = records::encode_payload(p);
-  r.time_ms = wall_ms();
+  r.time_ms = deploy::now_ms();
   if (records::is_versioned(r.type)) {
     auto current = store_.get(r.type, r.key);
     if (!current) return current.error();
