@@ -547,6 +547,51 @@ int run(int argc, char** argv) {
   deploy_cmd->add_flag("--ignore-stop-failures", d_ignore_stop,
                        "Go on when ApplicationStop/BeforeBlockTraffic/AfterBlockTraffic fail");
   deploy_cmd->add_flag("--wait", d_wait, "Follow the deployment until it ends");
+  // Plans, signs and submits a deployment of `revision` to d_app/d_group, then follows it
+  // with --wait; returns the exit code. `rollback_of` names the deployment it rolls back.
+  auto start_deployment = [&](const client& cl, const std::string& revision,
+                              const std::string& rollback_of) -> int {
+    // The node resolves the group into an ordered target list and K; the operator signs that
+    // plan as the deployment intent.
+    const std::string new_id = deploy::new_deployment_id();
+    auto plan = check_reply(cl.call(
+        "GET", fmt::format("/v1/groups/{}/{}/plan?deployment={}&config={}", url_encode(d_app),
+                           url_encode(d_group), new_id, url_encode(d_config))));
+    if (plan.code != exit_ok) return plan.code;
+    records::intent_payload in;
+    in.deployment_id = new_id;
+    in.app = d_app;
+    in.group = d_group;
+    in.revision = revision;
+    in.rollback_of = rollback_of;
+    in.config = plan.body.value("deploymentConfig", "");
+    in.targets = plan.body.value("targets", std::vector<std::string>{});
+    in.max_out_of_service = plan.body.value("maxOutOfService", 0u);
+    in.ignore_stop_failures = d_ignore_stop;
+    in.file_exists_behavior = d_fileexists;
+    if (const char* user = std::getenv("USER"); user && *user) in.creator = user;
+    auto r = submit_signed(cl, g, in);
+    if (r.code != exit_ok) return r.code;
+    const std::string id = r.body.value("deploymentId", "");
+    json final_doc = r.body;
+    if (!g.json()) {
+      std::printf("%s\n", id.c_str());
+      std::fflush(stdout);
+    }
+    const std::string st = r.body.value("status", "");
+    const bool already_over = st == "Failed" || st == "Stopped" || st == "Succeeded";
+    if (d_wait && !already_over) {
+      auto w = wait_for(cl, id, g.json());
+      if (w.code != exit_ok) return w.code;
+      final_doc = w.body;
+    }
+    if (g.json()) {
+      print_json(d_wait || already_over ? final_doc : json{{"deploymentId", id}});
+    } else if (d_wait || already_over) {
+      std::cout << render_status(final_doc);
+    }
+    return d_wait || already_over ? final_code(final_doc) : exit_ok;
+  };
   deploy_cmd->callback([&] {
     if (d_revision.empty() && source.empty()) {
       print_error("give --revision ID or --source PATH");
@@ -563,45 +608,76 @@ int run(int argc, char** argv) {
       if ((code = pushed.code) != exit_ok) return;
       d_revision = pushed.body.value("revisionId", "");
     }
-    // The node resolves the group into an ordered target list and K; the operator signs that
-    // plan as the deployment intent.
-    const std::string new_id = deploy::new_deployment_id();
-    auto plan = check_reply(cl.call(
-        "GET", fmt::format("/v1/groups/{}/{}/plan?deployment={}&config={}", url_encode(d_app),
-                           url_encode(d_group), new_id, url_encode(d_config))));
-    if ((code = plan.code) != exit_ok) return;
-    records::intent_payload in;
-    in.deployment_id = new_id;
-    in.app = d_app;
-    in.group = d_group;
-    in.revision = d_revision;
-    in.config = plan.body.value("deploymentConfig", "");
-    in.targets = plan.body.value("targets", std::vector<std::string>{});
-    in.max_out_of_service = plan.body.value("maxOutOfService", 0u);
-    in.ignore_stop_failures = d_ignore_stop;
-    in.file_exists_behavior = d_fileexists;
-    if (const char* user = std::getenv("USER"); user && *user) in.creator = user;
-    auto r = submit_signed(cl, g, in);
-    if ((code = r.code) != exit_ok) return;
-    const std::string id = r.body.value("deploymentId", "");
-    json final_doc = r.body;
+    code = start_deployment(cl, d_revision, "");
+  });
+
+  // rollback ------------------------------------------------------------------
+  auto* rollback_cmd = app.add_subcommand(
+      "rollback",
+      "Deploy again the last revision that succeeded on a deployment group before its newest\n"
+      "deployment (CodeDeploy's rollback): a new deployment that names the one it rolls back.\n\n"
+      "Example:\n  meshdeploy rollback --app web --group prod --wait");
+  rollback_cmd->add_option("--app", d_app, "Application")->required();
+  rollback_cmd->add_option("--group", d_group, "Deployment group")->required();
+  rollback_cmd->add_option("--config", d_config, "Deployment configuration (default: the group's)");
+  rollback_cmd->add_flag("--wait", d_wait, "Follow the deployment until it ends");
+  rollback_cmd->callback([&] {
+    client cl = c();
+    auto list = check_reply(cl.call("GET", fmt::format("/v1/deployments?app={}&group={}",
+                                                       url_encode(d_app), url_encode(d_group))));
+    if ((code = list.code) != exit_ok) return;
+    const json deployments = list.body.value("deployments", json::array());  // newest first
+    if (deployments.empty()) {
+      print_error(fmt::format("deployment group '{}' of '{}' has no deployment to roll back",
+                              d_group, d_app));
+      code = exit_usage;
+      return;
+    }
+    const json& current = deployments.front();
+    std::string revision;
+    for (std::size_t i = 1; i < deployments.size() && revision.empty(); ++i) {
+      if (deployments[i].value("status", "") == "Succeeded" &&
+          deployments[i].value("revision", "") != current.value("revision", "")) {
+        revision = deployments[i].value("revision", "");
+      }
+    }
+    if (revision.empty()) {
+      print_error(fmt::format("no earlier successful deployment of another revision on '{}' to "
+                              "roll back to",
+                              d_group));
+      code = exit_usage;
+      return;
+    }
     if (!g.json()) {
-      std::printf("%s\n", id.c_str());
-      std::fflush(stdout);
+      std::fprintf(stderr, "rolling back %s to revision %s\n",
+                   current.value("deploymentId", "").c_str(), revision.substr(0, 12).c_str());
     }
-    const std::string st = r.body.value("status", "");
-    const bool already_over = st == "Failed" || st == "Stopped" || st == "Succeeded";
-    if (d_wait && !already_over) {
-      auto w = wait_for(cl, id, g.json());
-      if ((code = w.code) != exit_ok) return;
-      final_doc = w.body;
-    }
-    if (g.json()) {
-      print_json(d_wait || already_over ? final_doc : json{{"deploymentId", id}});
-    } else if (d_wait || already_over) {
-      std::cout << render_status(final_doc);
-    }
-    if (d_wait || already_over) code = final_code(final_doc);
+    code = start_deployment(cl, revision, current.value("deploymentId", ""));
+  });
+
+  // exclude -------------------------------------------------------------------
+  std::string x_id, x_host;
+  auto* exclude_cmd = app.add_subcommand(
+      "exclude",
+      "Fence a host off a running deployment: it no longer holds a rollout token (use it when\n"
+      "a failed or unreachable host blocks the rollout and you accept running without it).\n\n"
+      "Example:\n  meshdeploy exclude d-AB12CD34E --host web-7");
+  exclude_cmd->add_option("DEPLOYMENT_ID", x_id, "Deployment id")->required();
+  exclude_cmd->add_option("--host", x_host, "The host to fence off")->required();
+  exclude_cmd->callback([&] {
+    auto d = check_reply(c().call("GET", "/v1/deployments/" + url_encode(x_id)));
+    if ((code = d.code) != exit_ok) return;
+    records::exclude_payload x;
+    x.deployment_id = x_id;
+    x.app = d.body.value("application", "");
+    x.group = d.body.value("deploymentGroup", "");
+    x.host = x_host;
+    auto r = submit_signed(c(), g, x);
+    if ((code = r.code) != exit_ok) return;
+    if (g.json())
+      print_json(r.body);
+    else
+      std::printf("Excluded %s from %s\n", x_host.c_str(), x_id.c_str());
   });
 
   // status --------------------------------------------------------------------

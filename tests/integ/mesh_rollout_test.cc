@@ -182,5 +182,27 @@ TEST_F(MeshRolloutTest, AFailingHostFailsOneAtATimeAndLaterHostsAreSkipped) {
   EXPECT_LE(max_overlap(), 1);
 }
 
+TEST_F(MeshRolloutTest, RollbackRedeploysTheLastSuccessfulRevision) {
+  auto good = deploy("rb", "AllAtOnce");
+  ASSERT_EQ(good["status"], "Succeeded") << good.dump(2);
+  // A second revision that fails everywhere.
+  std::ofstream(dir_ / "rev" / "content" / "hello.txt") << "v2\n";
+  {
+    std::ofstream fail(dir_ / "fail_hosts");
+    for (int i = 1; i <= kNodes; ++i) fail << (dir_ / ("host-" + std::to_string(i)) / "root").string() << "\n";
+  }
+  auto bad = cli(0, {"deploy", "--app", "web", "--group", "rb", "--source",
+                     (dir_ / "rev").string(), "--wait"});
+  EXPECT_EQ(bad.exit_code, 1) << bad.err;
+  fs::remove(dir_ / "fail_hosts");
+  auto rb = cli(2, {"rollback", "--app", "web", "--group", "rb", "--wait", "-o", "json"});
+  ASSERT_EQ(rb.exit_code, 0) << rb.out << rb.err;
+  auto doc = json::parse(rb.out, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << rb.out;
+  EXPECT_EQ(doc["status"], "Succeeded");
+  EXPECT_EQ(doc["revision"], good["revision"]);
+  EXPECT_EQ(read_file(dir_ / "host-6" / "root" / "srv" / "app" / "hello.txt"), "hello\n");
+}
+
 }  // namespace
 }  // namespace meshdeploy::test
