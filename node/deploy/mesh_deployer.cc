@@ -74,6 +74,41 @@ std::optional<deployment_records> load(const rec::store& store, const std::strin
   return d;
 }
 
+// The group's intents and approvals, for admission.
+struct group_view {
+  std::vector<group_intent> intents;
+  std::vector<rec::approval_payload> approvals;
+  admission adm;
+};
+
+group_view load_group(const rec::store& store, const std::string& app, const std::string& group) {
+  group_view g;
+  if (auto all = store.scan(rec::record_type::intent)) {
+    for (const auto& r : all.value()) {
+      auto in = payload_as<rec::intent_payload>(r);
+      if (in && in->app == app && in->group == group) {
+        g.intents.push_back(group_intent{in->deployment_id, in->targets, r.time_ms});
+      }
+    }
+  }
+  if (auto all = store.scan(rec::record_type::approval, app + "/" + group + "/")) {
+    for (const auto& r : all.value()) {
+      auto a = payload_as<rec::approval_payload>(r);
+      if (a && a->app == app && a->group == group) g.approvals.push_back(std::move(*a));
+    }
+  }
+  g.adm = admit(g.intents, g.approvals);
+  return g;
+}
+
+void apply_admission(deployment_records& d, const group_view& g) {
+  const auto& chain = g.adm.chain;
+  d.admitted = std::find(chain.begin(), chain.end(), d.intent.deployment_id) != chain.end();
+  if (auto it = g.adm.lost_to.find(d.intent.deployment_id); it != g.adm.lost_to.end()) {
+    d.lost_to = it->second;
+  }
+}
+
 // The deployment a record is about ("" for other record types).
 std::string deployment_of(const rec::record& r) {
   switch (r.type) {
@@ -83,6 +118,9 @@ std::string deployment_of(const rec::record& r) {
     case rec::record_type::progress:
     case rec::record_type::exclude:
       return r.key.substr(0, r.key.find('/'));
+    case rec::record_type::approval:
+      if (auto a = payload_as<rec::approval_payload>(r)) return a->child;
+      return {};
     default:
       return {};
   }
@@ -184,6 +222,9 @@ result<deployment_record> mesh_deployer::refresh_now(const std::string& deployme
 void mesh_deployer::refresh(const std::string& id) {
   auto d = load(store_, id);
   if (!d) return;
+  const group_view group = load_group(store_, d->intent.app, d->intent.group);
+  apply_admission(*d, group);
+  approve(group.adm, group.intents, d->intent.app, d->intent.group);
   const deployment_config config = config_for(reg_, d->intent);
   std::string format;
   if (auto rv = reg_.get_revision(d->intent.app, d->intent.revision)) format = rv.value().format;
@@ -198,6 +239,8 @@ void mesh_deployer::refresh(const std::string& id) {
   } else {
     doc.version = 1;
   }
+  const bool now_over =
+      is_terminal(doc.status) && !(old && is_terminal(old.value().status));
   if (changed) {
     if (auto p = reg_.put_deployment(doc); !p) {
       spdlog::error("deployment {}: cannot store its status: {}", id, p.error().message);
@@ -205,9 +248,54 @@ void mesh_deployer::refresh(const std::string& id) {
       env_.changed(id);
     }
   }
+  if (now_over) {
+    // The group's next deployment may now be approved and admitted.
+    for (const auto& in : group.intents) {
+      if (in.id != id) {
+        auto other = reg_.get_deployment(in.id);
+        if (!other || !is_terminal(other.value().status)) refresh(in.id);
+      }
+    }
+  }
   const auto& targets = d->intent.targets;
   if (std::find(targets.begin(), targets.end(), self_) != targets.end()) {
     take_part(id, *d, config);
+  }
+}
+
+void mesh_deployer::approve(const admission& adm, const std::vector<group_intent>& intents,
+                            const std::string& app, const std::string& group) {
+  const std::string head = adm.chain.empty() ? std::string() : adm.chain.back();
+  if (!head.empty()) {
+    auto h = reg_.get_deployment(head);
+    if (!h || !is_terminal(h.value().status)) return;  // one deployment per group at a time
+  }
+  // One child per parent: never sign a second approval for this parent.
+  auto mine = store_.get(rec::record_type::approval, app + "/" + group + "/" + head + "/" + self_);
+  if (!mine || mine.value()) return;
+  // The earliest waiting intent that targets this host.
+  const group_intent* pick = nullptr;
+  for (const auto& in : intents) {
+    if (in.targets.empty() ||
+        std::find(in.targets.begin(), in.targets.end(), self_) == in.targets.end() ||
+        std::find(adm.chain.begin(), adm.chain.end(), in.id) != adm.chain.end() ||
+        adm.lost_to.count(in.id) != 0) {
+      continue;
+    }
+    if (auto doc = reg_.get_deployment(in.id); doc && is_terminal(doc.value().status)) continue;
+    if (pick == nullptr || std::pair(in.created, in.id) < std::pair(pick->created, pick->id)) {
+      pick = &in;
+    }
+  }
+  if (pick == nullptr) return;
+  rec::approval_payload a;
+  a.app = app;
+  a.group = group;
+  a.parent = head;
+  a.child = pick->id;
+  a.host = self_;
+  if (auto r = env_.publish(a); !r) {
+    spdlog::error("deployment {}: cannot publish approval: {}", pick->id, r.error().message);
   }
 }
 

@@ -83,6 +83,9 @@ class mesh_deployer {
   void take_part(const std::string& deployment_id, const deployment_records& d,
                  const deployment_config& config);
   bool bundle_ready(const std::string& deployment_id, const records::intent_payload& in);
+  // Signs this host's approval for the group's next deployment when the head is over.
+  void approve(const admission& adm, const std::vector<group_intent>& intents,
+               const std::string& app, const std::string& group);
   void run_worker(std::shared_ptr<worker> w);
   void publish_progress(const std::string& deployment_id, const std::string& phase,
                         const std::vector<records::event_progress>& events);

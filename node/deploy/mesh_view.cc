@@ -77,9 +77,73 @@ std::string phase_of(const deployment_records& d, const std::string& host) {
   return it == d.progress.end() ? std::string() : it->second.phase;
 }
 
+admission admit(const std::vector<group_intent>& intents,
+                const std::vector<records::approval_payload>& approvals) {
+  admission out;
+  std::set<std::string> decided;  // in the chain or lost
+  std::string parent;
+  for (std::size_t round = 0; round <= intents.size(); ++round) {
+    struct candidate {
+      const group_intent* intent;
+      std::size_t votes = 0;
+    };
+    std::vector<candidate> competing;
+    std::set<std::string> voters;  // hosts that approved some child of `parent`
+    for (const auto& a : approvals) {
+      if (a.parent == parent) voters.insert(a.host);
+    }
+    for (const auto& in : intents) {
+      if (in.targets.empty() || decided.count(in.id) != 0) continue;
+      std::set<std::string> for_it;
+      for (const auto& a : approvals) {
+        if (a.parent == parent && a.child == in.id &&
+            std::find(in.targets.begin(), in.targets.end(), a.host) != in.targets.end()) {
+          for_it.insert(a.host);
+        }
+      }
+      if (!for_it.empty()) competing.push_back({&in, for_it.size()});
+    }
+    if (competing.empty()) break;
+    auto earlier = [](const candidate& a, const candidate& b) {
+      if (a.votes != b.votes) return a.votes > b.votes;
+      if (a.intent->created != b.intent->created) return a.intent->created < b.intent->created;
+      return a.intent->id < b.intent->id;
+    };
+    std::sort(competing.begin(), competing.end(), earlier);
+    const candidate* winner = nullptr;
+    for (const auto& c : competing) {
+      if (2 * c.votes > c.intent->targets.size()) {
+        winner = &c;
+        break;
+      }
+    }
+    if (winner == nullptr) {
+      // Nobody has a majority: decide only once every competitor's targets have all voted.
+      bool all_voted = true;
+      for (const auto& c : competing) {
+        for (const auto& t : c.intent->targets) all_voted = all_voted && voters.count(t) != 0;
+      }
+      if (!all_voted) break;
+      winner = &competing.front();
+    }
+    const std::string won = winner->intent->id;
+    out.chain.push_back(won);
+    decided.insert(won);
+    for (const auto& c : competing) {
+      if (c.intent->id != won) {
+        out.lost_to[c.intent->id] = won;
+        decided.insert(c.intent->id);
+      }
+    }
+    parent = won;
+  }
+  return out;
+}
+
 gate_decision gate(const deployment_records& d, const deployment_config& config,
                    const std::string& host) {
-  if (d.stop) return gate_decision::skip;
+  if (d.stop || !d.lost_to.empty()) return gate_decision::skip;
+  if (!d.admitted) return gate_decision::wait;
   if (judge(d, config).v != verdict::running) return gate_decision::skip;
   const auto& targets = d.intent.targets;
   const auto pos = std::find(targets.begin(), targets.end(), host);
@@ -124,7 +188,15 @@ deployment_record view(const deployment_records& d, const deployment_config& con
     r.hosts.push_back(std::move(hp));
   }
   const verdict_info j = judge(d, config);
-  if (in.targets.empty()) {
+  if (!d.lost_to.empty()) {
+    r.status = deployment_status::failed;
+    r.error = error_information{
+        "DEPLOYMENT_GROUP_BUSY",
+        fmt::format("another deployment of group '{}', {}, was admitted first; this one never "
+                    "ran (submit it again to deploy after it)",
+                    in.group, d.lost_to)};
+    r.complete_time = d.created;
+  } else if (in.targets.empty()) {
     r.status = deployment_status::failed;
     r.error = error_information{
         "NO_INSTANCES", fmt::format("no live host matched deployment group '{}' when the "
@@ -158,6 +230,9 @@ deployment_record view(const deployment_records& d, const deployment_config& con
                                 d.stop->reason.empty() ? "the deployment was stopped"
                                                        : d.stop->reason};
     r.complete_time = std::max(last, d.stopped_at);
+  } else if (!d.admitted) {
+    r.status = d.stop ? deployment_status::stopped : deployment_status::queued;
+    if (d.stop) r.error = error_information{"DEPLOYMENT_STOPPED", "stopped before it started"};
   } else {
     r.status = any_report ? deployment_status::in_progress : deployment_status::created;
   }

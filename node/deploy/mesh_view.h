@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace meshdeploy::deploy {
 
@@ -24,7 +25,29 @@ struct deployment_records {
   std::optional<records::stop_payload> stop;
   unix_ms stopped_at = 0;
   std::set<std::string> excluded;  // hosts an operator fenced off
+  // Admission (see admit()): whether the deployment is in its group's chain, or which
+  // deployment won the parent it competed for.
+  bool admitted = false;
+  std::string lost_to;
 };
+
+// Admission: at most one deployment per group runs at a time. A target host approves one
+// child per parent, the parent being the newest admitted deployment of the group, once that
+// is over. A deployment is admitted when a majority of its targets approved it for the same
+// parent; when every target of every competitor has voted and nobody has a majority, the most
+// votes win, then the earliest (create time, id). Competitors that got votes for a parent
+// someone else won lose (Failed, naming the winner); later intents queue for the next parent.
+struct group_intent {
+  std::string id;
+  std::vector<std::string> targets;
+  unix_ms created = 0;
+};
+struct admission {
+  std::vector<std::string> chain;              // admitted deployments, oldest first
+  std::map<std::string, std::string> lost_to;  // deployment -> the winner of its parent
+};
+admission admit(const std::vector<group_intent>& intents,
+                const std::vector<records::approval_payload>& approvals);
 
 // Prefix of the event message a host publishes when a restart cut its run short; the status
 // then carries errorInformation DEPLOYMENT_INTERRUPTED.

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -202,6 +203,51 @@ TEST_F(MeshRolloutTest, RollbackRedeploysTheLastSuccessfulRevision) {
   EXPECT_EQ(doc["status"], "Succeeded");
   EXPECT_EQ(doc["revision"], good["revision"]);
   EXPECT_EQ(read_file(dir_ / "host-6" / "root" / "srv" / "app" / "hello.txt"), "hello\n");
+}
+
+TEST_F(MeshRolloutTest, ConcurrentSubmissionsThroughTwoNodesNeverOverlap) {
+  ASSERT_EQ(cli(0, {"group", "create", "--app", "web", "--name", "race", "--tag", "role=web",
+                    "--config", "OneAtATime"})
+                .exit_code,
+            0);
+  auto pushed = cli(0, {"push", "--app", "web", "--source", (dir_ / "rev").string()});
+  ASSERT_EQ(pushed.exit_code, 0) << pushed.err;
+  const std::string rev = pushed.out.substr(0, pushed.out.find('\n'));
+  std::this_thread::sleep_for(300ms);  // the revision record reaches node 4
+  command_result a, b;
+  std::thread ta([&] {
+    a = cli(0, {"deploy", "--app", "web", "--group", "race", "--revision", rev, "--wait"});
+  });
+  std::thread tb([&] {
+    b = cli(3, {"deploy", "--app", "web", "--group", "race", "--revision", rev, "--wait"});
+  });
+  ta.join();
+  tb.join();
+  const std::string id_a = a.out.substr(0, a.out.find('\n'));
+  const std::string id_b = b.out.substr(0, b.out.find('\n'));
+  ASSERT_FALSE(id_a.empty()) << a.err;
+  ASSERT_FALSE(id_b.empty()) << b.err;
+  // The two never ran at the same time: at most one host was inside the window, ever.
+  EXPECT_LE(max_overlap(), 1);
+  // Either one lost the admission (Failed, naming the winner) or they ran one after the other.
+  auto da = json::parse(cli(2, {"status", id_a, "-o", "json"}).out);
+  auto db = json::parse(cli(2, {"status", id_b, "-o", "json"}).out);
+  const bool a_lost = da["status"] == "Failed";
+  const bool b_lost = db["status"] == "Failed";
+  EXPECT_FALSE(a_lost && b_lost) << da.dump(2) << db.dump(2);
+  auto message = [](const json& d) {
+    return d["errorInformation"].is_object() ? d["errorInformation"].value("message", "")
+                                             : std::string();
+  };
+  const std::string msg_a = message(da);
+  const std::string msg_b = message(db);
+  EXPECT_TRUE(!a_lost || msg_a.find(id_b) != std::string::npos) << msg_a;
+  EXPECT_TRUE(!b_lost || msg_b.find(id_a) != std::string::npos) << msg_b;
+  EXPECT_TRUE(a_lost || da["status"] == "Succeeded") << da.dump(2);
+  EXPECT_TRUE(b_lost || db["status"] == "Succeeded") << db.dump(2);
+  RecordProperty("outcome", a_lost || b_lost ? "one lost admission" : "ran one after the other");
+  std::printf("concurrent submissions: %s\n",
+              a_lost || b_lost ? "one lost admission" : "ran one after the other");
 }
 
 }  // namespace

@@ -15,7 +15,13 @@ deployment_records make(std::vector<std::string> targets, std::uint32_t k) {
   d.intent.targets = std::move(targets);
   d.intent.max_out_of_service = k;
   d.created = 1000;
+  d.admitted = true;
   return d;
+}
+
+records::approval_payload vote(std::string parent, std::string child, std::string host) {
+  return records::approval_payload{"web", "prod", std::move(parent), std::move(child),
+                                   std::move(host)};
 }
 
 void set_phase(deployment_records& d, const std::string& host, const std::string& phase) {
@@ -104,6 +110,45 @@ TEST(MeshViewTest, OneAtATimeToleratesOnlyTheLastHostFailing) {
   auto v = view(e, one, "gid", "tar");
   EXPECT_EQ(v.status, deployment_status::failed);
   EXPECT_EQ(v.error->code, "HEALTH_CONSTRAINTS");
+}
+
+TEST(MeshViewTest, AdmissionChainsDeploymentsOnePerParent) {
+  const std::vector<group_intent> intents = {{"d-1", {"a", "b", "c"}, 10},
+                                             {"d-2", {"a", "b", "c"}, 11},
+                                             {"d-3", {"a", "b", "c"}, 12}};
+  // Concurrent d-1 and d-2 for the first parent: d-1 gets a majority, d-2 loses.
+  auto adm = admit(intents, {vote("", "d-1", "a"), vote("", "d-2", "b"), vote("", "d-1", "c")});
+  EXPECT_EQ(adm.chain, std::vector<std::string>{"d-1"});
+  EXPECT_EQ(adm.lost_to.at("d-2"), "d-1");
+  EXPECT_EQ(adm.lost_to.count("d-3"), 0u);  // it had no votes: it queues for the next parent
+  adm = admit(intents, {vote("", "d-1", "a"), vote("", "d-2", "b"), vote("", "d-1", "c"),
+                        vote("d-1", "d-3", "a"), vote("d-1", "d-3", "b")});
+  EXPECT_EQ(adm.chain, (std::vector<std::string>{"d-1", "d-3"}));
+  // No majority yet and not everyone voted: nothing decided.
+  adm = admit(intents, {vote("", "d-1", "a"), vote("", "d-2", "b")});
+  EXPECT_TRUE(adm.chain.empty());
+  // Votes from hosts that are not targets do not count.
+  adm = admit(intents, {vote("", "d-1", "x"), vote("", "d-1", "y"), vote("", "d-1", "a")});
+  EXPECT_TRUE(adm.chain.empty());
+}
+
+TEST(MeshViewTest, AnEvenSplitIsDecidedOnceEveryoneVoted) {
+  const std::vector<group_intent> intents = {{"d-2", {"a", "b"}, 11}, {"d-1", {"a", "b"}, 10}};
+  auto adm = admit(intents, {vote("", "d-1", "a"), vote("", "d-2", "b")});
+  ASSERT_EQ(adm.chain, std::vector<std::string>{"d-1"});  // equal votes: the earlier one
+  EXPECT_EQ(adm.lost_to.at("d-2"), "d-1");
+}
+
+TEST(MeshViewTest, QueuedUntilAdmittedAndLosersFailNamingTheWinner) {
+  auto d = make({"a", "b"}, 1);
+  d.admitted = false;
+  EXPECT_EQ(gate(d, count(1), "a"), gate_decision::wait);
+  EXPECT_EQ(view(d, count(1), "gid", "tar").status, deployment_status::queued);
+  d.lost_to = "d-9";
+  EXPECT_EQ(gate(d, count(1), "a"), gate_decision::skip);
+  auto v = view(d, count(1), "gid", "tar");
+  EXPECT_EQ(v.status, deployment_status::failed);
+  EXPECT_NE(v.error->message.find("d-9"), std::string::npos);
 }
 
 }  // namespace
