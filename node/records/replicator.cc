@@ -95,7 +95,7 @@ replicator::accept replicator::receive(const record& r, bool forward) {
     count_rejected(reason_of(v.error()));
     return accept::rejected;
   }
-  auto outcome = store_.put(r);
+  auto outcome = store_.put(r, storage::durability::buffered);
   if (!outcome) {
     count_rejected(reason_of(outcome.error()));
     return accept::rejected;

@@ -252,7 +252,9 @@ void store::index_erase(const std::string& id) {
   --index_size_;
 }
 
-result<put_outcome> store::put(const record& r) {
+result<put_outcome> store::put(const record& r) { return put(r, durability_); }
+
+result<put_outcome> store::put(const record& r, storage::durability durability) {
   std::lock_guard lock(write_mu_);
   const std::string cf = cf_of(r.type);
   const std::string k = storage::key().str(r.key).bytes();
@@ -307,7 +309,7 @@ result<put_outcome> store::put(const record& r) {
     }
   }
   if (batch.empty()) return outcome;
-  auto st = db_.write(std::move(batch), durability_);
+  auto st = db_.write(std::move(batch), durability);
   if (!st) return io_error(st.error(), fmt::format("write {} {}", cf, r.key));
   for (auto& [id, e] : index_updates) index_set(id, e);
   return outcome;

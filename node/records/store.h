@@ -92,6 +92,11 @@ class store final : public trust_source {
   // atomic batch (synced by default). Errors: conflict when a host record binds a name already
   // bound to a different key (the first verified binding wins; logged); io on storage failure.
   result<put_outcome> put(const record& r);
+  // The same with this write's durability chosen by the caller: the replicator writes records
+  // it received from peers buffered (a crash may lose the newest of them; anti-entropy fetches
+  // them again, and every view only waits longer for what it lacks) and this node's own
+  // records with the store's durability.
+  result<put_outcome> put(const record& r, storage::durability durability);
 
   // The record stored under (t, key), or nullopt.
   result<std::optional<record>> get(record_type t, std::string_view key) const;
