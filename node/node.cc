@@ -231,7 +231,9 @@ int run_node(const node_options& in) {
   deploy::mesh_deployer mesh_deploys(
       reg, *store.value(), exec, o.name,
       deploy::mesh_env{
-          [&records](const records::payload& p) { return records.publish_own(p); },
+          [&records](const records::payload& p, bool durable) {
+            return records.publish_own(p, durable);
+          },
           [&server](const std::string& id) { server.notify(id); },
           [&](const records::revision_payload& rev,
               std::function<void(result<fs::path>)> done) {

@@ -77,7 +77,7 @@ result<bool> record_service::publish(const records::record& r) {
   return replicator_.publish(r, records::clock::now());
 }
 
-result<bool> record_service::publish_own(const records::payload& p) {
+result<bool> record_service::publish_own(const records::payload& p, bool durable) {
   records::record r;
   r.type = records::type_of(p);
   r.key = records::expected_key(p);
@@ -89,7 +89,8 @@ result<bool> record_service::publish_own(const records::payload& p) {
     if (current.value()) r.version = current.value()->version + 1;
   }
   security::sign(r, self_);
-  return publish(r);
+  std::lock_guard lock(mu_);
+  return replicator_.publish(r, records::clock::now(), durable);
 }
 
 void record_service::on_message(const std::string& from, std::span<const std::byte> bytes) {

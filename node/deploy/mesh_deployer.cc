@@ -211,7 +211,21 @@ void mesh_deployer::on_record(const rec::record& r) {
   }
   if (r.type == rec::record_type::config || r.type == rec::record_type::group) return;
   const std::string id = deployment_of(r);
-  if (!id.empty()) refresh(id);
+  if (id.empty()) return;
+  // Records arrive in bursts (every host's per-event progress): refresh each deployment once
+  // per burst, after the queued records are in.
+  dirty_.insert(id);
+  if (!flush_scheduled_) {
+    flush_scheduled_ = true;
+    env_.post([this] { flush_dirty(); });
+  }
+}
+
+void mesh_deployer::flush_dirty() {
+  flush_scheduled_ = false;
+  auto ids = std::move(dirty_);
+  dirty_.clear();
+  for (const auto& id : ids) refresh(id);
 }
 
 result<deployment_record> mesh_deployer::refresh_now(const std::string& deployment_id) {
@@ -242,7 +256,7 @@ void mesh_deployer::refresh(const std::string& id) {
   const bool now_over =
       is_terminal(doc.status) && !(old && is_terminal(old.value().status));
   if (changed) {
-    if (auto p = reg_.put_deployment(doc); !p) {
+    if (auto p = reg_.put_deployment(doc, storage::durability::buffered); !p) {
       spdlog::error("deployment {}: cannot store its status: {}", id, p.error().message);
     } else if (env_.changed) {
       env_.changed(id);
@@ -294,7 +308,7 @@ void mesh_deployer::approve(const admission& adm, const std::vector<group_intent
   a.parent = head;
   a.child = pick->id;
   a.host = self_;
-  if (auto r = env_.publish(a); !r) {
+  if (auto r = env_.publish(a, true); !r) {
     spdlog::error("deployment {}: cannot publish approval: {}", pick->id, r.error().message);
   }
 }
@@ -431,16 +445,22 @@ class event_sink final : public agent::progress_sink {
 }  // namespace
 
 void mesh_deployer::run_worker(std::shared_ptr<worker> w) {
+  // Progress goes out when an event finishes (not when it starts: every record costs a
+  // signature and a push to several peers, and the next one supersedes it).
   event_sink sink([&](agent::lifecycle_event e, std::function<void(rec::event_progress&)> change) {
     std::vector<rec::event_progress> copy;
+    bool finished = false;
     {
       std::lock_guard lock(w->mu);
       for (auto& p : w->events) {
-        if (p.name == agent::to_string(e)) change(p);
+        if (p.name == agent::to_string(e)) {
+          change(p);
+          finished = p.status != "InProgress";
+        }
       }
       copy = w->events;
     }
-    publish_progress(w->id, "entered", copy);
+    if (finished) publish_progress(w->id, "entered", copy, /*durable=*/false);
   });
   const agent::run_result result = exec_.run(w->job, sink, w->stop);
   std::vector<rec::event_progress> final_events;
@@ -472,7 +492,8 @@ void mesh_deployer::run_worker(std::shared_ptr<worker> w) {
 }
 
 void mesh_deployer::publish_progress(const std::string& id, const std::string& phase,
-                                     const std::vector<rec::event_progress>& events) {
+                                     const std::vector<rec::event_progress>& events,
+                                     bool durable) {
   rec::progress_payload p;
   p.deployment_id = id;
   p.host = self_;
@@ -481,7 +502,7 @@ void mesh_deployer::publish_progress(const std::string& id, const std::string& p
   for (auto& e : p.events) {
     if (e.log_tail.size() > 4096) e.log_tail = e.log_tail.substr(e.log_tail.size() - 4096);
   }
-  if (auto r = env_.publish(p); !r) {
+  if (auto r = env_.publish(p, durable); !r) {
     spdlog::error("deployment {}: cannot publish progress ({}): {}", id, phase,
                   r.error().message);
   }

@@ -37,8 +37,9 @@
 namespace meshdeploy::deploy {
 
 struct mesh_env {
-  // Signs a payload with this node's key and publishes it (record_service::publish_own).
-  std::function<result<bool>(const records::payload&)> publish;
+  // Signs a payload with this node's key and publishes it (record_service::publish_own);
+  // `durable` false for intermediate progress.
+  std::function<result<bool>(const records::payload&, bool durable)> publish;
   // Called on the io thread after a deployment's status document changed.
   std::function<void(const std::string& deployment_id)> changed;
   // Fetches a revision's bundle from other nodes; `done` runs on the io thread with the
@@ -88,7 +89,8 @@ class mesh_deployer {
                const std::string& app, const std::string& group);
   void run_worker(std::shared_ptr<worker> w);
   void publish_progress(const std::string& deployment_id, const std::string& phase,
-                        const std::vector<records::event_progress>& events);
+                        const std::vector<records::event_progress>& events, bool durable = true);
+  void flush_dirty();
 
   registry& reg_;
   const records::store& store_;
@@ -100,6 +102,8 @@ class mesh_deployer {
   std::map<std::string, std::set<std::string>> fetching_;   // revision id -> deployments waiting
   std::set<std::string> waiting_for_group_;                 // deployments held by a busy group
   std::set<std::string> skipped_;                           // deployments we published skipped
+  std::set<std::string> dirty_;                             // deployments to refresh soon
+  bool flush_scheduled_ = false;
   std::atomic<bool> shutting_down_{false};
 };
 

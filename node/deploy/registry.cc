@@ -430,8 +430,9 @@ result<void> registry::store_bundle(const records::revision_payload& rev, const 
   return ok();
 }
 
-result<void> registry::put_deployment(const deployment_record& d) {
-  return db_.put(kDeployments, d.id, to_json(d).dump(), storage::durability::synced);
+result<void> registry::put_deployment(const deployment_record& d,
+                                      storage::durability durability) {
+  return db_.put(kDeployments, d.id, to_json(d).dump(), durability);
 }
 
 result<deployment_record> registry::get_deployment(const std::string& id) const {

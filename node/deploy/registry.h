@@ -109,7 +109,9 @@ class registry {
   std::filesystem::path bundle_path(const revision_info& r) const;
   bool has_bundle(const revision_info& r) const;
 
-  result<void> put_deployment(const deployment_record& d);
+  // `durability` buffered suits documents recomputed from records (the mesh's views).
+  result<void> put_deployment(const deployment_record& d,
+                              storage::durability durability = storage::durability::synced);
   result<deployment_record> get_deployment(const std::string& id) const;
   // Newest first; empty filters match everything.
   result<std::vector<deployment_record>> list_deployments(const std::string& app,

@@ -54,10 +54,10 @@ void replicator::set_on_stored(std::function<void(const record&)> callback) {
 
 void replicator::count_rejected(const std::string& reason) { ++stats_.rejected_by_reason[reason]; }
 
-result<bool> replicator::publish(const record& r, time_point now) {
+result<bool> replicator::publish(const record& r, time_point now, bool durable) {
   (void)now;
   MESH_CHECK(env_.verify(r));
-  MESH_TRY(auto outcome, store_.put(r));
+  MESH_TRY(auto outcome, durable ? store_.put(r) : store_.put(r, storage::durability::buffered));
   if (outcome == put_outcome::stale) {
     ++stats_.stale;
     return false;

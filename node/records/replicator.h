@@ -91,7 +91,9 @@ class replicator {
   // Returns true when r was stored (new or replacing), false when it was stale. Errors: the
   // verify error as is (unknown_writer included: nothing is kept pending for local input), the
   // store's errors (conflict, io).
-  result<bool> publish(const record& r, time_point now);
+  // `durable` false writes it buffered (for records whose loss in a crash is harmless because
+  // a newer one follows, e.g. intermediate progress).
+  result<bool> publish(const record& r, time_point now, bool durable = true);
 
   // Handles one message from `from`. Never throws; hostile bytes are counted and dropped.
   void on_message(const std::string& from, std::span<const std::byte> bytes, time_point now);
