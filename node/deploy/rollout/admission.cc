@@ -1,0 +1,128 @@
+#include "node/deploy/rollout/admission.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <set>
+#include <tuple>
+
+namespace meshdeploy::deploy::rollout {
+
+namespace {
+
+std::uint64_t fnv1a(const std::string& s) {
+  std::uint64_t h = 1469598103934665603ULL;
+  for (char c : s) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+bool in(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+}  // namespace
+
+std::vector<std::string> admission_committee(const records::intent_payload& intent) {
+  const auto& t = intent.targets;
+  if (t.size() <= admission_committee_size) return t;
+  const std::string prefix = intent.app + "/" + intent.group + "/";
+  std::vector<std::pair<std::uint64_t, std::size_t>> ranked;
+  ranked.reserve(t.size());
+  for (std::size_t i = 0; i < t.size(); ++i) ranked.emplace_back(fnv1a(prefix + t[i]), i);
+  std::nth_element(ranked.begin(), ranked.begin() + admission_committee_size, ranked.end());
+  ranked.resize(admission_committee_size);
+  // Back to target order, so the committee reads like the target list.
+  std::sort(ranked.begin(), ranked.end(),
+            [](const auto& a, const auto& b) { return a.second < b.second; });
+  std::vector<std::string> out;
+  for (const auto& [h, i] : ranked) out.push_back(t[i]);
+  return out;
+}
+
+admission_state admit(const record_set& rs) {
+  admission_state out;
+  const auto ordered = rs.intents_in_order();
+  std::map<std::string, std::vector<std::string>> committees;
+  for (const intent_entry* e : ordered) {
+    if (!e->intent.targets.empty()) {
+      committees.emplace(e->intent.deployment_id, admission_committee(e->intent));
+    }
+  }
+  std::set<std::string> decided;
+  std::string parent;
+  // Each round admits one deployment, so the loop is bounded by the number of intents.
+  for (std::size_t round = 0; round <= ordered.size(); ++round) {
+    auto votes_it = rs.approvals().find(parent);
+    if (votes_it == rs.approvals().end()) break;
+    const auto& votes = votes_it->second;  // host -> child
+    struct candidate {
+      const intent_entry* e;
+      const std::vector<std::string>* committee;
+      std::size_t votes = 0;
+    };
+    std::vector<candidate> competing;  // in (created, id) order
+    for (const intent_entry* e : ordered) {
+      const std::string& id = e->intent.deployment_id;
+      auto c = committees.find(id);
+      if (c == committees.end() || decided.count(id) != 0) continue;
+      std::size_t n = 0;
+      for (const auto& [host, child] : votes) {
+        if (child == id && in(c->second, host)) ++n;
+      }
+      if (n > 0) competing.push_back({e, &c->second, n});
+    }
+    if (competing.empty()) break;
+    const candidate* winner = nullptr;
+    for (const auto& c : competing) {
+      // With equal committees at most one can have a majority; with different committees
+      // (intents planned over different membership views) the earliest one wins.
+      if (2 * c.votes > c.committee->size()) {
+        winner = &c;
+        break;
+      }
+    }
+    if (winner == nullptr) {
+      for (const auto& c : competing) {
+        for (const auto& h : *c.committee) {
+          if (votes.count(h) == 0) return out;  // someone may still vote: undecided
+        }
+      }
+      winner = &*std::min_element(competing.begin(), competing.end(),
+                                  [](const candidate& a, const candidate& b) {
+                                    return a.votes > b.votes;  // stable: earliest among equals
+                                  });
+    }
+    const std::string won = winner->e->intent.deployment_id;
+    out.chain.push_back(won);
+    out.parent_of[won] = parent;
+    decided.insert(won);
+    for (const auto& c : competing) {
+      const std::string& id = c.e->intent.deployment_id;
+      if (id != won) {
+        out.lost_to[id] = won;
+        decided.insert(id);
+      }
+    }
+    parent = won;
+  }
+  return out;
+}
+
+std::optional<records::approval_payload> next_approval(const record_set& rs,
+                                                       const admission_state& s,
+                                                       const std::string& host) {
+  for (const intent_entry* e : rs.intents_in_order()) {
+    const auto& in_ = e->intent;
+    if (in_.targets.empty() || s.admitted(in_.deployment_id) ||
+        s.lost_to.count(in_.deployment_id) != 0) {
+      continue;
+    }
+    if (!in(admission_committee(in_), host)) continue;
+    return records::approval_payload{rs.app(), rs.group(), s.latest(), in_.deployment_id, host};
+  }
+  return std::nullopt;
+}
+
+}  // namespace meshdeploy::deploy::rollout

@@ -1,0 +1,132 @@
+#include "node/deploy/rollout/gate.h"
+
+#include "node/deploy/rollout/deployment_view.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace meshdeploy::deploy::rollout {
+
+namespace {
+
+bool resolution(const host_fact& f) {
+  return f.outcome == host_outcome::resolved || f.outcome == host_outcome::excluded;
+}
+
+}  // namespace
+
+bool out_of_service_before(const record_set& rs, const admission_state& s, const std::string& id,
+                           const std::string& host) {
+  auto pos = std::find(s.chain.begin(), s.chain.end(), id);
+  // Newest first: the first deployment the host took part in decides.
+  for (auto it = std::make_reverse_iterator(pos); it != s.chain.rend(); ++it) {
+    const intent_entry* e = rs.intent(*it);
+    if (e == nullptr) return true;  // cannot tell: assume the worst
+    const auto& t = e->intent.targets;
+    if (std::find(t.begin(), t.end(), host) == t.end()) continue;
+    const host_fact f = fact_of(rs, *it, host);
+    if (resolution(f)) return false;
+    if (f.outcome == host_outcome::skipped && !f.ran) continue;  // never touched it
+    return true;  // entered, failed, stopped mid-way, or not heard of yet
+  }
+  return false;
+}
+
+gate_result gate(const record_set& rs, const admission_state& s, const std::string& id,
+                 const std::string& host, const test_mutations& m,
+                 const std::set<std::string>& dead) {
+  gate_result r;
+  const auto& in = rs.intent(id)->intent;
+  if (rs.excluded(id, host)) {
+    r.decision = gate_decision::skip;
+    r.reason = skip_excluded;
+    r.message = fmt::format("{} was excluded from deployment {} by an operator", host, id);
+    return r;
+  }
+  if (s.lost_to.count(id) != 0) {
+    r.decision = gate_decision::skip;
+    r.reason = skip_stopped;
+    r.message = fmt::format("deployment {} lost admission to {}", id, s.lost_to.at(id));
+    return r;
+  }
+  if (!s.admitted(id)) return r;  // wait
+  if (const auto* stop = rs.stop(id)) {
+    r.decision = gate_decision::skip;
+    r.reason = skip_stopped;
+    r.message = stop->reason.empty()
+                    ? fmt::format("deployment {} was stopped", id)
+                    : fmt::format("deployment {} was stopped: {}", id, stop->reason);
+    return r;
+  }
+  const outcome o = judge(rs, s, id);
+  if (is_terminal(o.status)) {
+    r.decision = gate_decision::skip;
+    r.reason = o.status == deployment_status::stopped ? skip_stopped : skip_health;
+    r.message = o.error ? o.error->message : "the deployment is over";
+    return r;
+  }
+  const auto& targets = in.targets;
+  const auto n = static_cast<std::uint32_t>(targets.size());
+  const deployment_config c = config_of(in);
+  const std::uint32_t k = max_out_of_service(c, n);
+  // CodeDeploy's rules over this view (deploy::decide, plus exclusions): failed hosts keep
+  // their tokens, so once they hold all K of them nobody else may start; nor when the minimum
+  // is out of reach (deployment_view then says Failed too, or will once hosts settle).
+  std::vector<host_fact> facts;
+  facts.reserve(n);
+  std::vector<std::string> holders;  // failed, or stopped mid-way, and not excluded
+  std::uint32_t resolved = 0, pending = 0, excluded = 0;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    facts.push_back(fact_of(rs, id, targets[i]));
+    const host_fact& f = facts.back();
+    if (f.outcome == host_outcome::resolved) {
+      ++resolved;
+    } else if (f.outcome == host_outcome::excluded) {
+      ++excluded;
+    } else if (f.outcome == host_outcome::failed || (f.outcome == host_outcome::skipped && f.ran)) {
+      holders.push_back(targets[i]);
+    } else {
+      ++pending;
+    }
+  }
+  const bool out_of_reach = resolved + pending < successes_needed(in);
+  if (out_of_reach || (pending > 0 && holders.size() >= k)) {
+    r.decision = gate_decision::skip;
+    r.reason = skip_health;
+    std::string list;
+    for (const auto& h : holders) list += (list.empty() ? "" : ", ") + h;
+    r.message = fmt::format(
+        "{}: failed hosts {} (K={}): {}", in.config,
+        out_of_reach ? "leave too few to meet the minimum" : "hold all the rollout tokens", k,
+        list);
+    return r;
+  }
+  const auto pos =
+      static_cast<std::uint32_t>(std::find(targets.begin(), targets.end(), host) - targets.begin());
+  const std::uint32_t limit = m.gate_allows_k_blockers ? k : k - 1;
+  // At most `pos` earlier blockers and n-1 in all: no need to look when that is within the
+  // limit (AllAtOnce, the first K positions of a first deployment).
+  const bool first = s.parent_of.at(id).empty();
+  if (n - 1 <= limit || (first && pos <= limit)) {
+    r.decision = gate_decision::enter;
+    return r;
+  }
+  for (std::uint32_t i = 0; i < n; ++i) {
+    if (i == pos) continue;
+    const host_fact& f = facts[i];
+    if (resolution(f)) continue;
+    if (m.free_token_on_dead && dead.count(targets[i]) != 0) continue;
+    bool blocks = false;
+    if (i < pos) {
+      blocks = !m.count_only_started || f.ran || f.outcome == host_outcome::inside;
+    } else {
+      blocks = !first && out_of_service_before(rs, s, id, targets[i]);
+    }
+    if (blocks) r.blockers.push_back(targets[i]);
+  }
+  r.decision = r.blockers.size() <= limit ? gate_decision::enter : gate_decision::wait;
+  return r;
+}
+
+}  // namespace meshdeploy::deploy::rollout

@@ -1,0 +1,50 @@
+// Pure decisions the node acts on around the rollout (docs/rollout.md "Rollback, catch-up,
+// ordering"): which revision a rollback or a catch-up deploys, whether an automatic rollback is
+// due, and the order of a new intent's targets. The node signs and publishes the results.
+#pragma once
+
+#include "node/deploy/rollout/admission.h"
+#include "node/deploy/rollout/record_set.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace meshdeploy::deploy::rollout {
+
+struct revision_ref {
+  std::string deployment;  // the deployment that succeeded with it
+  std::string revision;
+};
+
+// The newest admitted deployment before `before` (the whole chain when "" or unknown) whose
+// status is Succeeded in this view.
+std::optional<revision_ref> last_successful_revision(const record_set& rs, const admission_state& s,
+                                                     const std::string& before = "");
+
+struct rollback_plan {
+  std::string rolls_back;  // the failed (or stopped) deployment; goes in intent.rollback_of
+  revision_ref target;     // what to deploy
+};
+
+// An automatic rollback is due when the newest admitted deployment ended Failed (or Stopped,
+// when `on_stop`), is not itself a rollback, no intent rolls it back yet, and an earlier
+// revision succeeded. REQUIRES: s == admit(rs).
+std::optional<rollback_plan> auto_rollback_due(const record_set& rs, const admission_state& s,
+                                               bool on_stop = false);
+
+// Catch-up (CodeDeploy's Auto Scaling behaviour): when `host` newly matches the group, the
+// revision it should deploy to itself: the last successful one, if the host was not a target
+// of it or of any later intent that is not over, and nothing is running in the group (a host
+// that is a target of the running deployment gets the revision from it).
+std::optional<revision_ref> catch_up(const record_set& rs, const admission_state& s,
+                                     const std::string& host);
+
+// Rollout order for a new intent `deployment_id` over `hosts`: hosts that may be out of
+// service from the group's newest deployment they took part in (failed, cut short, unknown)
+// first, as CodeDeploy deploys unhealthy hosts first, then by FNV-1a(deployment id, host).
+std::vector<std::string> order_targets(const record_set& rs, const admission_state& s,
+                                       std::vector<std::string> hosts,
+                                       const std::string& deployment_id);
+
+}  // namespace meshdeploy::deploy::rollout
