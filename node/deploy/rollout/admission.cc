@@ -1,7 +1,6 @@
 #include "node/deploy/rollout/admission.h"
 
 #include <algorithm>
-#include <cstdint>
 #include <set>
 #include <tuple>
 
@@ -9,47 +8,15 @@ namespace meshdeploy::deploy::rollout {
 
 namespace {
 
-std::uint64_t fnv1a(const std::string& s) {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (char c : s) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 1099511628211ULL;
-  }
-  return h;
-}
-
 bool in(const std::vector<std::string>& v, const std::string& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
 
 }  // namespace
 
-std::vector<std::string> admission_committee(const records::intent_payload& intent) {
-  const auto& t = intent.targets;
-  if (t.size() <= admission_committee_size) return t;
-  const std::string prefix = intent.app + "/" + intent.group + "/";
-  std::vector<std::pair<std::uint64_t, std::size_t>> ranked;
-  ranked.reserve(t.size());
-  for (std::size_t i = 0; i < t.size(); ++i) ranked.emplace_back(fnv1a(prefix + t[i]), i);
-  std::nth_element(ranked.begin(), ranked.begin() + admission_committee_size, ranked.end());
-  ranked.resize(admission_committee_size);
-  // Back to target order, so the committee reads like the target list.
-  std::sort(ranked.begin(), ranked.end(),
-            [](const auto& a, const auto& b) { return a.second < b.second; });
-  std::vector<std::string> out;
-  for (const auto& [h, i] : ranked) out.push_back(t[i]);
-  return out;
-}
-
 admission_state admit(const record_set& rs) {
   admission_state out;
   const auto ordered = rs.intents_in_order();
-  std::map<std::string, std::vector<std::string>> committees;
-  for (const intent_entry* e : ordered) {
-    if (!e->intent.targets.empty()) {
-      committees.emplace(e->intent.deployment_id, admission_committee(e->intent));
-    }
-  }
   std::set<std::string> decided;
   std::string parent;
   // Each round admits one deployment, so the loop is bounded by the number of intents.
@@ -65,13 +32,12 @@ admission_state admit(const record_set& rs) {
     std::vector<candidate> competing;  // in (created, id) order
     for (const intent_entry* e : ordered) {
       const std::string& id = e->intent.deployment_id;
-      auto c = committees.find(id);
-      if (c == committees.end() || decided.count(id) != 0) continue;
+      if (e->intent.targets.empty() || decided.count(id) != 0) continue;
       std::size_t n = 0;
       for (const auto& [host, child] : votes) {
-        if (child == id && in(c->second, host)) ++n;
+        if (child == id && in(e->committee, host)) ++n;
       }
-      if (n > 0) competing.push_back({e, &c->second, n});
+      if (n > 0) competing.push_back({e, &e->committee, n});
     }
     if (competing.empty()) break;
     const candidate* winner = nullptr;
@@ -119,7 +85,7 @@ std::optional<records::approval_payload> next_approval(const record_set& rs,
         s.lost_to.count(in_.deployment_id) != 0) {
       continue;
     }
-    if (!in(admission_committee(in_), host)) continue;
+    if (!in(e->committee, host)) continue;
     return records::approval_payload{rs.app(), rs.group(), s.latest(), in_.deployment_id, host};
   }
   return std::nullopt;

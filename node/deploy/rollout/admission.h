@@ -28,10 +28,7 @@
 
 namespace meshdeploy::deploy::rollout {
 
-inline constexpr std::size_t admission_committee_size = 31;
-
-// The admission committee of an intent (see above), in target order.
-std::vector<std::string> admission_committee(const records::intent_payload& intent);
+// admission_committee() and its size are in record_set.h (cached in intent_entry).
 
 struct admission_state {
   std::vector<std::string> chain;              // admitted deployments, oldest first

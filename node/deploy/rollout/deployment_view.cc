@@ -20,19 +20,31 @@ struct tally {
   std::uint32_t skipped = 0;
   // (host, message) of the first host in target order that skipped for that reason.
   std::optional<std::pair<std::string, std::string>> health_skip, timeout_skip;
-  std::vector<std::string> failed_hosts;
-  std::vector<host_fact> facts;
+  std::vector<std::string> failed_hosts;  // in target order
   bool any_report = false;
 };
 
-tally count(const record_set& rs, const std::string& id, const records::intent_payload& in) {
+// Tallies the hosts that have a record (progress or exclude): O(records), not O(targets), so a
+// 10,000-host deployment is cheap to judge where few hosts reported.
+tally count(const record_set& rs, const std::string& id, const intent_entry& e) {
+  const auto& in = e.intent;
   tally t;
   t.n = static_cast<std::uint32_t>(in.targets.size());
-  t.facts.reserve(in.targets.size());
-  for (const auto& h : in.targets) t.facts.push_back(fact_of(rs, id, h));
-  for (std::size_t i = 0; i < in.targets.size(); ++i) {
-    const host_fact& f = t.facts[i];
-    const std::string& h = in.targets[i];
+  std::vector<std::pair<std::uint32_t, host_fact>> seen;  // position, fact
+  auto consider = [&](const std::string& h) {
+    const std::int64_t pos = e.position_of(h);
+    if (pos >= 0) seen.emplace_back(static_cast<std::uint32_t>(pos), fact_of(rs, id, h));
+  };
+  if (const auto* m = rs.progress_of(id)) {
+    for (const auto& [h, p] : *m) consider(h);
+  }
+  for (const auto& h : rs.excluded_hosts(id)) {
+    if (rs.progress(id, h) == nullptr) consider(h);
+  }
+  std::sort(seen.begin(), seen.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [pos, f] : seen) {
+    const std::string& h = in.targets[pos];
     if (f.outcome != host_outcome::pending) t.any_report = true;
     if (settled(f)) ++t.settled;
     switch (f.outcome) {
@@ -41,7 +53,7 @@ tally count(const record_set& rs, const std::string& id, const records::intent_p
         break;
       case host_outcome::failed:
         ++t.failed;
-        if (i + 1 != in.targets.size()) ++t.failed_not_last;
+        if (pos + 1 != t.n) ++t.failed_not_last;
         t.failed_hosts.push_back(h);
         break;
       case host_outcome::excluded:
@@ -68,7 +80,8 @@ std::string join(const std::vector<std::string>& v) {
 }
 
 outcome judge_with(const record_set& rs, const admission_state& s, const std::string& id,
-                   const records::intent_payload& in, const tally& t) {
+                   const intent_entry& e, const tally& t) {
+  const auto& in = e.intent;
   if (in.targets.empty()) {
     return {deployment_status::failed,
             error_information{"NO_INSTANCES",
@@ -87,7 +100,7 @@ outcome judge_with(const record_set& rs, const admission_state& s, const std::st
   if (!s.admitted(id)) {
     const std::string latest = s.latest();
     if (!latest.empty() && rs.intent(latest) != nullptr && latest != id) {
-      const auto& li = rs.intent(latest)->intent;
+      const intent_entry& li = *rs.intent(latest);
       const outcome o = judge_with(rs, s, latest, li, count(rs, latest, li));
       if (!is_terminal(o.status)) return {deployment_status::queued, std::nullopt};
     }
@@ -220,8 +233,8 @@ deployment_config config_of(const records::intent_payload& in) {
 }
 
 outcome judge(const record_set& rs, const admission_state& s, const std::string& id) {
-  const auto& in = rs.intent(id)->intent;
-  return judge_with(rs, s, id, in, count(rs, id, in));
+  const intent_entry& e = *rs.intent(id);
+  return judge_with(rs, s, id, e, count(rs, id, e));
 }
 
 deployment_record view(const record_set& rs, const admission_state& s, const std::string& id,
@@ -240,10 +253,11 @@ deployment_record view(const record_set& rs, const admission_state& s, const std
   r.file_exists_behavior = in.file_exists_behavior;
   r.ignore_stop_failures = in.ignore_stop_failures;
   r.create_time = e.created;
-  const tally t = count(rs, id, in);
+  const tally t = count(rs, id, e);
   unix_ms last = e.created;
   for (std::size_t i = 0; i < in.targets.size(); ++i) {
-    host_progress hp{in.targets[i], row_status(t.facts[i].outcome), pending_events()};
+    host_progress hp{in.targets[i], row_status(fact_of(rs, id, in.targets[i]).outcome),
+                     pending_events()};
     if (const progress_entry* p = rs.progress(id, in.targets[i]);
         p != nullptr && !p->progress.events.empty()) {
       hp.events.clear();
@@ -259,7 +273,7 @@ deployment_record view(const record_set& rs, const admission_state& s, const std
     }
     r.hosts.push_back(std::move(hp));
   }
-  const outcome o = judge_with(rs, s, id, in, t);
+  const outcome o = judge_with(rs, s, id, e, t);
   r.status = o.status;
   r.error = o.error;
   if (is_terminal(o.status)) r.complete_time = last;

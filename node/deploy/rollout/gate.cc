@@ -17,18 +17,20 @@ bool resolution(const host_fact& f) {
 }  // namespace
 
 bool out_of_service_before(const record_set& rs, const admission_state& s, const std::string& id,
-                           const std::string& host) {
+                           const std::string& host, bool self) {
   auto pos = std::find(s.chain.begin(), s.chain.end(), id);
   // Newest first: the first deployment the host took part in decides.
   for (auto it = std::make_reverse_iterator(pos); it != s.chain.rend(); ++it) {
     const intent_entry* e = rs.intent(*it);
     if (e == nullptr) return true;  // cannot tell: assume the worst
-    const auto& t = e->intent.targets;
-    if (std::find(t.begin(), t.end(), host) == t.end()) continue;
+    if (e->position_of(host) < 0) continue;
     const host_fact f = fact_of(rs, *it, host);
     if (resolution(f)) return false;
     if (f.outcome == host_outcome::skipped && !f.ran) continue;  // never touched it
-    return true;  // entered, failed, stopped mid-way, or not heard of yet
+    // A host knows its own records (it publishes them, and its journal restores them after
+    // a wiped data dir): no record of its own means it never entered.
+    if (self && f.outcome == host_outcome::pending) continue;
+    return true;  // entered, failed, stopped mid-way, or (another host) not heard of yet
   }
   return false;
 }
@@ -66,55 +68,65 @@ gate_result gate(const record_set& rs, const admission_state& s, const std::stri
     r.message = o.error ? o.error->message : "the deployment is over";
     return r;
   }
+  const intent_entry& e = *rs.intent(id);
   const auto& targets = in.targets;
   const auto n = static_cast<std::uint32_t>(targets.size());
   const deployment_config c = config_of(in);
   const std::uint32_t k = max_out_of_service(c, n);
   // CodeDeploy's rules over this view (deploy::decide, plus exclusions): failed hosts keep
   // their tokens, so once they hold all K of them nobody else may start; nor when the minimum
-  // is out of reach (deployment_view then says Failed too, or will once hosts settle).
-  std::vector<host_fact> facts;
-  facts.reserve(n);
-  std::vector<std::string> holders;  // failed, or stopped mid-way, and not excluded
-  std::uint32_t resolved = 0, pending = 0, excluded = 0;
-  for (std::uint32_t i = 0; i < n; ++i) {
-    facts.push_back(fact_of(rs, id, targets[i]));
-    const host_fact& f = facts.back();
+  // is out of reach (deployment_view then says Failed too, or will once hosts settle). Only
+  // hosts with a record are looked at: O(records), not O(targets).
+  std::vector<std::pair<std::uint32_t, std::string>> holders;  // failed/stopped mid-way
+  std::uint32_t resolved = 0, others = 0;
+  auto consider = [&](const std::string& h) {
+    const std::int64_t p = e.position_of(h);
+    if (p < 0) return;
+    const host_fact f = fact_of(rs, id, h);
     if (f.outcome == host_outcome::resolved) {
       ++resolved;
     } else if (f.outcome == host_outcome::excluded) {
-      ++excluded;
+      ++others;
     } else if (f.outcome == host_outcome::failed || (f.outcome == host_outcome::skipped && f.ran)) {
-      holders.push_back(targets[i]);
-    } else {
-      ++pending;
+      holders.emplace_back(static_cast<std::uint32_t>(p), h);
+      ++others;
     }
+  };
+  if (const auto* progress = rs.progress_of(id)) {
+    for (const auto& [h, p] : *progress) consider(h);
   }
+  for (const auto& h : rs.excluded_hosts(id)) {
+    if (rs.progress(id, h) == nullptr) consider(h);
+  }
+  const std::uint32_t pending = n - resolved - others;
   const bool out_of_reach = resolved + pending < successes_needed(in);
   if (out_of_reach || (pending > 0 && holders.size() >= k)) {
     r.decision = gate_decision::skip;
     r.reason = skip_health;
+    std::sort(holders.begin(), holders.end());
     std::string list;
-    for (const auto& h : holders) list += (list.empty() ? "" : ", ") + h;
+    for (const auto& [p, h] : holders) list += (list.empty() ? "" : ", ") + h;
     r.message = fmt::format(
         "{}: failed hosts {} (K={}): {}", in.config,
         out_of_reach ? "leave too few to meet the minimum" : "hold all the rollout tokens", k,
         list);
     return r;
   }
-  const auto pos =
-      static_cast<std::uint32_t>(std::find(targets.begin(), targets.end(), host) - targets.begin());
+  const auto pos = static_cast<std::uint32_t>(e.position_of(host));
   const std::uint32_t limit = m.gate_allows_k_blockers ? k : k - 1;
-  // At most `pos` earlier blockers and n-1 in all: no need to look when that is within the
-  // limit (AllAtOnce, the first K positions of a first deployment).
   const bool first = s.parent_of.at(id).empty();
-  if (n - 1 <= limit || (first && pos <= limit)) {
+  // At most `pos` earlier blockers and n-1 in all: no need to look when that is within the
+  // limit (AllAtOnce, the first K positions of a first deployment). A host still out of
+  // service from an earlier deployment takes no new token: its entering does not change how
+  // many hosts are out of service.
+  if (n - 1 <= limit || (first && pos <= limit) ||
+      (!first && out_of_service_before(rs, s, id, host, /*self=*/true))) {
     r.decision = gate_decision::enter;
     return r;
   }
   for (std::uint32_t i = 0; i < n; ++i) {
     if (i == pos) continue;
-    const host_fact& f = facts[i];
+    const host_fact f = fact_of(rs, id, targets[i]);
     if (resolution(f)) continue;
     if (m.free_token_on_dead && dead.count(targets[i]) != 0) continue;
     bool blocks = false;

@@ -9,6 +9,8 @@
 //   - at a later position but possibly still out of service from an earlier deployment of the
 //     group: in the newest chain deployment before D that it took part in, it did not resolve
 //     (entered, failed, stopped mid-way, or no record seen yet) and was not excluded.
+// A host that is itself still out of service from an earlier deployment enters without a
+// token (it is already counted), so a host that failed last time cannot deadlock the next.
 // Nothing here frees a token: not time, not SWIM saying a host is dead.
 //
 // Pure; no clocks, no I/O.
@@ -45,7 +47,9 @@ gate_result gate(const record_set& rs, const admission_state& s, const std::stri
                  const std::set<std::string>& dead = {});
 
 // True when `host` may still be out of service from a chain deployment before `id` (see above).
+// `self`: the caller is `host` itself, which knows its own records, so "no record" means it
+// never entered (for another host it means "not heard of yet": assume the worst).
 bool out_of_service_before(const record_set& rs, const admission_state& s, const std::string& id,
-                           const std::string& host);
+                           const std::string& host, bool self = false);
 
 }  // namespace meshdeploy::deploy::rollout

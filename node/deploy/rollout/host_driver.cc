@@ -11,8 +11,8 @@ namespace meshdeploy::deploy::rollout {
 
 namespace {
 
-bool targets_host(const records::intent_payload& in, const std::string& host) {
-  return std::find(in.targets.begin(), in.targets.end(), host) != in.targets.end();
+bool targets_host(const intent_entry& e, const std::string& host) {
+  return e.position_of(host) >= 0;
 }
 
 // `events` followed by every lifecycle event not in it, as Skipped; the first of those carries
@@ -209,7 +209,7 @@ std::vector<action> host_driver::step() {
   // Prefetch: as soon as an intent naming this host is seen and may still run.
   for (const auto& [id, e] : rs_.intents()) {
     if (prefetched_.count(id) != 0 || journal_.finished.count(id) != 0 ||
-        adm_.lost_to.count(id) != 0 || !targets_host(e.intent, host_)) {
+        adm_.lost_to.count(id) != 0 || !targets_host(*e, host_)) {
       continue;
     }
     prefetched_.insert(id);
@@ -217,7 +217,7 @@ std::vector<action> host_driver::step() {
     action a;
     a.kind = action_kind::prefetch;
     a.deployment = id;
-    a.revision = e.intent.revision;
+    a.revision = e->intent.revision;
     out.push_back(std::move(a));
   }
 
@@ -240,7 +240,7 @@ std::vector<action> host_driver::step() {
     if (!parent_over && rs_.intent(parent) != nullptr) {
       parent_over = is_terminal(judge(rs_, adm_, parent).status);
       // This host must also be done with it (a failed deployment may still run here).
-      if (targets_host(rs_.intent(parent)->intent, host_) && journal_.entered.count(parent) != 0 &&
+      if (targets_host(*rs_.intent(parent), host_) && journal_.entered.count(parent) != 0 &&
           journal_.finished.count(parent) == 0) {
         parent_over = false;
       }
@@ -262,7 +262,7 @@ std::vector<action> host_driver::step() {
   // The gate, for admitted deployments in chain order; at most one runs at a time.
   for (const auto& id : adm_.chain) {
     const intent_entry* e = rs_.intent(id);
-    if (e == nullptr || !targets_host(e->intent, host_)) continue;
+    if (e == nullptr || !targets_host(*e, host_)) continue;
     if (journal_.finished.count(id) != 0) continue;
     if (journal_.entered.count(id) != 0) continue;  // on_recovered() settles it
     if (const progress_entry* p = rs_.progress(id, host_);

@@ -20,8 +20,8 @@ std::uint64_t fnv1a(const std::string& s) {
   return h;
 }
 
-bool targets_host(const records::intent_payload& in, const std::string& host) {
-  return std::find(in.targets.begin(), in.targets.end(), host) != in.targets.end();
+bool targets_host(const intent_entry& e, const std::string& host) {
+  return e.position_of(host) >= 0;
 }
 
 }  // namespace
@@ -50,7 +50,7 @@ std::optional<rollback_plan> auto_rollback_due(const record_set& rs, const admis
     return std::nullopt;
   }
   for (const auto& [id, other] : rs.intents()) {
-    if (other.intent.rollback_of == last) return std::nullopt;
+    if (other->intent.rollback_of == last) return std::nullopt;
   }
   auto good = last_successful_revision(rs, s, last);
   if (!good) return std::nullopt;
@@ -61,7 +61,7 @@ std::optional<revision_ref> catch_up(const record_set& rs, const admission_state
                                      const std::string& host) {
   if (!s.chain.empty() && !is_terminal(judge(rs, s, s.chain.back()).status)) return std::nullopt;
   for (const auto& [id, e] : rs.intents()) {
-    if (!s.admitted(id) && s.lost_to.count(id) == 0 && !e.intent.targets.empty()) {
+    if (!s.admitted(id) && s.lost_to.count(id) == 0 && !e->intent.targets.empty()) {
       return std::nullopt;  // a queued deployment will come first
     }
   }
@@ -70,7 +70,7 @@ std::optional<revision_ref> catch_up(const record_set& rs, const admission_state
   auto from = std::find(s.chain.begin(), s.chain.end(), good->deployment);
   for (auto it = from; it != s.chain.end(); ++it) {
     const intent_entry* e = rs.intent(*it);
-    if (e == nullptr || !targets_host(e->intent, host)) continue;
+    if (e == nullptr || !targets_host(*e, host)) continue;
     // It took part: resolved there (nothing to do) or it failed there (the group's next
     // deployment or a rollback deals with it, like any other failed host).
     return std::nullopt;

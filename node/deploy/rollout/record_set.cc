@@ -68,12 +68,55 @@ bool is_final_phase(const std::string& phase) {
 record_set::record_set(std::string app, std::string group)
     : app_(std::move(app)), group_(std::move(group)) {}
 
+std::vector<std::string> admission_committee(const records::intent_payload& intent) {
+  const auto& t = intent.targets;
+  if (t.size() <= admission_committee_size) return t;
+  const std::string prefix = intent.app + "/" + intent.group + "/";
+  std::vector<std::pair<std::uint64_t, std::size_t>> ranked;
+  ranked.reserve(t.size());
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    fnv f;
+    for (char c : prefix + t[i]) f.byte(static_cast<unsigned char>(c));
+    ranked.emplace_back(f.h, i);
+  }
+  std::nth_element(ranked.begin(), ranked.begin() + admission_committee_size, ranked.end());
+  ranked.resize(admission_committee_size);
+  // Back to target order, so the committee reads like the target list.
+  std::sort(ranked.begin(), ranked.end(),
+            [](const auto& a, const auto& b) { return a.second < b.second; });
+  std::vector<std::string> out;
+  for (const auto& [h, i] : ranked) out.push_back(t[i]);
+  return out;
+}
+
+std::shared_ptr<const intent_entry> make_intent_entry(records::intent_payload intent,
+                                                      unix_ms created) {
+  auto e = std::make_shared<intent_entry>();
+  e->committee = admission_committee(intent);
+  e->position.reserve(intent.targets.size());
+  for (std::size_t i = 0; i < intent.targets.size(); ++i) {
+    e->position.emplace(intent.targets[i], static_cast<std::uint32_t>(i));
+  }
+  e->intent = std::move(intent);
+  e->created = created;
+  return e;
+}
+
 bool record_set::add_intent(const records::intent_payload& intent, unix_ms created) {
   if (intent.app != app_ || intent.group != group_ || intent.deployment_id.empty()) return false;
-  intent_entry e{intent, created};
+  if (const intent_entry* have = this->intent(intent.deployment_id)) {
+    const intent_entry probe{intent, created, {}, {}};
+    if (!(intent_key(probe) < intent_key(*have))) return false;
+  }
+  return add_intent(make_intent_entry(intent, created));
+}
+
+bool record_set::add_intent(std::shared_ptr<const intent_entry> e) {
+  const auto& intent = e->intent;
+  if (intent.app != app_ || intent.group != group_ || intent.deployment_id.empty()) return false;
   auto [it, inserted] = intents_.try_emplace(intent.deployment_id, e);
   if (inserted) return true;
-  if (intent_key(e) < intent_key(it->second)) {
+  if (intent_key(*e) < intent_key(*it->second)) {
     it->second = std::move(e);
     return true;
   }
@@ -120,13 +163,13 @@ bool record_set::add_exclude(const records::exclude_payload& x) {
 
 const intent_entry* record_set::intent(const std::string& deployment_id) const {
   auto it = intents_.find(deployment_id);
-  return it == intents_.end() ? nullptr : &it->second;
+  return it == intents_.end() ? nullptr : it->second.get();
 }
 
 std::vector<const intent_entry*> record_set::intents_in_order() const {
   std::vector<const intent_entry*> out;
   out.reserve(intents_.size());
-  for (const auto& [id, e] : intents_) out.push_back(&e);
+  for (const auto& [id, e] : intents_) out.push_back(e.get());
   std::sort(out.begin(), out.end(), [](const intent_entry* a, const intent_entry* b) {
     return std::tie(a->created, a->intent.deployment_id) <
            std::tie(b->created, b->intent.deployment_id);
@@ -157,6 +200,15 @@ bool record_set::excluded(const std::string& deployment_id, const std::string& h
   return excludes_.count({deployment_id, host}) != 0;
 }
 
+std::vector<std::string> record_set::excluded_hosts(const std::string& deployment_id) const {
+  std::vector<std::string> out;
+  for (auto it = excludes_.lower_bound({deployment_id, ""});
+       it != excludes_.end() && it->first == deployment_id; ++it) {
+    out.push_back(it->second);
+  }
+  return out;
+}
+
 std::size_t record_set::size() const {
   std::size_t n = intents_.size() + stops_.size() + excludes_.size();
   for (const auto& [p, m] : approvals_) n += m.size();
@@ -170,9 +222,9 @@ std::uint64_t record_set::digest() const {
   f.str(app_);
   f.str(group_);
   for (const auto& [id, e] : intents_) {
-    const auto& i = e.intent;
+    const auto& i = e->intent;
     f.str(id);
-    f.num(static_cast<std::uint64_t>(e.created));
+    f.num(static_cast<std::uint64_t>(e->created));
     f.str(i.revision);
     f.str(i.config);
     f.num(i.max_out_of_service);
@@ -227,7 +279,7 @@ bool operator==(const record_set& a, const record_set& b) {
     return false;
   }
   for (auto i = a.intents_.begin(), j = b.intents_.begin(); i != a.intents_.end(); ++i, ++j) {
-    if (i->first != j->first || intent_key(i->second) != intent_key(j->second)) return false;
+    if (i->first != j->first || intent_key(*i->second) != intent_key(*j->second)) return false;
   }
   for (auto i = a.stops_.begin(), j = b.stops_.begin(); i != a.stops_.end(); ++i, ++j) {
     if (i->first != j->first || i->second.reason != j->second.reason) return false;

@@ -20,18 +20,39 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 namespace meshdeploy::deploy::rollout {
 
+// The admission committee of an intent (admission.h): the whole target list for groups of up
+// to admission_committee_size hosts, else the admission_committee_size targets with the
+// smallest FNV-1a(app/group/host), in target order. It depends only on the target set.
+inline constexpr std::size_t admission_committee_size = 31;
+std::vector<std::string> admission_committee(const records::intent_payload& intent);
+
+// An intent with what every reader derives from it, computed once. Immutable once made, so
+// nodes (and the simulator's hosts) may share one.
 struct intent_entry {
   records::intent_payload intent;
-  unix_ms created = 0;  // the intent record's signing time (ordering among intents)
+  unix_ms created = 0;                 // the intent record's signing time (ordering among intents)
+  std::vector<std::string> committee;  // admission_committee(intent)
+  std::unordered_map<std::string, std::uint32_t> position;  // host -> index in targets
+
+  // Position of `host` in the targets, or -1.
+  std::int64_t position_of(const std::string& host) const {
+    auto it = position.find(host);
+    return it == position.end() ? -1 : static_cast<std::int64_t>(it->second);
+  }
 };
+
+std::shared_ptr<const intent_entry> make_intent_entry(records::intent_payload intent,
+                                                      unix_ms created);
 
 struct progress_entry {
   records::progress_payload progress;
@@ -51,6 +72,8 @@ class record_set {
   // Each returns true when the set changed. `created` is the intent record's signing time;
   // `version` the progress record's version.
   bool add_intent(const records::intent_payload& intent, unix_ms created);
+  // The same, sharing an entry made by make_intent_entry(). REQUIRES: e != nullptr.
+  bool add_intent(std::shared_ptr<const intent_entry> e);
   bool add_approval(const records::approval_payload& approval);
   // Progress carries no group: it is accepted for any deployment id (its intent may arrive
   // later); views only look at deployments whose intent is known.
@@ -59,7 +82,9 @@ class record_set {
   bool add_exclude(const records::exclude_payload& exclude);
 
   // Intents by deployment id.
-  const std::map<std::string, intent_entry>& intents() const { return intents_; }
+  const std::map<std::string, std::shared_ptr<const intent_entry>>& intents() const {
+    return intents_;
+  }
   const intent_entry* intent(const std::string& deployment_id) const;
   // Intents ordered by (created, id): the order in which a host considers them.
   std::vector<const intent_entry*> intents_in_order() const;
@@ -80,6 +105,8 @@ class record_set {
 
   const records::stop_payload* stop(const std::string& deployment_id) const;
   bool excluded(const std::string& deployment_id, const std::string& host) const;
+  // Hosts excluded from `deployment_id`.
+  std::vector<std::string> excluded_hosts(const std::string& deployment_id) const;
 
   // Number of records held (each slot counts once).
   std::size_t size() const;
@@ -92,7 +119,7 @@ class record_set {
  private:
   std::string app_;
   std::string group_;
-  std::map<std::string, intent_entry> intents_;
+  std::map<std::string, std::shared_ptr<const intent_entry>> intents_;
   std::map<std::string, std::map<std::string, std::string>> approvals_;
   std::set<std::pair<std::string, std::string>> conflicts_;  // (parent, host)
   std::map<std::string, std::map<std::string, progress_entry>> progress_;
