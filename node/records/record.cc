@@ -37,8 +37,9 @@ void pack_unsigned(packer& p, const record& r, std::uint32_t array_size) {
 
 std::vector<std::byte> to_bytes(const msgpack::sbuffer& buf, std::string_view prefix = {}) {
   std::vector<std::byte> out(prefix.size() + buf.size());
-  std::memcpy(out.data(), prefix.data(), prefix.size());
-  std::memcpy(out.data() + prefix.size(), buf.data(), buf.size());
+  // memcpy with a null pointer is undefined even for 0 bytes (an empty prefix has none).
+  if (!prefix.empty()) std::memcpy(out.data(), prefix.data(), prefix.size());
+  if (buf.size() != 0) std::memcpy(out.data() + prefix.size(), buf.data(), buf.size());
   return out;
 }
 
