@@ -3,9 +3,9 @@
 #include "cli/audit_cmd.h"
 #include "cli/client.h"
 #include "cli/common.h"
-#include "cli/security_cmds.h"
 #include "cli/keys_cmd.h"
 #include "cli/render.h"
+#include "cli/security_cmds.h"
 #include "cli/signer.h"
 #include "gossip/config.h"
 #include "gossip/keyring.h"
@@ -15,8 +15,8 @@
 #include "node/deploy/deployment_config.h"
 #include "node/deploy/local_deployer.h"
 #include "node/deploy/registry.h"
-#include "node/records/payloads.h"
 #include "node/node.h"
+#include "node/records/payloads.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -115,9 +115,9 @@ reply_result push_revision(const client& c, const globals& g, const std::string&
   auto s = sign_payload(c, g, rev);
   reply_result r{s.code, {}};
   if (s.code == exit_ok) {
-    r = check_reply(c.upload(fmt::format("/v1/revisions?app={}&record={}", url_encode(app),
-                                         record_hex(s.rec)),
-                             bundle.value().archive));
+    r = check_reply(
+        c.upload(fmt::format("/v1/revisions?app={}&record={}", url_encode(app), record_hex(s.rec)),
+                 bundle.value().archive));
   }
   std::error_code ec;
   fs::remove_all(work, ec);
@@ -356,10 +356,11 @@ int run(int argc, char** argv) {
           return false;
         }
         if (set.count(parsed.value().key) && set[parsed.value().key] != parsed.value().value) {
-          print_error(fmt::format("tag key '{}' appears twice with different values in one tag "
-                                  "set; a host has one value per key, so the set could never match "
-                                  "(use --tag-set for alternatives)",
-                                  parsed.value().key));
+          print_error(
+              fmt::format("tag key '{}' appears twice with different values in one tag "
+                          "set; a host has one value per key, so the set could never match "
+                          "(use --tag-set for alternatives)",
+                          parsed.value().key));
           return false;
         }
         set[parsed.value().key] = parsed.value().value;
@@ -642,9 +643,10 @@ int run(int argc, char** argv) {
       }
     }
     if (revision.empty()) {
-      print_error(fmt::format("no earlier successful deployment of another revision on '{}' to "
-                              "roll back to",
-                              d_group));
+      print_error(
+          fmt::format("no earlier successful deployment of another revision on '{}' to "
+                      "roll back to",
+                      d_group));
       code = exit_usage;
       return;
     }

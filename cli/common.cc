@@ -67,8 +67,7 @@ signed_record sign_payload(const client& c, const globals& g, const records::pay
 reply_result submit_signed(const client& c, const globals& g, const records::payload& payload) {
   auto s = sign_payload(c, g, payload);
   if (s.code != exit_ok) return {s.code, {}};
-  return check_reply(
-      c.call("POST", "/v1/records", json{{"record", record_hex(s.rec)}}.dump()));
+  return check_reply(c.call("POST", "/v1/records", json{{"record", record_hex(s.rec)}}.dump()));
 }
 
 }  // namespace meshdeploy::cli

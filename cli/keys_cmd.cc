@@ -3,9 +3,9 @@
 #include "cli/cli.h"
 #include "cli/client.h"
 #include "cli/common.h"
+#include "cli/render.h"
 #include "node/security/identity.h"
 #include "node/security/key_auth.h"
-#include "cli/render.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>

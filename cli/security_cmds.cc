@@ -1,10 +1,10 @@
 #include "cli/security_cmds.h"
 
 #include "cli/signer.h"
+#include "node/records/errc.h"
 #include "node/security/cluster_init.h"
 #include "node/security/identity.h"
 #include "node/security/verifier.h"
-#include "node/records/errc.h"
 
 #include <fmt/format.h>
 
@@ -50,9 +50,12 @@ int cluster_init(const globals& g, const security_args& a) {
   }
   const auto& f = files.value();
   if (g.json()) {
-    print_json({{"keyring", f.keyring},           {"adminKey", f.admin_key},
-                {"adminPub", f.admin_pub},        {"operatorKey", f.operator_key},
-                {"operatorPub", f.operator_pub},  {"grant", f.grant}});
+    print_json({{"keyring", f.keyring},
+                {"adminKey", f.admin_key},
+                {"adminPub", f.admin_pub},
+                {"operatorKey", f.operator_key},
+                {"operatorPub", f.operator_pub},
+                {"grant", f.grant}});
     return exit_ok;
   }
   std::printf(
@@ -118,8 +121,9 @@ int grant(const globals& g, const security_args& a) {
     hex = record_hex(r.value());
   } else {
     if (a.admin_key.empty() || a.operator_pub.empty() || (a.allow.empty() && !a.revoke)) {
-      print_error("give --admin-key FILE --operator PUB and --allow ACTION:RESOURCE (or "
-                  "--revoke), or --submit FILE");
+      print_error(
+          "give --admin-key FILE --operator PUB and --allow ACTION:RESOURCE (or "
+          "--revoke), or --submit FILE");
       return exit_usage;
     }
     for (const auto& p : a.allow) {

@@ -180,13 +180,13 @@ int run_node(const node_options& in) {
 
   // The live peers, readable from any thread (the replicator asks from API threads too).
   std::mutex peers_mu;
-  std::vector<std::string> peers;  // GUARDED_BY(peers_mu)
+  std::vector<std::string> peers;                       // GUARDED_BY(peers_mu)
   std::vector<api::live_host> hosts{{o.name, o.tags}};  // GUARDED_BY(peers_mu)
   auto refresh_peers = [&] {
     std::vector<api::live_host> live{{o.name, o.tags}};
     for (const auto& m : gossip->members()) {
-      if (m.meta.name == o.name || (m.state != gossip::member_state::alive &&
-                                    m.state != gossip::member_state::suspect)) {
+      if (m.meta.name == o.name ||
+          (m.state != gossip::member_state::alive && m.state != gossip::member_state::suspect)) {
         continue;
       }
       api::live_host h{m.meta.name, {}};
@@ -235,8 +235,7 @@ int run_node(const node_options& in) {
             return records.publish_own(p, durable);
           },
           [&server](const std::string& id) { server.notify(id); },
-          [&](const records::revision_payload& rev,
-              std::function<void(result<fs::path>)> done) {
+          [&](const records::revision_payload& rev, std::function<void(result<fs::path>)> done) {
             // The node the revision was pushed to first, then every other live peer.
             std::vector<std::string> sources;
             if (!rev.origin.empty() && rev.origin != o.name) sources.push_back(rev.origin);
@@ -266,9 +265,10 @@ int run_node(const node_options& in) {
     }
   }
   if (auto h = records.publish_own(records::host_payload{o.name, self_id.value().pub}); !h) {
-    spdlog::critical("cannot record this node's key: {} (is the name '{}' taken by another node's "
-                     "key?)",
-                     h.error().message, o.name);
+    spdlog::critical(
+        "cannot record this node's key: {} (is the name '{}' taken by another node's "
+        "key?)",
+        h.error().message, o.name);
     return 1;
   }
 
@@ -283,9 +283,8 @@ int run_node(const node_options& in) {
         return hosts;
       }}));
   router.add_route_handler(api::audit_routes(*audit.value()));
-  router.add_route_handler(
-      api::keys_routes(*gossip, [&server](const std::string& id) { server.notify(id); },
-                       admin.value().second));
+  router.add_route_handler(api::keys_routes(
+      *gossip, [&server](const std::string& id) { server.notify(id); }, admin.value().second));
 
   if (auto g = gossip->start(); !g) {
     spdlog::critical("{}", g.error().message);
@@ -349,9 +348,8 @@ int run_node(const node_options& in) {
   // Retention: prune old deployment records every hour (and once at start).
   boost::asio::steady_timer prune_timer(io);
   std::function<void()> prune = [&] {
-    const records::prune_options po{
-        static_cast<std::int64_t>(o.retention_days) * 24 * 3600 * 1000,
-        o.retention_per_group};
+    const records::prune_options po{static_cast<std::int64_t>(o.retention_days) * 24 * 3600 * 1000,
+                                    o.retention_per_group};
     if (auto p = store.value()->prune(deploy::now_ms(), po); !p) {
       spdlog::error("retention: {}", p.error().message);
     } else if (p.value().records > 0) {

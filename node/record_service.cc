@@ -33,16 +33,14 @@ record_service::record_service(records::store& st, security::audit_log& audit,
       audit_(audit),
       self_(self),
       options_(std::move(options)),
-      replicator_(
-          st,
-          records::replicator_env{
-              std::move(peers), std::move(send),
-              [this](const records::record& r) -> result<void> {
-                auto p = security::verify(r, store_, options_.admin);
-                if (!p) return p.error();
-                return ok();
-              }},
-          options_.replication, std::random_device{}()) {
+      replicator_(st,
+                  records::replicator_env{std::move(peers), std::move(send),
+                                          [this](const records::record& r) -> result<void> {
+                                            auto p = security::verify(r, store_, options_.admin);
+                                            if (!p) return p.error();
+                                            return ok();
+                                          }},
+                  options_.replication, std::random_device{}()) {
   replicator_.set_on_stored([this](const records::record& r) { stored(r); });
 }
 

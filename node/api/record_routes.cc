@@ -33,9 +33,12 @@ json payload_json(const rec::payload& p) {
         } else if constexpr (std::is_same_v<T, rec::application_payload>) {
           return {{"name", v.name}, {"deleted", v.deleted}};
         } else if constexpr (std::is_same_v<T, rec::group_payload>) {
-          return {{"application", v.app},    {"name", v.name},
-                  {"tagSets", v.selector},   {"deploymentConfig", v.config},
-                  {"autoRollback", v.auto_rollback}, {"deleted", v.deleted}};
+          return {{"application", v.app},
+                  {"name", v.name},
+                  {"tagSets", v.selector},
+                  {"deploymentConfig", v.config},
+                  {"autoRollback", v.auto_rollback},
+                  {"deleted", v.deleted}};
         } else if constexpr (std::is_same_v<T, rec::config_payload>) {
           return {{"name", v.name},
                   {"minimumHealthyHosts",
@@ -43,7 +46,7 @@ json payload_json(const rec::payload& p) {
                     {"value", v.value}}},
                   {"deleted", v.deleted}};
         } else if constexpr (std::is_same_v<T, rec::revision_payload>) {
-          return {{"application", v.app}, {"revisionId", v.id}, {"bundleType", v.format},
+          return {{"application", v.app}, {"revisionId", v.id},     {"bundleType", v.format},
                   {"size", v.size},       {"manifest", v.manifest}, {"origin", v.origin}};
         } else if constexpr (std::is_same_v<T, rec::intent_payload>) {
           return {{"deploymentId", v.deployment_id},
@@ -59,24 +62,37 @@ json payload_json(const rec::payload& p) {
                   {"fileExistsBehavior", v.file_exists_behavior},
                   {"creator", v.creator}};
         } else if constexpr (std::is_same_v<T, rec::approval_payload>) {
-          return {{"application", v.app}, {"deploymentGroup", v.group}, {"parent", v.parent},
-                  {"child", v.child},     {"host", v.host}};
+          return {{"application", v.app},
+                  {"deploymentGroup", v.group},
+                  {"parent", v.parent},
+                  {"child", v.child},
+                  {"host", v.host}};
         } else if constexpr (std::is_same_v<T, rec::progress_payload>) {
           json events = json::array();
           for (const auto& e : v.events) {
-            events.push_back({{"name", e.name}, {"status", e.status}, {"startMs", e.start_ms},
-                              {"endMs", e.end_ms}, {"errorCode", e.error_code},
-                              {"scriptName", e.script}, {"message", e.message},
+            events.push_back({{"name", e.name},
+                              {"status", e.status},
+                              {"startMs", e.start_ms},
+                              {"endMs", e.end_ms},
+                              {"errorCode", e.error_code},
+                              {"scriptName", e.script},
+                              {"message", e.message},
                               {"logTail", e.log_tail}});
           }
-          return {{"deploymentId", v.deployment_id}, {"host", v.host}, {"phase", v.phase},
+          return {{"deploymentId", v.deployment_id},
+                  {"host", v.host},
+                  {"phase", v.phase},
                   {"events", std::move(events)}};
         } else if constexpr (std::is_same_v<T, rec::stop_payload>) {
-          return {{"deploymentId", v.deployment_id}, {"application", v.app},
-                  {"deploymentGroup", v.group}, {"reason", v.reason}};
+          return {{"deploymentId", v.deployment_id},
+                  {"application", v.app},
+                  {"deploymentGroup", v.group},
+                  {"reason", v.reason}};
         } else if constexpr (std::is_same_v<T, rec::exclude_payload>) {
-          return {{"deploymentId", v.deployment_id}, {"application", v.app},
-                  {"deploymentGroup", v.group}, {"host", v.host}};
+          return {{"deploymentId", v.deployment_id},
+                  {"application", v.app},
+                  {"deploymentGroup", v.group},
+                  {"host", v.host}};
         } else {
           static_assert(std::is_same_v<T, rec::host_payload>);
           return {{"name", v.name}, {"key", hex_of(v.key)}};
@@ -157,18 +173,18 @@ class record_routes {
       if (!d) return error_response(d.error());
       return json_response(200, deploy::to_json(d.value()));
     }
-    return json_response(outcome.value() ? 201 : 200,
-                         json{{"type", rec::to_string(r.value().type)},
-                              {"key", r.value().key},
-                              {"version", r.value().version},
-                              {"stored", outcome.value()}});
+    return json_response(outcome.value() ? 201 : 200, json{{"type", rec::to_string(r.value().type)},
+                                                           {"key", r.value().key},
+                                                           {"version", r.value().version},
+                                                           {"stored", outcome.value()}});
   }
 
   // Checks what the node can check about an intent before it is published.
   std::optional<api_response> check_intent(const rec::intent_payload& in) const {
     if (auto d = ctx_.reg.get_deployment(in.deployment_id)) {
-      return error_response(make_error(
-          deploy::errc::already_exists, fmt::format("deployment {} already exists", in.deployment_id)));
+      return error_response(
+          make_error(deploy::errc::already_exists,
+                     fmt::format("deployment {} already exists", in.deployment_id)));
     }
     if (auto g = ctx_.reg.get_group(in.app, in.group); !g) return error_response(g.error());
     if (auto rv = ctx_.reg.get_revision(in.app, in.revision); !rv) {
@@ -191,24 +207,27 @@ class record_routes {
     if (!p) return error_response(p.error());
     const auto& rev = std::get<rec::revision_payload>(p.value());
     if (!app.empty() && app != rev.app) {
-      return bad_request(fmt::format("query parameter app '{}' does not match the record's "
-                                     "application '{}'",
-                                     app, rev.app));
+      return bad_request(
+          fmt::format("query parameter app '{}' does not match the record's "
+                      "application '{}'",
+                      app, rev.app));
     }
     if (auto a = ctx_.reg.get_app(rev.app); !a) return error_response(a.error());
     if (auto s = ctx_.reg.store_bundle(rev, req.body_file); !s) return error_response(s.error());
     if (auto c = ctx_.reg.check_definition(p.value()); !c) return error_response(c.error());
     auto outcome = ctx_.publish(r.value());
     if (!outcome) return error_response(outcome.error());
-    return json_response(201, deploy::to_json(deploy::revision_from_payload(rev, r.value().time_ms)));
+    return json_response(201,
+                         deploy::to_json(deploy::revision_from_payload(rev, r.value().time_ms)));
   }
 
   api_response read(const std::vector<std::string>& seg, const std::string& prefix) const {
     const auto type = parse_type(seg[2]);
     if (!type) {
-      return json_response(404, json{{"error",
-                                      {{"code", "NotFound"},
-                                       {"message", fmt::format("no record type '{}'", seg[2])}}}});
+      return json_response(
+          404,
+          json{{"error",
+                {{"code", "NotFound"}, {"message", fmt::format("no record type '{}'", seg[2])}}}});
     }
     if (seg.size() == 3) {
       auto all = ctx_.store.scan(*type, prefix);

@@ -253,8 +253,7 @@ void mesh_deployer::refresh(const std::string& id) {
   } else {
     doc.version = 1;
   }
-  const bool now_over =
-      is_terminal(doc.status) && !(old && is_terminal(old.value().status));
+  const bool now_over = is_terminal(doc.status) && !(old && is_terminal(old.value().status));
   if (changed) {
     if (auto p = reg_.put_deployment(doc, storage::durability::buffered); !p) {
       spdlog::error("deployment {}: cannot store its status: {}", id, p.error().message);
@@ -413,9 +412,8 @@ namespace {
 
 class event_sink final : public agent::progress_sink {
  public:
-  explicit event_sink(std::function<void(agent::lifecycle_event, std::function<void(
-                                                                      rec::event_progress&)>)>
-                          update)
+  explicit event_sink(
+      std::function<void(agent::lifecycle_event, std::function<void(rec::event_progress&)>)> update)
       : update_(std::move(update)) {}
   void event_started(agent::lifecycle_event e, unix_ms at) override {
     update_(e, [at](rec::event_progress& p) {
@@ -492,8 +490,7 @@ void mesh_deployer::run_worker(std::shared_ptr<worker> w) {
 }
 
 void mesh_deployer::publish_progress(const std::string& id, const std::string& phase,
-                                     const std::vector<rec::event_progress>& events,
-                                     bool durable) {
+                                     const std::vector<rec::event_progress>& events, bool durable) {
   rec::progress_payload p;
   p.deployment_id = id;
   p.host = self_;
@@ -503,8 +500,7 @@ void mesh_deployer::publish_progress(const std::string& id, const std::string& p
     if (e.log_tail.size() > 4096) e.log_tail = e.log_tail.substr(e.log_tail.size() - 4096);
   }
   if (auto r = env_.publish(p, durable); !r) {
-    spdlog::error("deployment {}: cannot publish progress ({}): {}", id, phase,
-                  r.error().message);
+    spdlog::error("deployment {}: cannot publish progress ({}): {}", id, phase, r.error().message);
   }
 }
 

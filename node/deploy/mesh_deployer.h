@@ -45,7 +45,7 @@ struct mesh_env {
   // Fetches a revision's bundle from other nodes; `done` runs on the io thread with the
   // verified file (the deployer moves it into the registry) or an error.
   std::function<void(const records::revision_payload&,
-                      std::function<void(result<std::filesystem::path>)> done)>
+                     std::function<void(result<std::filesystem::path>)> done)>
       fetch_bundle;
   // Runs `fn` on the io thread (asio::post).
   std::function<void(std::function<void()> fn)> post;
@@ -54,8 +54,8 @@ struct mesh_env {
 class mesh_deployer {
  public:
   // Everything is borrowed and must outlive the deployer.
-  mesh_deployer(registry& reg, const records::store& store, agent::executor& exec,
-                std::string self, mesh_env env);
+  mesh_deployer(registry& reg, const records::store& store, agent::executor& exec, std::string self,
+                mesh_env env);
   ~mesh_deployer();  // stops and joins running workers
   mesh_deployer(const mesh_deployer&) = delete;
   mesh_deployer& operator=(const mesh_deployer&) = delete;

@@ -21,7 +21,8 @@ host_status host_status_of(const std::string& phase) {
 std::vector<event_status> pending_events() {
   std::vector<event_status> events;
   for (agent::lifecycle_event e : agent::lifecycle_order()) {
-    events.push_back(event_status{std::string(agent::to_string(e)), host_status::pending, 0, 0, {}});
+    events.push_back(
+        event_status{std::string(agent::to_string(e)), host_status::pending, 0, 0, {}});
   }
   return events;
 }
@@ -30,8 +31,11 @@ std::vector<event_status> events_of(const records::progress_payload& p) {
   if (p.events.empty()) return pending_events();
   std::vector<event_status> out;
   for (const auto& e : p.events) {
-    event_status s{e.name, parse_host_status(e.status).value_or(host_status::unknown), e.start_ms,
-                   e.end_ms, {}};
+    event_status s{e.name,
+                   parse_host_status(e.status).value_or(host_status::unknown),
+                   e.start_ms,
+                   e.end_ms,
+                   {}};
     if (!e.error_code.empty()) {
       s.diag = diagnostics{e.error_code, e.script, e.message, e.log_tail};
     }
@@ -198,10 +202,10 @@ deployment_record view(const deployment_records& d, const deployment_config& con
     r.complete_time = d.created;
   } else if (in.targets.empty()) {
     r.status = deployment_status::failed;
-    r.error = error_information{
-        "NO_INSTANCES", fmt::format("no live host matched deployment group '{}' when the "
-                                    "deployment was created",
-                                    in.group)};
+    r.error = error_information{"NO_INSTANCES",
+                                fmt::format("no live host matched deployment group '{}' when the "
+                                            "deployment was created",
+                                            in.group)};
     r.complete_time = d.created;
   } else if (j.v == verdict::failed) {
     std::string hosts, interrupted;
@@ -226,9 +230,9 @@ deployment_record view(const deployment_records& d, const deployment_config& con
     r.complete_time = last;
   } else if (d.stop && !inside_window) {
     r.status = deployment_status::stopped;
-    r.error = error_information{"DEPLOYMENT_STOPPED",
-                                d.stop->reason.empty() ? "the deployment was stopped"
-                                                       : d.stop->reason};
+    r.error =
+        error_information{"DEPLOYMENT_STOPPED",
+                          d.stop->reason.empty() ? "the deployment was stopped" : d.stop->reason};
     r.complete_time = std::max(last, d.stopped_at);
   } else if (!d.admitted) {
     r.status = d.stop ? deployment_status::stopped : deployment_status::queued;

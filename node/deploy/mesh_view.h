@@ -20,7 +20,7 @@ namespace meshdeploy::deploy {
 // What one node knows of one deployment.
 struct deployment_records {
   records::intent_payload intent;
-  unix_ms created = 0;                                   // the intent's signing time
+  unix_ms created = 0;                                        // the intent's signing time
   std::map<std::string, records::progress_payload> progress;  // newest per host
   std::optional<records::stop_payload> stop;
   unix_ms stopped_at = 0;

@@ -26,10 +26,9 @@ template <class P>
 result<P> payload_of(const records::record& r) {
   auto p = records::decode_payload(r.type, r.payload);
   if (!p || !std::holds_alternative<P>(p.value())) {
-    return make_error(errc::internal,
-                      fmt::format("stored {} record '{}' does not decode{}",
-                                  records::to_string(r.type), r.key,
-                                  p ? std::string() : ": " + p.error().message));
+    return make_error(errc::internal, fmt::format("stored {} record '{}' does not decode{}",
+                                                  records::to_string(r.type), r.key,
+                                                  p ? std::string() : ": " + p.error().message));
   }
   return std::get<P>(std::move(p).value());
 }
@@ -312,8 +311,8 @@ result<void> registry::check_definition(const records::payload& payload) const {
   using records::record_type;
   if (const auto* a = std::get_if<records::application_payload>(&payload)) {
     MESH_CHECK(validate_name("application", a->name));
-    MESH_TRY(bool exists, live<records::application_payload>(records_, record_type::application,
-                                                             a->name));
+    MESH_TRY(bool exists,
+             live<records::application_payload>(records_, record_type::application, a->name));
     if (!a->deleted && exists) {
       return make_error(errc::already_exists,
                         fmt::format("application '{}' already exists", a->name));
@@ -337,8 +336,8 @@ result<void> registry::check_definition(const records::payload& payload) const {
       MESH_CHECK(get_group(g->app, g->name));
       return ok();
     }
-    if (g->selector.empty() ||
-        std::any_of(g->selector.begin(), g->selector.end(), [](const auto& s) { return s.empty(); })) {
+    if (g->selector.empty() || std::any_of(g->selector.begin(), g->selector.end(),
+                                           [](const auto& s) { return s.empty(); })) {
       return make_error(
           errc::invalid_argument,
           fmt::format("deployment group '{}' needs at least one tag (--tag KEY=VALUE)", g->name));
@@ -349,12 +348,12 @@ result<void> registry::check_definition(const records::payload& payload) const {
                         fmt::format("deployment group '{}': use the canonical config name '{}'",
                                     g->name, config.name));
     }
-    MESH_TRY(bool exists, live<records::group_payload>(records_, record_type::group,
-                                                       g->app + "/" + g->name));
+    MESH_TRY(bool exists,
+             live<records::group_payload>(records_, record_type::group, g->app + "/" + g->name));
     if (exists) {
-      return make_error(errc::already_exists,
-                        fmt::format("deployment group '{}' of application '{}' already exists",
-                                    g->name, g->app));
+      return make_error(
+          errc::already_exists,
+          fmt::format("deployment group '{}' of application '{}' already exists", g->name, g->app));
     }
     return ok();
   }
@@ -430,8 +429,7 @@ result<void> registry::store_bundle(const records::revision_payload& rev, const 
   return ok();
 }
 
-result<void> registry::put_deployment(const deployment_record& d,
-                                      storage::durability durability) {
+result<void> registry::put_deployment(const deployment_record& d, storage::durability durability) {
   return db_.put(kDeployments, d.id, to_json(d).dump(), durability);
 }
 

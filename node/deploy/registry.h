@@ -104,7 +104,8 @@ class registry {
   // bytes hash to rev.id, and that its size and detected format match the record. Storing a
   // bundle that is already held just removes `file`. Errors: invalid_argument naming the
   // mismatch, internal on filesystem failure.
-  result<void> store_bundle(const records::revision_payload& rev, const std::filesystem::path& file);
+  result<void> store_bundle(const records::revision_payload& rev,
+                            const std::filesystem::path& file);
   // Where the bundle of a revision lives (whether or not it is held here).
   std::filesystem::path bundle_path(const revision_info& r) const;
   bool has_bundle(const revision_info& r) const;

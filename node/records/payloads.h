@@ -73,14 +73,14 @@ struct intent_payload {
   std::string app;
   std::string group;
   std::string revision;
-  std::string config;                  // canonical name
-  std::vector<std::string> targets;    // host names, in rollout order
+  std::string config;                    // canonical name
+  std::vector<std::string> targets;      // host names, in rollout order
   std::uint32_t max_out_of_service = 1;  // K
-  std::uint32_t failure_budget = 0;    // extra failures tolerated (0 = CodeDeploy's rules only)
-  std::string rollback_of;             // deployment this one rolls back, or ""
+  std::uint32_t failure_budget = 0;      // extra failures tolerated (0 = CodeDeploy's rules only)
+  std::string rollback_of;               // deployment this one rolls back, or ""
   bool ignore_stop_failures = false;
-  std::string file_exists_behavior;    // DISALLOW | OVERWRITE | RETAIN, "" = appspec/default
-  std::string creator;                 // operator name (display)
+  std::string file_exists_behavior;  // DISALLOW | OVERWRITE | RETAIN, "" = appspec/default
+  std::string creator;               // operator name (display)
 };
 
 // key = app/group/parent/host. The host agrees that `child` follows `parent` in this group.

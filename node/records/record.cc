@@ -59,8 +59,8 @@ result<std::string> as_str(const msgpack::object& o, const char* field, std::siz
     return bad(errc::malformed, fmt::format("field {} is not a string", field));
   }
   if (o.via.str.size > limit) {
-    return bad(errc::too_large, fmt::format("field {} is {} bytes, limit {}", field,
-                                            o.via.str.size, limit));
+    return bad(errc::too_large,
+               fmt::format("field {} is {} bytes, limit {}", field, o.via.str.size, limit));
   }
   return std::string(o.via.str.ptr, o.via.str.size);
 }
@@ -135,8 +135,7 @@ std::vector<std::byte> encode(const record& r) {
 
 result<record> decode(std::span<const std::byte> bytes) {
   if (bytes.size() > max_record_bytes) {
-    return bad(errc::too_large,
-               fmt::format("{} bytes, limit {}", bytes.size(), max_record_bytes));
+    return bad(errc::too_large, fmt::format("{} bytes, limit {}", bytes.size(), max_record_bytes));
   }
   msgpack::object_handle oh;
   try {
@@ -177,8 +176,8 @@ result<record> decode(std::span<const std::byte> bytes) {
   MESH_TRY(r.via, as_str(f[6], "via", max_via_bytes));
   if (f[7].type != msgpack::type::BIN) return bad(errc::malformed, "field payload is not bin");
   if (f[7].via.bin.size > max_payload_bytes) {
-    return bad(errc::too_large, fmt::format("payload is {} bytes, limit {}", f[7].via.bin.size,
-                                            max_payload_bytes));
+    return bad(errc::too_large,
+               fmt::format("payload is {} bytes, limit {}", f[7].via.bin.size, max_payload_bytes));
   }
   const auto* pb = reinterpret_cast<const std::byte*>(f[7].via.bin.ptr);
   r.payload.assign(pb, pb + f[7].via.bin.size);

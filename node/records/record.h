@@ -5,7 +5,8 @@
 // under the same (type, key).
 //
 // Wire/storage form: msgpack array
-//   [format=1, type:u8, key:str, version:u64, writer:bin32, time_ms:i64, via:str, payload:bin, sig:bin64]
+//   [format=1, type:u8, key:str, version:u64, writer:bin32, time_ms:i64, via:str, payload:bin,
+//   sig:bin64]
 // The signature covers signing_bytes(): the domain string "meshdeploy/record/v1\0"
 // followed by the same array without the signature (first 8 elements).
 // decode() is the boundary for untrusted bytes: it enforces the limits below,
@@ -58,16 +59,17 @@ inline constexpr std::uint8_t record_format = 1;
 // The longest valid key is an approval's: four 128-byte names and three '/' (515 bytes).
 inline constexpr std::size_t max_key_bytes = 640;
 inline constexpr std::size_t max_via_bytes = 128;
-inline constexpr std::size_t max_payload_bytes = 1u << 20;  // 1 MiB (an intent of 10,000 hosts fits)
+inline constexpr std::size_t max_payload_bytes = 1u
+                                                 << 20;  // 1 MiB (an intent of 10,000 hosts fits)
 inline constexpr std::size_t max_record_bytes = max_payload_bytes + 2048;
 
 struct record {
   record_type type = record_type::application;
-  std::string key;                 // unique within the type; see the table above
-  std::uint64_t version = 1;       // >= 1; immutable types use exactly 1
-  public_key writer{};             // who signed
-  std::int64_t time_ms = 0;        // writer's wall clock at signing, ms since the Unix epoch
-  std::string via;                 // node name the writer submitted through ("" if written by a node)
+  std::string key;            // unique within the type; see the table above
+  std::uint64_t version = 1;  // >= 1; immutable types use exactly 1
+  public_key writer{};        // who signed
+  std::int64_t time_ms = 0;   // writer's wall clock at signing, ms since the Unix epoch
+  std::string via;            // node name the writer submitted through ("" if written by a node)
   std::vector<std::byte> payload;  // msgpack of the type's payload (node/records/payloads.h)
   signature sig{};
 

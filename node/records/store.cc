@@ -167,8 +167,7 @@ std::vector<std::string> store::column_families() {
   return out;
 }
 
-store::store(storage::db& db, storage::durability durability)
-    : db_(db), durability_(durability) {}
+store::store(storage::db& db, storage::durability durability) : db_(db), durability_(durability) {}
 store::~store() = default;
 
 result<std::unique_ptr<store>> store::open(storage::db& db, storage::durability durability) {

@@ -39,9 +39,9 @@ result<void> check_key_operation(const records::public_key& admin, std::string_v
   const std::string text = signed_text(action, key, time_ms);
   if (crypto_sign_verify_detached(sig.data(), reinterpret_cast<const unsigned char*>(text.data()),
                                   text.size(), admin.data()) != 0) {
-    return make_error(records::errc::bad_signature,
-                      fmt::format("key {}: not signed by the cluster admin key (pass --admin-key)",
-                                  action));
+    return make_error(
+        records::errc::bad_signature,
+        fmt::format("key {}: not signed by the cluster admin key (pass --admin-key)", action));
   }
   const std::int64_t skew = time_ms > now_ms ? time_ms - now_ms : now_ms - time_ms;
   if (skew > max_clock_skew_ms) {

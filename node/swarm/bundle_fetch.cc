@@ -7,11 +7,10 @@
 #include <msgpack.hpp>
 #include <spdlog/spdlog.h>
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstring>
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace meshdeploy::swarm {
 
@@ -179,8 +178,8 @@ void bundle_fetch::ask(download& d, time_point now) {
       d.next_offset += piece_bytes;
       continue;
     }
-    const auto len =
-        static_cast<std::uint32_t>(std::min<std::uint64_t>(piece_bytes, d.ref.size - d.next_offset));
+    const auto len = static_cast<std::uint32_t>(
+        std::min<std::uint64_t>(piece_bytes, d.ref.size - d.next_offset));
     d.in_flight.emplace(d.next_offset, len);
     env_.send(peer, encode_want(d.ref.app, d.ref.id, d.next_offset, len));
     d.next_offset += len;
@@ -274,8 +273,8 @@ void bundle_fetch::on_message(const std::string& from, std::span<const std::byte
                      static_cast<ssize_t>(m->data.size());
   if (fd >= 0) ::close(fd);
   if (!written) {
-    finish(d.ref.id, make_error(deploy::errc::internal,
-                                fmt::format("cannot write {}", d.part.string())));
+    finish(d.ref.id,
+           make_error(deploy::errc::internal, fmt::format("cannot write {}", d.part.string())));
     return;
   }
   d.in_flight.erase(asked);

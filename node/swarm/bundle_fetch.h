@@ -34,8 +34,8 @@ namespace meshdeploy::swarm {
 using clock = std::chrono::steady_clock;
 using time_point = clock::time_point;
 
-inline constexpr std::size_t piece_bytes = 1u << 20;     // asked for at a time
-inline constexpr std::size_t pieces_in_flight = 4;        // per download
+inline constexpr std::size_t piece_bytes = 1u << 20;              // asked for at a time
+inline constexpr std::size_t pieces_in_flight = 4;                // per download
 inline constexpr auto source_timeout = std::chrono::seconds(10);  // without progress
 
 struct bundle_ref {
@@ -88,7 +88,7 @@ class bundle_fetch {
     std::vector<std::string> sources;
     std::size_t source = 0;
     std::filesystem::path part;
-    std::uint64_t next_offset = 0;                    // next byte to ask for
+    std::uint64_t next_offset = 0;                     // next byte to ask for
     std::map<std::uint64_t, std::uint32_t> in_flight;  // offset -> length asked
     std::set<std::uint64_t> have;                      // offsets of pieces written
     std::uint64_t received = 0;                        // bytes written

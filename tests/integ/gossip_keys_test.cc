@@ -193,13 +193,14 @@ TEST_F(GossipKeysTest, KeyOperationsNeedTheAdminSignature) {
   const std::string key = run_command({meshdeploy_binary(), "keygen"}).out;
   const std::string k = key.substr(0, key.find('\n'));
   // Signed by an operator key, not the admin's: refused with exit 4.
-  auto r = n1->cli({"keys", "install", k, "--admin-key", (n1->cluster_dir() / "tester.key").string()});
+  auto r =
+      n1->cli({"keys", "install", k, "--admin-key", (n1->cluster_dir() / "tester.key").string()});
   EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
   EXPECT_NE(r.err.find("admin"), std::string::npos) << r.err;
   // No signature at all (a raw API call): refused.
-  auto raw = run_command({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X",
-                          "POST", "-d", "{\"key\": \"" + k + "\"}",
-                          "http://" + n1->api() + "/v1/keys/install"});
+  auto raw =
+      run_command({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+                   "-d", "{\"key\": \"" + k + "\"}", "http://" + n1->api() + "/v1/keys/install"});
   EXPECT_EQ(raw.out, "403");
   // The keyring did not change.
   auto list = keys(*n1, {"list"}, 0);

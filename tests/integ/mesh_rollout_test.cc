@@ -10,8 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cstdio>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -33,10 +33,10 @@ class MeshRolloutTest : public ::testing::Test {
     ASSERT_TRUE(ensure_cluster_keys(keys(), &why)) << why;
     for (int i = 1; i <= kNodes; ++i) {
       const std::string name = "host-" + std::to_string(i);
-      std::vector<std::string> args = {"--keyring",   (keys() / "keyring.txt").string(),
-                                       "--admin-pub", (keys() / "admin.pub").string(),
-                                       "--grant",     (keys() / "tester.grant").string(),
-                                       "--bind",      "127.0.0.1:0",
+      std::vector<std::string> args = {"--keyring",        (keys() / "keyring.txt").string(),
+                                       "--admin-pub",      (keys() / "admin.pub").string(),
+                                       "--grant",          (keys() / "tester.grant").string(),
+                                       "--bind",           "127.0.0.1:0",
                                        "--gossip-profile", "local"};
       if (i > 1) {
         std::string seed = read_file(nodes_[0]->data_dir() / "gossip.addr");
@@ -74,11 +74,12 @@ class MeshRolloutTest : public ::testing::Test {
     fs::create_directories(rev / "scripts");
     fs::create_directories(rev / "content");
     std::ofstream(rev / "content" / "hello.txt") << "hello\n";
-    std::ofstream(rev / "appspec.yml") << "version: 0.0\nos: linux\nfiles:\n"
-                                          "  - source: content\n    destination: /srv/app\nfile_exists_behavior: OVERWRITE\n"
-                                          "hooks:\n"
-                                          "  BeforeInstall:\n    - location: scripts/enter.sh\n"
-                                          "  ValidateService:\n    - location: scripts/leave.sh\n";
+    std::ofstream(rev / "appspec.yml")
+        << "version: 0.0\nos: linux\nfiles:\n"
+           "  - source: content\n    destination: /srv/app\nfile_exists_behavior: OVERWRITE\n"
+           "hooks:\n"
+           "  BeforeInstall:\n    - location: scripts/enter.sh\n"
+           "  ValidateService:\n    - location: scripts/leave.sh\n";
     const std::string stamp = (dir_ / "stamps").string();
     const std::string fail = (dir_ / "fail_hosts").string();
     std::ofstream(rev / "scripts" / "enter.sh")
@@ -194,10 +195,11 @@ TEST_F(MeshRolloutTest, RollbackRedeploysTheLastSuccessfulRevision) {
   std::ofstream(dir_ / "rev" / "content" / "hello.txt") << "v2\n";
   {
     std::ofstream fail(dir_ / "fail_hosts");
-    for (int i = 1; i <= kNodes; ++i) fail << (dir_ / ("host-" + std::to_string(i)) / "root").string() << "\n";
+    for (int i = 1; i <= kNodes; ++i)
+      fail << (dir_ / ("host-" + std::to_string(i)) / "root").string() << "\n";
   }
-  auto bad = cli(0, {"deploy", "--app", "web", "--group", "rb", "--source",
-                     (dir_ / "rev").string(), "--wait"});
+  auto bad = cli(0, {"deploy", "--app", "web", "--group", "rb", "--source", (dir_ / "rev").string(),
+                     "--wait"});
   EXPECT_EQ(bad.exit_code, 1) << bad.err;
   fs::remove(dir_ / "fail_hosts");
   auto rb = cli(2, {"rollback", "--app", "web", "--group", "rb", "--wait", "-o", "json"});

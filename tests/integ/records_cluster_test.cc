@@ -33,11 +33,11 @@ class RecordsClusterTest : public ::testing::Test {
   fs::path tester() const { return keys() / "tester.key"; }
 
   std::unique_ptr<node_process> start(const std::string& name, const std::string& join) {
-    std::vector<std::string> args = {"--keyring",   (keys() / "keyring.txt").string(),
-                                     "--admin-pub", (keys() / "admin.pub").string(),
-                                     "--bind",      "127.0.0.1:0",
+    std::vector<std::string> args = {"--keyring",        (keys() / "keyring.txt").string(),
+                                     "--admin-pub",      (keys() / "admin.pub").string(),
+                                     "--bind",           "127.0.0.1:0",
                                      "--gossip-profile", "local",
-                                     "--grant", (keys() / "tester.grant").string()};
+                                     "--grant",          (keys() / "tester.grant").string()};
     if (!join.empty()) {
       args.push_back("--join");
       args.push_back(join);
@@ -106,8 +106,9 @@ TEST_F(RecordsClusterTest, DefinitionThroughOneNodeIsVisibleThroughAllWithinTwoS
               static_cast<long long>(worst.count()));
   EXPECT_LE(worst, 2000ms) << "slowest node saw the application after " << worst.count() << " ms";
   // A group made through node 4 reaches node 7; its id is the same everywhere.
-  ASSERT_EQ(nodes_[3]->cli_as(tester(), {"group", "create", "--app", "web", "--name", "prod", "--tag",
-                            "role=web"})
+  ASSERT_EQ(nodes_[3]
+                ->cli_as(tester(),
+                         {"group", "create", "--app", "web", "--name", "prod", "--tag", "role=web"})
                 .exit_code,
             0);
   std::string id_on_7;
@@ -119,14 +120,16 @@ TEST_F(RecordsClusterTest, DefinitionThroughOneNodeIsVisibleThroughAllWithinTwoS
     }
     if (id_on_7.empty()) std::this_thread::sleep_for(50ms);
   }
-  auto on_4 = json::parse(nodes_[3]->cli_as(tester(), {"group", "list", "--app", "web", "-o", "json"}).out);
+  auto on_4 =
+      json::parse(nodes_[3]->cli_as(tester(), {"group", "list", "--app", "web", "-o", "json"}).out);
   EXPECT_EQ(id_on_7, on_4["deploymentGroups"][0]["id"]);
   // Every node's audit chain has the accepted records and verifies.
   for (auto& n : nodes_) {
     auto v = n->cli_as(tester(), {"audit", "verify"});
     EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   }
-  auto audit = json::parse(nodes_[6]->cli_as(tester(), {"audit", "-o", "json"}).out, nullptr, false);
+  auto audit =
+      json::parse(nodes_[6]->cli_as(tester(), {"audit", "-o", "json"}).out, nullptr, false);
   ASSERT_TRUE(audit.is_object()) << audit;
   EXPECT_GE(audit.value("entries", json::array()).size(), 3u) << audit;  // grant, app, group
 }
@@ -141,24 +144,25 @@ TEST_F(RecordsClusterTest, OperatorsWithoutOrOutsideTheirGrantAreRefused) {
   EXPECT_NE(none.err.find("--identity"), std::string::npos) << none.err;
   // A key the admin never granted: permission denied.
   const fs::path bob = dir_ / "bob.key";
-  ASSERT_EQ(run_command({meshdeploy_binary(), "operator", "create", "--name", "bob", "--out",
-                         bob.string()})
+  ASSERT_EQ(run_command(
+                {meshdeploy_binary(), "operator", "create", "--name", "bob", "--out", bob.string()})
                 .exit_code,
             0);
   auto denied = a.cli_as(bob, {"app", "create", "web"});
   EXPECT_EQ(denied.exit_code, 4) << denied.err;
   // The admin grants bob deploy rights on app/web only: defining is still refused, and the
   // message names the missing permission.
-  auto grant = a.cli_as(tester(), {"grant", "--admin-key", (keys() / "admin.key").string(), "--operator",
-                      bob.string() + ".pub", "--allow", "deploy:app/web/*"});
+  auto grant =
+      a.cli_as(tester(), {"grant", "--admin-key", (keys() / "admin.key").string(), "--operator",
+                          bob.string() + ".pub", "--allow", "deploy:app/web/*"});
   ASSERT_EQ(grant.exit_code, 0) << grant.err;
   std::this_thread::sleep_for(500ms);  // let the grant reach node b
   auto define = b.cli_as(bob, {"app", "create", "api"});
   EXPECT_EQ(define.exit_code, 4);
   EXPECT_NE(define.err.find("define:app/api"), std::string::npos) << define.err;
   // Full rights, then revoked: refused again everywhere.
-  ASSERT_EQ(a.cli_as(tester(), {"grant", "--admin-key", (keys() / "admin.key").string(), "--operator",
-                   bob.string() + ".pub", "--allow", "*:*"})
+  ASSERT_EQ(a.cli_as(tester(), {"grant", "--admin-key", (keys() / "admin.key").string(),
+                                "--operator", bob.string() + ".pub", "--allow", "*:*"})
                 .exit_code,
             0);
   bool allowed = false;
@@ -167,8 +171,8 @@ TEST_F(RecordsClusterTest, OperatorsWithoutOrOutsideTheirGrantAreRefused) {
     if (!allowed) std::this_thread::sleep_for(50ms);
   }
   ASSERT_TRUE(allowed);
-  ASSERT_EQ(a.cli_as(tester(), {"grant", "--admin-key", (keys() / "admin.key").string(), "--operator",
-                   bob.string() + ".pub", "--revoke"})
+  ASSERT_EQ(a.cli_as(tester(), {"grant", "--admin-key", (keys() / "admin.key").string(),
+                                "--operator", bob.string() + ".pub", "--revoke"})
                 .exit_code,
             0);
   bool refused = false;
@@ -179,7 +183,7 @@ TEST_F(RecordsClusterTest, OperatorsWithoutOrOutsideTheirGrantAreRefused) {
   EXPECT_TRUE(refused);
   // Only the admin key signs grants: an operator signing one is refused.
   auto self_grant = a.cli_as(tester(), {"grant", "--admin-key", tester().string(), "--operator",
-                           bob.string() + ".pub", "--allow", "*:*"});
+                                        bob.string() + ".pub", "--allow", "*:*"});
   EXPECT_EQ(self_grant.exit_code, 4) << self_grant.err;
 }
 

@@ -81,14 +81,14 @@ TEST(RecordsWireTest, ForgedTamperedAndMisattributedRecordsAreRejectedAndCounted
   const std::string before = node.cli({"app", "list", "-o", "json"}).out;
   records::push_msg push;
   for (const auto& r : hostile) push.records.push_back(records::encode(r));
-  ASSERT_TRUE(intruder.send_user("node-1", mesh::user_type_records,
-                                 records::encode_sync_message(push)));
+  ASSERT_TRUE(
+      intruder.send_user("node-1", mesh::user_type_records, records::encode_sync_message(push)));
   // 5. A valid operator record relayed by the intruder is accepted; its replay changes nothing.
   records::push_msg valid;
   valid.records.push_back(records::encode(s.sign(records::application_payload{"wired", false})));
   for (int i = 0; i < 2; ++i) {
-    ASSERT_TRUE(intruder.send_user("node-1", mesh::user_type_records,
-                                   records::encode_sync_message(valid)));
+    ASSERT_TRUE(
+        intruder.send_user("node-1", mesh::user_type_records, records::encode_sync_message(valid)));
   }
   // Garbage in the replication channel.
   ASSERT_TRUE(intruder.send_user("node-1", mesh::user_type_records,

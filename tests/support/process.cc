@@ -116,9 +116,9 @@ command_result run_command(const std::vector<std::string>& argv,
 bool ensure_cluster_keys(const fs::path& dir, std::string* why) {
   std::error_code ec;
   if (fs::exists(dir / "tester.grant", ec)) return true;
-  const auto r = run_command({meshdeploy_binary(), "cluster", "init", "--dir", dir.string(),
-                              "--operator", "tester"},
-                             {}, 60s);
+  const auto r = run_command(
+      {meshdeploy_binary(), "cluster", "init", "--dir", dir.string(), "--operator", "tester"}, {},
+      60s);
   if (r.exit_code != 0 && why != nullptr) {
     *why = "meshdeploy cluster init failed (" + std::to_string(r.exit_code) + "): " + r.err;
   }

@@ -47,7 +47,9 @@ class RouterTest : public ::testing::Test {
           MESH_TRY(auto o, store_->put(r));
           return o != records::put_outcome::stale;
         },
-        [] { return std::vector<live_host>{{"h1", {{"role", "web"}}}, {"h2", {{"role", "db"}}}}; }}));
+        [] {
+          return std::vector<live_host>{{"h1", {{"role", "web"}}}, {"h2", {{"role", "db"}}}};
+        }}));
     EXPECT_EQ(submit(keys_.grant()).status, 201u);
   }
   api_response call(const std::string& method, const std::string& target,

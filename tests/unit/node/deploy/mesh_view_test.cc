@@ -113,9 +113,8 @@ TEST(MeshViewTest, OneAtATimeToleratesOnlyTheLastHostFailing) {
 }
 
 TEST(MeshViewTest, AdmissionChainsDeploymentsOnePerParent) {
-  const std::vector<group_intent> intents = {{"d-1", {"a", "b", "c"}, 10},
-                                             {"d-2", {"a", "b", "c"}, 11},
-                                             {"d-3", {"a", "b", "c"}, 12}};
+  const std::vector<group_intent> intents = {
+      {"d-1", {"a", "b", "c"}, 10}, {"d-2", {"a", "b", "c"}, 11}, {"d-3", {"a", "b", "c"}, 12}};
   // Concurrent d-1 and d-2 for the first parent: d-1 gets a majority, d-2 loses.
   auto adm = admit(intents, {vote("", "d-1", "a"), vote("", "d-2", "b"), vote("", "d-1", "c")});
   EXPECT_EQ(adm.chain, std::vector<std::string>{"d-1"});

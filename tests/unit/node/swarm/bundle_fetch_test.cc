@@ -69,7 +69,8 @@ TEST_F(BundleFetchTest, FetchesTheExactBytesInPieces) {
   auto seed = node("seed", dir_ / "b.tar");
   auto host = node("host");
   std::optional<result<fs::path>> got;
-  host->fetch(ref, {"seed"}, [&](result<fs::path> r) { got = std::move(r); }, t0);
+  host->fetch(
+      ref, {"seed"}, [&](result<fs::path> r) { got = std::move(r); }, t0);
   net_.run(t0);
   ASSERT_TRUE(got.has_value());
   ASSERT_TRUE(got->has_value()) << got->error().message;
@@ -86,8 +87,8 @@ TEST_F(BundleFetchTest, MovesPastSourcesThatLackOrCorruptTheBundle) {
   auto seed = node("seed", dir_ / "b.tar");
   auto host = node("host");
   std::optional<result<fs::path>> got;
-  host->fetch(ref, {"empty", "evil", "seed"}, [&](result<fs::path> r) { got = std::move(r); },
-              t0);
+  host->fetch(
+      ref, {"empty", "evil", "seed"}, [&](result<fs::path> r) { got = std::move(r); }, t0);
   net_.run(t0);
   ASSERT_TRUE(got.has_value());
   ASSERT_TRUE(got->has_value()) << got->error().message;
@@ -101,7 +102,8 @@ TEST_F(BundleFetchTest, StalledSourceIsDroppedAfterTheTimeoutAndFailureNamesTheS
   auto host = node("host");
   net_.silent.insert("mute");
   std::optional<result<fs::path>> got;
-  host->fetch(ref, {"mute"}, [&](result<fs::path> r) { got = std::move(r); }, t0);
+  host->fetch(
+      ref, {"mute"}, [&](result<fs::path> r) { got = std::move(r); }, t0);
   net_.run(t0);
   EXPECT_FALSE(got.has_value());
   EXPECT_EQ(host->next_deadline(), t0 + source_timeout);
@@ -118,7 +120,7 @@ TEST_F(BundleFetchTest, HostileMessagesAreCountedAndIgnored) {
       {},
       {std::byte{0x93}, std::byte{0x01}},
       encode_piece("web", std::string(64, 'a'), 0, std::vector<std::byte>(10)),  // not asked
-      encode_want("web", std::string(65, 'a'), 0, 10),                          // id too long
+      encode_want("web", std::string(65, 'a'), 0, 10),                           // id too long
   };
   for (const auto& j : junk) host->on_message("x", j, t0);
   EXPECT_EQ(host->stats().rejected_messages, 4u);
