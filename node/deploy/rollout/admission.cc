@@ -50,6 +50,10 @@ admission_state admit(const record_set& rs) {
       }
     }
     if (winner == nullptr) {
+      // A vote for an intent this node has not seen yet is a competitor it cannot weigh.
+      for (const auto& [host, child] : votes) {
+        if (rs.intent(child) == nullptr) return out;
+      }
       for (const auto& c : competing) {
         for (const auto& h : *c.committee) {
           if (votes.count(h) == 0) return out;  // someone may still vote: undecided
@@ -64,9 +68,15 @@ admission_state admit(const record_set& rs) {
     out.chain.push_back(won);
     out.parent_of[won] = parent;
     decided.insert(won);
-    for (const auto& c : competing) {
-      const std::string& id = c.e->intent.deployment_id;
-      if (id != won) {
+    // Every open intent older than the winner was overtaken: it loses, naming the winner. That
+    // depends only on the chain and the intents' own (created, id), never on which votes
+    // happen to have arrived, so every view that admits the winner agrees, and no host votes
+    // for a loser afterwards (see admission.h).
+    const auto key = std::tie(winner->e->created, won);
+    for (const intent_entry* e : ordered) {
+      const std::string& id = e->intent.deployment_id;
+      if (decided.count(id) != 0 || e->intent.targets.empty()) continue;
+      if (std::tie(e->created, id) < key) {
         out.lost_to[id] = won;
         decided.insert(id);
       }
@@ -79,6 +89,11 @@ admission_state admit(const record_set& rs) {
 std::optional<records::approval_payload> next_approval(const record_set& rs,
                                                        const admission_state& s,
                                                        const std::string& host) {
+  // A view with votes naming a parent it has not seen is missing part of the chain: voting
+  // now could name a stale parent (a stray vote), so wait for the rest.
+  for (const auto& [parent, votes] : rs.approvals()) {
+    if (!parent.empty() && rs.intent(parent) == nullptr) return std::nullopt;
+  }
   for (const intent_entry* e : rs.intents_in_order()) {
     const auto& in_ = e->intent;
     if (in_.targets.empty() || s.admitted(in_.deployment_id) ||

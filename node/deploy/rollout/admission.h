@@ -2,12 +2,21 @@
 //
 // The group's admitted deployments form a chain. A committee host approves a child D for the
 // parent P = the chain's newest deployment ("" for the first) only once P is over in its view,
-// and at most one child per parent (host_driver keeps that in its journal). D joins the chain
-// when a majority of D's admission committee approved (P, D). Competitors that also got votes
-// under P lose to the winner (Failed, naming it); intents with no vote yet wait for the next
-// parent (Queued). When no competitor can reach a majority any more (an even split: every
-// committee member of every competitor voted), the most votes win, then the earliest
-// (created, id).
+// and at most one child per parent (host_driver keeps that in its journal); it picks the
+// earliest (created, id) open intent it knows. D joins the chain when a majority of D's
+// admission committee approved (P, D). When no competitor can reach a majority any more (an
+// even split: every committee member of every competitor voted, and every intent voted for is
+// known here), the most votes win, then the earliest (created, id).
+//
+// Losers: once W is admitted, every open intent OLDER than W (by created, id) was overtaken and
+// ends Failed naming W; newer ones are Queued and compete for the next parent. (Deviation: a
+// rule "whoever got votes for the parent W won loses" is not monotone: one delayed vote, e.g.
+// from an isolated submitter, can arrive after other hosts admitted that intent under W and
+// flip a Failed deployment to running. Found by the simulator, seed 47.) Two submissions at
+// the same moment: hosts vote for the older one, so it normally wins and the newer one queues
+// behind it; if the older one's intent was held up (its submitter cut off) the newer one wins
+// and the older one fails, naming it. Hosts never approve an intent lost in their view, and do
+// not vote while their view has votes naming a parent they have not seen.
 //
 // The committee is the whole target list for groups of up to admission_committee_size hosts,
 // else the admission_committee_size targets with the smallest FNV-1a(app/group/host): it

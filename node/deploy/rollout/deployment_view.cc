@@ -52,13 +52,12 @@ tally count(const record_set& rs, const std::string& id, const intent_entry& e) 
         ++t.resolved;
         break;
       case host_outcome::failed:
+      case host_outcome::excluded:
         ++t.failed;
         if (pos + 1 != t.n) ++t.failed_not_last;
         t.failed_hosts.push_back(h);
         break;
-      case host_outcome::excluded:
-        ++t.excluded;
-        break;
+
       case host_outcome::skipped:
         ++t.skipped;
         if (f.skip_reason == skip_health && !t.health_skip) t.health_skip = {h, f.skip_message};
@@ -108,8 +107,7 @@ outcome judge_with(const record_set& rs, const admission_state& s, const std::st
   }
   const std::uint32_t need_ok = successes_needed(in);
   const bool one = config_of(in).type == min_healthy_type::one_at_a_time;
-  const bool too_many =
-      (one && t.failed_not_last > in.failure_budget) || t.n - t.failed - t.excluded < need_ok;
+  const bool too_many = (one && t.failed_not_last > in.failure_budget) || t.n - t.failed < need_ok;
   if (too_many) {
     return {deployment_status::failed,
             error_information{"HEALTH_CONSTRAINTS",

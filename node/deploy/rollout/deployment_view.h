@@ -9,7 +9,8 @@
 //   3. not admitted: Queued (an earlier deployment of the group is not over) or Created;
 //   4. the minimum can no longer be met: Failed (HEALTH_CONSTRAINTS). That is: fewer than
 //      successes_needed() hosts are left that neither failed nor were excluded, or, for
-//      OneAtATime, more than failure_budget hosts other than the last one failed;
+//      OneAtATime, more than failure_budget hosts other than the last one failed (or were
+//      excluded);
 //   5. a host skipped because the deployment failed in its view (HEALTH_CONSTRAINTS) or its
 //      progress deadline passed (DEPLOYMENT_TIMED_OUT): Failed with that reason;
 //   6. every target settled (final phase or excluded): Stopped if any host skipped, else
@@ -19,8 +20,10 @@
 // final phases), so a terminal status never changes as more records arrive. The one
 // exception is an exclude of a host that already resolved (the exclude wins); operators
 // exclude hosts that are down, and `meshdeploy exclude` refuses a host it sees resolved.
-// An excluded host is Unknown: neither a success nor a failure (the operator fenced it so the
-// rollout can go on without it), but it no longer counts towards the minimum.
+// An excluded host is Unknown in the host list and counts as failed (CodeDeploy counts an
+// unreachable instance as failed): its own failed record and the operator's exclude then give
+// the same status in either order. The exclude frees its token (gate.h), so configs that
+// tolerate failures go on without it.
 #pragma once
 
 #include "node/deploy/deployment_config.h"

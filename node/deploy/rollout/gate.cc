@@ -25,7 +25,11 @@ bool out_of_service_before(const record_set& rs, const admission_state& s, const
     if (e == nullptr) return true;  // cannot tell: assume the worst
     if (e->position_of(host) < 0) continue;
     const host_fact f = fact_of(rs, *it, host);
-    if (resolution(f)) return false;
+    // Only its own resolution makes a host healthy again. An exclude freed its token in that
+    // deployment, but the host is still unknown, and it may not know it was excluded (it would
+    // then enter the next deployment without a token): so others keep counting it.
+    if (f.outcome == host_outcome::resolved) return false;
+    if (f.outcome == host_outcome::excluded) return true;
     if (f.outcome == host_outcome::skipped && !f.ran) continue;  // never touched it
     // A host knows its own records (it publishes them, and its journal restores them after
     // a wiped data dir): no record of its own means it never entered.
@@ -116,24 +120,29 @@ gate_result gate(const record_set& rs, const admission_state& s, const std::stri
   const std::uint32_t limit = m.gate_allows_k_blockers ? k : k - 1;
   const bool first = s.parent_of.at(id).empty();
   // At most `pos` earlier blockers and n-1 in all: no need to look when that is within the
-  // limit (AllAtOnce, the first K positions of a first deployment). A host still out of
-  // service from an earlier deployment takes no new token: its entering does not change how
-  // many hosts are out of service.
-  if (n - 1 <= limit || (first && pos <= limit) ||
-      (!first && out_of_service_before(rs, s, id, host, /*self=*/true))) {
+  // limit (AllAtOnce, the first K positions of a first deployment).
+  if (n - 1 <= limit || (first && pos <= limit)) {
     r.decision = gate_decision::enter;
     return r;
   }
+  // A host still out of service from an earlier deployment (it failed there) does not wait
+  // for earlier hosts that are healthy and have not started: its entering adds nobody to the
+  // hosts out of service, unless an operator fenced it off (excluded it) without it knowing,
+  // and every other host already counts it (see docs/rollout.md, "Hosts out of service from
+  // an earlier deployment"). Without this, a failed host at a late position would deadlock.
+  const bool self_out = !first && out_of_service_before(rs, s, id, host, /*self=*/true);
   for (std::uint32_t i = 0; i < n; ++i) {
     if (i == pos) continue;
     const host_fact f = fact_of(rs, id, targets[i]);
     if (resolution(f)) continue;
     if (m.free_token_on_dead && dead.count(targets[i]) != 0) continue;
+    const bool started = f.ran || f.outcome == host_outcome::inside;
+    const bool prior = !first && out_of_service_before(rs, s, id, targets[i]);
     bool blocks = false;
     if (i < pos) {
-      blocks = !m.count_only_started || f.ran || f.outcome == host_outcome::inside;
+      blocks = self_out ? started || prior : !m.count_only_started || started;
     } else {
-      blocks = !first && out_of_service_before(rs, s, id, targets[i]);
+      blocks = prior || (self_out && started);
     }
     if (blocks) r.blockers.push_back(targets[i]);
   }

@@ -8,9 +8,12 @@
 //   - at an earlier position than p (failed, silent and not-yet-started hosts included), or
 //   - at a later position but possibly still out of service from an earlier deployment of the
 //     group: in the newest chain deployment before D that it took part in, it did not resolve
-//     (entered, failed, stopped mid-way, or no record seen yet) and was not excluded.
-// A host that is itself still out of service from an earlier deployment enters without a
-// token (it is already counted), so a host that failed last time cannot deadlock the next.
+//     (entered, failed, stopped mid-way, excluded, or no record seen yet).
+// A host that is itself still out of service from an earlier deployment (in its own view)
+// counts instead: earlier targets that started or may be out of service from before, and
+// later targets that started in D or may be out of service from before; it does not wait for
+// healthy earlier hosts that have not started, so a failed host at a late position cannot
+// deadlock the next deployment.
 // Nothing here frees a token: not time, not SWIM saying a host is dead.
 //
 // Pure; no clocks, no I/O.

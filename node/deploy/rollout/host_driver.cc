@@ -51,6 +51,9 @@ host_driver::host_driver(std::string host, std::string app, std::string group, h
 bool host_driver::add_intent(const records::intent_payload& p, unix_ms created) {
   return rs_.add_intent(p, created);
 }
+bool host_driver::add_intent(std::shared_ptr<const intent_entry> e) {
+  return rs_.add_intent(std::move(e));
+}
 bool host_driver::add_approval(const records::approval_payload& p) { return rs_.add_approval(p); }
 bool host_driver::add_progress(const records::progress_payload& p, std::uint64_t version) {
   if (!rs_.add_progress(p, version)) return false;
@@ -88,12 +91,12 @@ void host_driver::publish(std::vector<action>& out, records::progress_payload p,
 
 void host_driver::finish(std::vector<action>& out, const std::string& id, const std::string& phase,
                          std::vector<records::event_progress> events) {
-  // The journal says "finished" before the record exists, so a crash in between republishes
-  // the same final phase instead of a different one.
-  journal_.finished[id] = phase;
+  // The journal holds the final record before it exists anywhere else, so a crash in between
+  // (or a wiped data dir later) republishes exactly the same record, never a different one.
+  records::progress_payload p{id, host_, phase, std::move(events)};
+  journal_.finished[id] = p;
   persist(out);
-  publish(out, records::progress_payload{id, host_, phase, std::move(events)},
-          final_progress_version);
+  publish(out, std::move(p), final_progress_version);
 }
 
 void host_driver::skip(std::vector<action>& out, const std::string& id, const std::string& reason,
@@ -126,13 +129,20 @@ std::vector<action> host_driver::on_recovered() {
     }
     finish(out, id, phase_failed, std::move(events));
   }
-  for (const auto& [id, phase] : journal_.finished) {
+  for (const auto& [id, final_record] : journal_.finished) {
     const progress_entry* p = rs_.progress(id, host_);
     if (p != nullptr && is_final_phase(p->progress.phase)) continue;
-    std::vector<records::event_progress> events;
-    if (p != nullptr) events = p->progress.events;
-    publish(out, records::progress_payload{id, host_, phase, std::move(events)},
-            final_progress_version);
+    publish(out, final_record, final_progress_version);
+  }
+  for (const auto& [id, stored] : journal_.approved_intents) {
+    if (rs_.intent(id) != nullptr) continue;
+    rs_.add_intent(stored.first, stored.second);
+    action x;
+    x.kind = action_kind::republish_intent;
+    x.deployment = id;
+    x.intent = stored.first;
+    x.at = stored.second;
+    out.push_back(std::move(x));
   }
   for (const auto& [parent, child] : journal_.approved) {
     const auto& ap = rs_.approvals();
@@ -248,6 +258,8 @@ std::vector<action> host_driver::step() {
     if (parent_over) {
       if (auto a = next_approval(rs_, adm_, host_)) {
         journal_.approved[parent] = a->child;
+        const intent_entry* ie = rs_.intent(a->child);
+        journal_.approved_intents[a->child] = {ie->intent, ie->created};
         persist(out);
         rs_.add_approval(*a);
         action x;
@@ -267,7 +279,7 @@ std::vector<action> host_driver::step() {
     if (journal_.entered.count(id) != 0) continue;  // on_recovered() settles it
     if (const progress_entry* p = rs_.progress(id, host_);
         p != nullptr && is_final_phase(p->progress.phase)) {
-      journal_.finished[id] = p->progress.phase;  // our own record, from before a wipe
+      journal_.finished[id] = p->progress;  // our own record, from before a lost journal
       persist(out);
       continue;
     }

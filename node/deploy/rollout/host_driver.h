@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -36,10 +37,13 @@ namespace meshdeploy::deploy::rollout {
 // survives a wiped data dir; see docs/rollout.md).
 struct host_journal {
   std::map<std::string, std::string> approved;  // parent -> the child this host approved
-  std::set<std::string> entered;                // deployments this host entered
-  std::map<std::string, std::string> finished;  // deployment -> final phase it published
-
-  friend bool operator==(const host_journal&, const host_journal&) = default;
+  // The intents it approved, as signed by the operator (created = signing time): if every other
+  // copy is lost (a submitter wiped right after submitting), a vote for an intent nobody holds
+  // would block the group's admission, so the voter can always publish it again.
+  std::map<std::string, std::pair<records::intent_payload, unix_ms>> approved_intents;
+  std::set<std::string> entered;  // deployments this host entered
+  // deployment -> the final progress record it published (resolved, failed or skipped)
+  std::map<std::string, records::progress_payload> finished;
 };
 
 enum class action_kind {
@@ -49,6 +53,7 @@ enum class action_kind {
   publish_progress,  // sign and publish `progress` as version `version`
   start_execution,   // run the lifecycle of `deployment` (`revision`) with the agent
   stop_execution,    // let the running script finish and start no other
+  republish_intent,  // publish again the stored operator-signed intent `intent` (created `at`)
 };
 
 struct action {
@@ -60,6 +65,8 @@ struct action {
   records::approval_payload approval;
   records::progress_payload progress;
   std::uint64_t version = 0;
+  records::intent_payload intent;
+  unix_ms at = 0;
 };
 
 // How an execution ended (on_execution_finished).
@@ -93,6 +100,7 @@ class host_driver {
   // Records seen (verified by the caller). Each returns true when the set changed; call step()
   // afterwards (once for a batch).
   bool add_intent(const records::intent_payload& p, unix_ms created);
+  bool add_intent(std::shared_ptr<const intent_entry> e);  // shared with other readers
   bool add_approval(const records::approval_payload& p);
   bool add_progress(const records::progress_payload& p, std::uint64_t version);
   bool add_stop(const records::stop_payload& p);
@@ -102,8 +110,8 @@ class host_driver {
   std::vector<action> step();
 
   // After a restart, before anything else: a deployment entered but not finished was cut
-  // short (failed, DEPLOYMENT_INTERRUPTED); finals and approvals in the journal that the
-  // record set lacks (wiped data dir) are published again. Then step().
+  // short (failed, DEPLOYMENT_INTERRUPTED); finals, approvals and approved intents in the
+  // journal that the record set lacks (wiped data dir) are published again. Then step().
   std::vector<action> on_recovered();
 
   // The agent reports an event of the running deployment (status InProgress when it starts,

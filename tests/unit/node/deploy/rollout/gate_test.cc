@@ -75,11 +75,11 @@ TEST_F(GateTest, FailedHostKeepsItsTokenAndDeadDoesNotFreeIt) {
 }
 
 TEST_F(GateTest, OperatorExcludeFreesAToken) {
-  deploy("d-1", six, 1);
+  deploy("d-1", six, 1, "Custom");
   phase("d-1", "a", "entered");
   EXPECT_EQ(g("d-1", "b").decision, gate_decision::wait);
   rs.add_exclude({"d-1", "web", "prod", "a"});
-  // OneAtATime-like K=1 with config Custom: one excluded (failed) host is within N - H = 1.
+  // K=1 with a custom minimum of 5 of 6: one excluded (failed) host is within N - H = 1.
   EXPECT_EQ(g("d-1", "b").decision, gate_decision::enter);
   EXPECT_EQ(g("d-1", "a").decision, gate_decision::skip);  // a itself is fenced
 }
