@@ -38,8 +38,14 @@ struct rec {
   records::stop_payload st;
   records::exclude_payload ex;
   std::string key;
+  std::uint64_t hash = 0;  // of key: what nodes index by
 };
 using rec_ptr = std::shared_ptr<const rec>;
+
+void set_key(rec& r, std::string key) {
+  r.hash = std::hash<std::string>{}(key);
+  r.key = std::move(key);
+}
 
 struct stored {
   rec_ptr r;
@@ -58,7 +64,8 @@ struct node {
   host_journal durable;
   std::optional<host_journal> unsynced;
   std::vector<stored> store;
-  std::unordered_set<std::string> keys;
+  std::unordered_set<std::uint64_t> keys;     // rec::hash of every record held
+  std::map<std::size_t, std::size_t> synced;  // peer -> prefix of its store known to be here
   // Execution.
   std::string exec;
   std::size_t exec_event = 0;
@@ -159,7 +166,7 @@ class simulation {
   // Stores `r` at node i and feeds it to its driver; returns true when new.
   bool accept(std::size_t i, const rec_ptr& r, bool own) {
     node& n = nodes_[i];
-    if (!n.keys.insert(r->key).second) return false;
+    if (!n.keys.insert(r->hash).second) return false;
     n.store.push_back({r, now_, own});
     feed(n, *r);
     return true;
@@ -207,6 +214,23 @@ class simulation {
     return n.driver ? n.driver->records() : n.observed;
   }
 
+  // Anti-entropy: node `to` gets from `from` what it lacks. The prefix of from's store already
+  // known to be at `to` is skipped (stores only grow, until a crash rebuilds them).
+  void pull(std::size_t to, std::size_t from) {
+    node& x = nodes_[to];
+    const auto& st = nodes_[from].store;
+    std::size_t& cursor = x.synced[from];
+    if (cursor > st.size()) cursor = 0;
+    bool contiguous = true;
+    for (std::size_t k = cursor; k < st.size(); ++k) {
+      if (x.keys.count(st[k].r->hash) != 0) {
+        if (contiguous) cursor = k + 1;
+        continue;
+      }
+      contiguous = false;
+      send(from, to, st[k].r);
+    }
+  }
   void apply(std::size_t i, const std::vector<action>& actions);
   void start_hook(std::size_t i);
   void end_hook(std::size_t i);
@@ -284,8 +308,9 @@ void simulation::apply(std::size_t i, const std::vector<action>& actions) {
         auto r = std::make_shared<rec>();
         r->k = rec::approval;
         r->ap = a.approval;
-        r->key = fmt::format("a/{}/{}/{}", a.approval.parent, a.approval.host, a.approval.child);
-        n.keys.insert(r->key);
+        set_key(*r,
+                fmt::format("a/{}/{}/{}", a.approval.parent, a.approval.host, a.approval.child));
+        n.keys.insert(r->hash);
         n.store.push_back({r, now_, true});
         broadcast(i, r);
         break;
@@ -295,8 +320,8 @@ void simulation::apply(std::size_t i, const std::vector<action>& actions) {
         r->k = rec::progress;
         r->pr = a.progress;
         r->version = a.version;
-        r->key = progress_key(a.progress, a.version);
-        n.keys.insert(r->key);
+        set_key(*r, progress_key(a.progress, a.version));
+        n.keys.insert(r->hash);
         n.store.push_back({r, now_, true});
         broadcast(i, r);
         break;
@@ -350,8 +375,8 @@ void simulation::apply(std::size_t i, const std::vector<action>& actions) {
         auto r = std::make_shared<rec>();
         r->k = rec::intent;
         r->in = make_intent_entry(a.intent, a.at);
-        r->key = "i/" + a.deployment;
-        n.keys.insert(r->key);
+        set_key(*r, "i/" + a.deployment);
+        n.keys.insert(r->hash);
         n.store.push_back({r, now_, true});
         broadcast(i, r);
         break;
@@ -450,6 +475,8 @@ void simulation::restart(std::size_t i, bool wipe) {
   }
   n.store.clear();
   n.keys.clear();
+  n.synced.clear();
+  for (auto& other : nodes_) other.synced.erase(i);  // its store was rebuilt
   n.alive = true;
   driver_options opts;
   opts.progress_deadline_ms = o_.progress_deadline_ms;
@@ -498,7 +525,7 @@ void simulation::submit(std::size_t via, const std::string& id) {
   auto r = std::make_shared<rec>();
   r->k = rec::intent;
   r->in = make_intent_entry(std::move(in), now_);
-  r->key = "i/" + id;
+  set_key(*r, "i/" + id);
   if (res_.first_submit_ms == 0) res_.first_submit_ms = now_;
   ids_.push_back(id);
   publish_operator(via, r);
@@ -693,7 +720,7 @@ rollout_sim_result simulation::run() {
   }
   event cp;
   cp.t = event::checkpoint;
-  cp.at = 1000;
+  cp.at = o_.faults ? 1000 : 1;
   push(cp);
 
   const std::int64_t quiet_from = heal_at_ + 10'000;  // every fault healed by then
@@ -760,17 +787,9 @@ rollout_sim_result simulation::run() {
         if (x.alive) {
           const auto j =
               static_cast<std::size_t>(uniform(0, static_cast<std::int64_t>(nodes_.size()) - 1));
-          if (j != e.node && nodes_[j].alive && !partitioned(j, e.node)) {
-            for (const auto& st : nodes_[j].store) {
-              if (x.keys.count(st.r->key) == 0) send(j, e.node, st.r);
-            }
-          }
+          if (j != e.node && nodes_[j].alive && !partitioned(j, e.node)) pull(e.node, j);
           // The observer pulls too, so it ends up holding every record.
-          if (!partitioned(observer_, e.node)) {
-            for (const auto& st : x.store) {
-              if (nodes_[observer_].keys.count(st.r->key) == 0) send(e.node, observer_, st.r);
-            }
-          }
+          if (!partitioned(observer_, e.node)) pull(observer_, e.node);
         }
         e.at = now_ + 300;
         if (now_ < quiet_from + 120'000) push(e);
@@ -850,7 +869,7 @@ rollout_sim_result simulation::run() {
         auto r = std::make_shared<rec>();
         r->k = rec::stop;
         r->st = records::stop_payload{id, app, group, "stopped by the operator"};
-        r->key = "s/" + id;
+        set_key(*r, "s/" + id);
         publish_operator(via, r);
         break;
       }
@@ -870,7 +889,7 @@ rollout_sim_result simulation::run() {
         auto r = std::make_shared<rec>();
         r->k = rec::exclude;
         r->ex = records::exclude_payload{e.s, app, group, nodes_[e.node].name};
-        r->key = fmt::format("x/{}/{}", e.s, nodes_[e.node].name);
+        set_key(*r, fmt::format("x/{}/{}", e.s, nodes_[e.node].name));
         if (last_entered_.count(e.node) && last_entered_[e.node] == e.s) fenced_[e.node] = true;
         publish_operator(via, r);
         break;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <ostream>
 #include <string>
 
 namespace meshdeploy::sim {
@@ -91,10 +92,46 @@ TEST(RolloutSimTest, InvariantsHoldOverManySeeds) {
   EXPECT_GT(outcomes[deploy::deployment_status::stopped], 0);
 }
 
+// The target: AllAtOnce to 10,000 hosts in under 5 s of simulated time with no-op
+// hooks (1 ms per event). Records take ceil(log9(N)) = 5 gossip hops of 1-5 ms each (the
+// replicator's push with fanout ~ ln N + 2); progress goes to the observer only (see
+// rollout_sim.h); no faults. Prints what bench/RESULTS.md records.
+TEST(RolloutSimTest, AllAtOnceToTenThousandHostsWithinFiveSimulatedSeconds) {
+  rollout_sim_options o;
+  o.seed = 1;
+  o.hosts = 10'000;
+  o.config = "AllAtOnce";
+  o.deployments = 1;
+  o.faults = false;
+  o.hook_fail = 0;
+  o.hook_min_ms = 1;
+  o.hook_max_ms = 1;
+  o.hops = 5;
+  o.progress_to_all = false;
+  o.check_every_step = false;
+  const auto start = std::chrono::steady_clock::now();
+  auto r = run_rollout_sim(o);
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(r.violations.empty()) << r.violations.front();
+  ASSERT_EQ(r.final_status.size(), 1u);
+  EXPECT_EQ(r.final_status.begin()->second, deploy::deployment_status::succeeded);
+  EXPECT_EQ(r.enters, 10'000u);
+  const std::int64_t took = r.all_terminal_ms - r.first_submit_ms;
+  std::printf(
+      "AllAtOnce N=10000: Succeeded %lld ms simulated after submit; %llu events, %llu "
+      "deliveries, %.1f s wall\n",
+      static_cast<long long>(took), static_cast<unsigned long long>(r.events),
+      static_cast<unsigned long long>(r.deliveries), wall);
+  EXPECT_LT(took, 5000);
+}
+
 struct mutant {
   const char* name;
   void (*set)(deploy::rollout::test_mutations&);
 };
+
+void PrintTo(const mutant& m, std::ostream* os) { *os << m.name; }
 
 class RolloutMutantTest : public ::testing::TestWithParam<mutant> {};
 
