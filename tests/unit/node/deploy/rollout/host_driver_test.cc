@@ -224,6 +224,29 @@ TEST(HostDriverTest, CrashInsideTheWindowEndsFailedInterruptedAndNeverReenters) 
   EXPECT_EQ(fact_of(d.records(), "d-1", "a").outcome, host_outcome::failed);
 }
 
+TEST(HostDriverTest, WipedDataDirRepublishesTheIntentItApprovedAndItsFinalRecord) {
+  host_journal kept;
+  {
+    host_driver d("a", "web", "prod", {});
+    d.add_intent(intent("d-1", {"a"}), 10);
+    d.step();
+    run_all(d, "d-1");
+    kept = d.journal();
+  }
+  host_driver d("a", "web", "prod", kept);  // no records at all
+  auto out = d.on_recovered();
+  const action* i = find(out, action_kind::republish_intent);
+  ASSERT_NE(i, nullptr);
+  EXPECT_EQ(i->intent.deployment_id, "d-1");
+  EXPECT_EQ(i->at, 10);
+  const action* p = find(out, action_kind::publish_progress);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->progress.phase, "resolved");
+  EXPECT_EQ(p->progress.events.size(), kept.finished.at("d-1").events.size());  // same record
+  EXPECT_EQ(find(out, action_kind::start_execution), nullptr);
+  EXPECT_EQ(judge(d.records(), d.admission(), "d-1").status, deployment_status::succeeded);
+}
+
 TEST(HostDriverTest, WaitingPastTheProgressDeadlineSkipsAsTimedOut) {
   driver_options o;
   o.progress_deadline_ms = 1000;
