@@ -23,9 +23,12 @@
 #include <nlohmann/json.hpp>
 #include <sodium.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <optional>
 #include <unistd.h>
 
 namespace meshdeploy::cli {
@@ -126,18 +129,37 @@ reply_result push_revision(const client& c, const globals& g, const std::string&
 
 // --- deploy --wait ----------------------------------------------------------
 
+// True while some host row of `d` is still Pending or InProgress.
+bool rows_unsettled(const json& d) {
+  for (const auto& h : d.value("hosts", json::array())) {
+    const std::string st = h.value("status", "");
+    if (st == "Pending" || st == "InProgress") return true;
+  }
+  return false;
+}
+
 // Follows a deployment until it ends, printing progress to stderr. Returns the
-// final document, or an exit code on transport failure.
+// final document, or an exit code on transport failure. A deployment can end (say Failed,
+// once too many hosts failed) before every host's last record reached this node: the rows
+// then get up to rows_grace to settle, so the final table is complete when the mesh is.
 reply_result wait_for(const client& c, const std::string& id, bool quiet) {
+  constexpr auto rows_grace = std::chrono::seconds(5);
+  std::optional<std::chrono::steady_clock::time_point> ended;
   json last;
   std::uint64_t version = 0;
   // Each long poll returns at the latest after 10 s; a deployment can take
   // hours (8 h CodeDeploy limit), so bound by count, not time.
   for (int polls = 0; polls < 100000; ++polls) {
-    auto r = check_reply(c.call(
-        "GET",
-        fmt::format("/v1/deployments/{}?waitVersion={}&timeoutMs=10000", url_encode(id), version),
-        {}, std::chrono::seconds(40)));
+    long long timeout_ms = 10000;
+    if (ended) {
+      const auto left = rows_grace - (std::chrono::steady_clock::now() - *ended);
+      timeout_ms = std::max<long long>(
+          1, std::chrono::duration_cast<std::chrono::milliseconds>(left).count());
+    }
+    auto r = check_reply(c.call("GET",
+                                fmt::format("/v1/deployments/{}?waitVersion={}&timeoutMs={}",
+                                            url_encode(id), version, timeout_ms),
+                                {}, std::chrono::seconds(40)));
     if (r.code != exit_ok) return r;
     const json& d = r.body;
     if (!quiet) {
@@ -146,7 +168,11 @@ reply_result wait_for(const client& c, const std::string& id, bool quiet) {
     version = d.value("version", std::uint64_t{0});
     last = d;
     const std::string st = d.value("status", "");
-    if (st == "Succeeded" || st == "Failed" || st == "Stopped") return {exit_ok, d};
+    if (st == "Succeeded" || st == "Failed" || st == "Stopped") {
+      const auto now = std::chrono::steady_clock::now();
+      if (!ended) ended = now;
+      if (!rows_unsettled(d) || now - *ended >= rows_grace) return {exit_ok, d};
+    }
   }
   print_error("gave up waiting for " + id);
   return {exit_failed, last};
@@ -258,6 +284,20 @@ int run(int argc, char** argv) {
       ->add_option("--retention-per-group", nopts.retention_per_group,
                    "... beyond this many newest deployments per group")
       ->default_str(std::to_string(nopts.retention_per_group));
+  node_run
+      ->add_option("--progress-deadline", nopts.progress_deadline_s,
+                   "Seconds a target waits at the rollout gate with no progress in the "
+                   "deployment before it fails the deployment as timed out (0: never; it frees "
+                   "no token)")
+      ->default_str(std::to_string(nopts.progress_deadline_s));
+  node_run->add_flag("!--no-catch-up", nopts.catch_up,
+                     "Do not deploy a matching group's last successful revision to this host "
+                     "when it lacks it (catch-up, CodeDeploy's Auto Scaling behaviour)");
+  node_run
+      ->add_option("--catch-up-delay", nopts.catch_up_delay_s,
+                   "Seconds after start before catch-up judges what this host lacks (the "
+                   "records arrive first)")
+      ->default_str(std::to_string(nopts.catch_up_delay_s));
   node_run->add_option("--log-level", nopts.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->default_str("info");

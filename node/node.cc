@@ -12,6 +12,7 @@
 #include "node/deploy/mesh_deployer.h"
 #include "node/mesh/gossip_driver.h"
 #include "node/mesh/keyring_store.h"
+#include "node/mesh/peer_snapshot.h"
 #include "node/record_service.h"
 #include "node/records/errc.h"
 #include "node/records/store.h"
@@ -29,6 +30,7 @@
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <iterator>
 #include <mutex>
@@ -119,6 +121,7 @@ int run_node(const node_options& in) {
   std::vector<std::string> families = deploy::registry::column_families();
   families.push_back(agent::journal::column_family);
   families.push_back(agent::host_state_store::column_family);
+  families.push_back(deploy::journal_store::column_family);
   families.push_back(security::audit_log::column_family);
   for (auto& f : records::store::column_families()) families.push_back(std::move(f));
   auto db = storage::db::open({o.data_dir / "db", families});
@@ -176,6 +179,18 @@ int run_node(const node_options& in) {
   o.gossip.keyring_file = o.data_dir / "keyring.json";
   o.gossip.keyring_generation = keys.value().generation;
   o.gossip.removed_keys = keys.value().removed;
+  // The members seen before a restart are seeds too: a node restarted without --join (the
+  // first one, or one whose port changed) finds the cluster again (node/mesh/peer_snapshot.h).
+  const fs::path peer_file = o.data_dir / "peers";
+  {
+    std::size_t skipped = 0;
+    for (auto& p : mesh::load_peer_snapshot(peer_file, &skipped)) {
+      if (std::find(o.gossip.join.begin(), o.gossip.join.end(), p) == o.gossip.join.end()) {
+        o.gossip.join.push_back(std::move(p));
+      }
+    }
+    if (skipped > 0) spdlog::warn("{}: skipped {} malformed line(s)", peer_file.string(), skipped);
+  }
   auto gossip = std::make_unique<mesh::gossip_driver>(io, keys.value().ring, meta, o.gossip);
 
   // The live peers, readable from any thread (the replicator asks from API threads too).
@@ -197,7 +212,31 @@ int run_node(const node_options& in) {
     peers = gossip->live_peers();
     hosts = std::move(live);
   };
-  gossip->set_event_handler([&](const gossip::member_event&) { refresh_peers(); });
+  // The live members' addresses, saved at most every 2 s after a change.
+  boost::asio::steady_timer snapshot_timer(io);
+  bool snapshot_due = false;
+  auto save_peers_soon = [&] {
+    if (snapshot_due) return;
+    snapshot_due = true;
+    snapshot_timer.expires_after(std::chrono::seconds(2));
+    snapshot_timer.async_wait([&](const boost::system::error_code& e) {
+      snapshot_due = false;
+      if (e) return;
+      std::vector<std::string> addrs;
+      for (const auto& m : gossip->members()) {
+        if (m.meta.name != o.name && m.state == gossip::member_state::alive) {
+          addrs.push_back(m.meta.addr.to_string());
+        }
+      }
+      if (!addrs.empty() && !mesh::save_peer_snapshot(peer_file, addrs)) {
+        spdlog::warn("cannot write {}", peer_file.string());
+      }
+    });
+  };
+  gossip->set_event_handler([&](const gossip::member_event&) {
+    refresh_peers();
+    save_peers_soon();
+  });
 
   record_service records(
       *store.value(), *audit.value(), self_id.value(),
@@ -228,11 +267,17 @@ int run_node(const node_options& in) {
             }
           }},
       o.data_dir / "tmp" / "bundles");
+  deploy::journal_store journals(*db.value());
+  deploy::mesh_options mo;
+  mo.progress_deadline = std::chrono::seconds(o.progress_deadline_s);
+  mo.catch_up = o.catch_up;
+  mo.tags = o.tags;
+  mo.catch_up_delay = std::chrono::seconds(o.catch_up_delay_s);
   deploy::mesh_deployer mesh_deploys(
-      reg, *store.value(), exec, o.name,
+      reg, *store.value(), journals, exec, o.name, mo,
       deploy::mesh_env{
-          [&records](const records::payload& p, bool durable) {
-            return records.publish_own(p, durable);
+          [&records](const records::payload& p, bool durable, std::uint64_t version) {
+            return records.publish_own(p, durable, version);
           },
           [&server](const std::string& id) { server.notify(id); },
           [&](const records::revision_payload& rev, std::function<void(result<fs::path>)> done) {
@@ -281,6 +326,10 @@ int run_node(const node_options& in) {
       [&] {
         std::lock_guard lock(peers_mu);
         return hosts;
+      },
+      [&mesh_deploys](const std::string& app, const std::string& group,
+                      std::vector<std::string> targets, const std::string& id) {
+        return mesh_deploys.plan_order(app, group, std::move(targets), id);
       }}));
   router.add_route_handler(api::audit_routes(*audit.value()));
   router.add_route_handler(api::keys_routes(
@@ -333,13 +382,14 @@ int run_node(const node_options& in) {
   };
   arm_sync();
 
-  // Bundle transfers: retry or move on from stalled sources.
+  // Bundle transfers: retry or move on from stalled sources; deployments' clock.
   boost::asio::steady_timer swarm_timer(io);
   std::function<void()> arm_swarm = [&] {
     swarm_timer.expires_after(std::chrono::seconds(1));
     swarm_timer.async_wait([&](const boost::system::error_code& e) {
       if (e) return;
       bundles.on_tick(swarm::clock::now());
+      mesh_deploys.on_tick();  // progress deadlines, catch-up
       arm_swarm();
     });
   };
@@ -382,6 +432,7 @@ int run_node(const node_options& in) {
     sync_timer.cancel();
     prune_timer.cancel();
     swarm_timer.cancel();
+    snapshot_timer.cancel();
     // A graceful leave, then a moment for it to go out before the loop ends.
     gossip->leave();
     auto t = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(300));

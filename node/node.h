@@ -32,6 +32,13 @@ struct node_options {
   // group, they are pruned (hourly) and remembered as tombstones (docs/replication.md).
   std::uint32_t retention_days = 30;
   std::uint32_t retention_per_group = 50;
+  // A target waiting at the rollout gate with no progress in the deployment for this long
+  // ends its part as timed out, failing the deployment (docs/rollout.md); 0 never.
+  std::uint32_t progress_deadline_s = 65 * 60;
+  // Catch-up (CodeDeploy's Auto Scaling behaviour): a host matching a group deploys the group's
+  // last successful revision to itself, judged this long after start (records arrive first).
+  bool catch_up = true;
+  std::uint32_t catch_up_delay_s = 10;
   mesh::gossip_options gossip;  // refuse bundles over these (size bombs)
 };
 

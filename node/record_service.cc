@@ -75,13 +75,16 @@ result<bool> record_service::publish(const records::record& r) {
   return replicator_.publish(r, records::clock::now());
 }
 
-result<bool> record_service::publish_own(const records::payload& p, bool durable) {
+result<bool> record_service::publish_own(const records::payload& p, bool durable,
+                                         std::uint64_t version) {
   records::record r;
   r.type = records::type_of(p);
   r.key = records::expected_key(p);
   r.payload = records::encode_payload(p);
   r.time_ms = deploy::now_ms();
-  if (records::is_versioned(r.type)) {
+  if (version != 0 && records::is_versioned(r.type)) {
+    r.version = version;
+  } else if (records::is_versioned(r.type)) {
     auto current = store_.get(r.type, r.key);
     if (!current) return current.error();
     if (current.value()) r.version = current.value()->version + 1;

@@ -45,9 +45,12 @@ class record_service {
   // Stores and spreads a checked record; true when it was new to this node.
   result<bool> publish(const records::record& r);
 
-  // Signs `p` with this node's key (version one above the stored one) and publishes it;
-  // `durable` false skips the sync (intermediate progress: the next record supersedes it).
-  result<bool> publish_own(const records::payload& p, bool durable = true);
+  // Signs `p` with this node's key and publishes it: as `version` when given (the rollout
+  // driver numbers a host's progress itself so a replay yields the same versions), else one
+  // above the stored version. `durable` false skips the sync (intermediate progress: the next
+  // record supersedes it).
+  result<bool> publish_own(const records::payload& p, bool durable = true,
+                           std::uint64_t version = 0);
 
   // Replication traffic from a peer (gossip direct messages of the records type).
   void on_message(const std::string& from, std::span<const std::byte> bytes);

@@ -262,15 +262,12 @@ class record_routes {
     for (const auto& h : ctx_.live_hosts()) {
       if (deploy::matches(g.value().tag_sets, h.tags)) hosts.push_back(h.name);
     }
-    // Hosts whose last deployment in the group failed go first (CodeDeploy's order).
-    std::vector<std::string> failed_last;
-    if (auto list = ctx_.reg.list_deployments(app, group_name); list && !list.value().empty()) {
-      for (const auto& h : list.value().front().hosts) {
-        if (h.status == deploy::host_status::failed) failed_last.push_back(h.host);
-      }
-    }
+    // Hosts that may be out of service from the group's last deployment go first (CodeDeploy's
+    // order), then by a hash of (deployment id, host): deploy::rollout::order_targets.
     const std::string id = deployment_id.empty() ? deploy::new_deployment_id() : deployment_id;
-    std::vector<std::string> ordered = rollout_order(id, hosts, failed_last);
+    std::sort(hosts.begin(), hosts.end());
+    hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());
+    std::vector<std::string> ordered = ctx_.order(app, group_name, std::move(hosts), id);
     const auto n = static_cast<std::uint32_t>(ordered.size());
     json j{{"deploymentId", id},
            {"application", app},
@@ -295,23 +292,6 @@ json record_json(const rec::record& r, const rec::payload& p) {
           {"time", deploy::to_rfc3339(r.time_ms)},
           {"via", r.via},
           {"payload", payload_json(p)}};
-}
-
-std::vector<std::string> rollout_order(const std::string& deployment_id,
-                                       std::vector<std::string> hosts,
-                                       const std::vector<std::string>& failed_last) {
-  auto rank = [&](const std::string& h) {
-    std::array<unsigned char, 16> out{};
-    const std::string in = deployment_id + '\0' + h;
-    crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(in.data()),
-                       in.size(), nullptr, 0);
-    const bool failed = std::find(failed_last.begin(), failed_last.end(), h) != failed_last.end();
-    return std::pair{!failed, out};
-  };
-  std::sort(hosts.begin(), hosts.end(),
-            [&](const std::string& a, const std::string& b) { return rank(a) < rank(b); });
-  hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());
-  return hosts;
 }
 
 router::route_handler make_record_routes(record_routes_context ctx) {

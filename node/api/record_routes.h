@@ -43,6 +43,12 @@ struct record_routes_context {
   std::function<result<bool>(const records::record&)> publish;
   // The live hosts this node sees (itself included), for plans. Thread-safe.
   std::function<std::vector<live_host>()> live_hosts;
+  // The rollout order of a new intent of APP/GROUP over `hosts`
+  // (deploy::mesh_deployer::plan_order). Called on the io thread.
+  std::function<std::vector<std::string>(const std::string& app, const std::string& group,
+                                         std::vector<std::string> hosts,
+                                         const std::string& deployment_id)>
+      order;
 };
 
 // The handler to pass to router::add_route_handler. The context's references must outlive it.
@@ -50,12 +56,5 @@ router::route_handler make_record_routes(record_routes_context ctx);
 
 // A record as JSON: {type, key, version, writer, time, via, payload:{...}} (docs/api.md).
 nlohmann::json record_json(const records::record& r, const records::payload& p);
-
-// The rollout order of an intent (DESIGN.md §5): hosts whose last deployment in the group
-// failed first, then by BLAKE2b(deployment id, host name). Pure; `failed_last` lists the hosts
-// whose last deployment in the group failed.
-std::vector<std::string> rollout_order(const std::string& deployment_id,
-                                       std::vector<std::string> hosts,
-                                       const std::vector<std::string>& failed_last);
 
 }  // namespace meshdeploy::api

@@ -315,9 +315,10 @@ api_response router::handle(const api_request& req) {
       if (m == "GET" && seg.size() == 3) {
         auto d = reg_.get_deployment(id);
         if (!d) return error_response(d.error());
-        // ?waitVersion=N&timeoutMs=T: answer when the version exceeds N.
+        // ?waitVersion=N&timeoutMs=T: answer when the version exceeds N (also after the
+        // deployment ended: host rows may still settle).
         const std::string wv = query("waitVersion");
-        if (!wv.empty() && !deploy::is_terminal(d.value().status)) {
+        if (!wv.empty()) {
           std::uint64_t v = 0;
           try {
             v = std::stoull(wv);

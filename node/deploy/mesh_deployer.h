@@ -1,45 +1,49 @@
-// Deployments across the mesh, on one node (DESIGN.md §5, docs/rollout.md).
+// Deployments across the mesh, on one node (DESIGN.md §5, docs/rollout.md): the IO shell around
+// the sans-IO rollout core (node/deploy/rollout/).
 //
-// Every node keeps, for every deployment intent it holds, the status document
-// computed from the signed records (node/deploy/mesh_view.h), stored in the
-// registry so the API's status, list and long-poll routes serve it. A node
-// that is one of the intent's targets also takes part: it fetches the bundle
-// as soon as it sees the intent, waits for the rollout gate, publishes
-// `entered` (a synced record) before any destructive step, runs the lifecycle
-// with the agent's executor on a worker thread, publishes its per-event
-// progress, and resolves only after ValidateService passed (or fails, and
-// keeps its token). A stop record ends it: no further script starts, hosts
-// that had not entered publish skipped.
+// For every deployment group it holds intents of, the node keeps one rollout::host_driver (this
+// host's part: admission votes, the gate, the journal) fed with the group's verified records
+// from the record store, and performs the driver's actions in order: journal writes (synced
+// when asked, before anything that follows), signed approvals and progress, bundle prefetch as
+// soon as an intent names this host, lifecycle runs with the agent's executor on a worker
+// thread, stop requests. It also keeps every deployment's status document (rollout::view, the
+// same pure function on every node) in the registry, so the API's status, list and long-poll
+// routes serve it. Beyond the driver it writes the records the group asks nodes to write:
+// an automatic rollback of a failed deployment when the group has auto-rollback on (only the
+// failed deployment's admission committee writes it, under one deterministic id), and a
+// catch-up deployment of the group's last successful revision to this host alone when it
+// matches a group it has not got that revision for (CodeDeploy's Auto Scaling behaviour).
 //
-// Thread safety: on_record, start and the fetch callbacks run on the node's io
-// thread; workers run executor.run on their own threads and only publish
-// records (record_service is thread-safe) and post back to the io thread.
+// Thread safety: every public method runs on the node's io thread; workers run executor.run on
+// their own threads and only post back to it.
 #pragma once
 
 #include "node/agent/executor.h"
-#include "node/deploy/mesh_view.h"
+#include "node/deploy/journal_store.h"
 #include "node/deploy/registry.h"
+#include "node/deploy/rollout/host_driver.h"
 #include "node/records/payloads.h"
 #include "node/records/record.h"
 #include "node/records/store.h"
 #include "storage/result.h"
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace meshdeploy::deploy {
 
 struct mesh_env {
   // Signs a payload with this node's key and publishes it (record_service::publish_own);
-  // `durable` false for intermediate progress.
-  std::function<result<bool>(const records::payload&, bool durable)> publish;
+  // `durable` false for intermediate progress; `version` 0 = the stored version + 1.
+  std::function<result<bool>(const records::payload&, bool durable, std::uint64_t version)> publish;
   // Called on the io thread after a deployment's status document changed.
   std::function<void(const std::string& deployment_id)> changed;
   // Fetches a revision's bundle from other nodes; `done` runs on the io thread with the
@@ -51,60 +55,97 @@ struct mesh_env {
   std::function<void(std::function<void()> fn)> post;
 };
 
+struct mesh_options {
+  // A target waiting at the gate that sees no progress in the deployment for this long ends
+  // its part as skipped (DEPLOYMENT_TIMED_OUT), which fails the deployment; no token is freed.
+  // 0 disables. Default: longer than the longest hook (3600 s) plus margin.
+  std::chrono::milliseconds progress_deadline{std::chrono::minutes(65)};
+  // Catch-up: this host's tags (to match group selectors) and how long after start to wait
+  // for the records to arrive before judging what this host lacks. Disabled when !catch_up.
+  bool catch_up = true;
+  std::vector<tag> tags;
+  std::chrono::milliseconds catch_up_delay{std::chrono::seconds(10)};
+};
+
 class mesh_deployer {
  public:
   // Everything is borrowed and must outlive the deployer.
-  mesh_deployer(registry& reg, const records::store& store, agent::executor& exec, std::string self,
-                mesh_env env);
+  mesh_deployer(registry& reg, const records::store& store, journal_store& journals,
+                agent::executor& exec, std::string self, mesh_options options, mesh_env env);
   ~mesh_deployer();  // stops and joins running workers
   mesh_deployer(const mesh_deployer&) = delete;
   mesh_deployer& operator=(const mesh_deployer&) = delete;
 
-  // After a restart: a deployment this host had entered but not finished is reported Failed
-  // (DEPLOYMENT_INTERRUPTED; the interrupted hook is never rerun: `interrupted` comes from
-  // agent::executor::recover, which killed its processes), then every deployment's status is
-  // recomputed and this host's part in unfinished ones resumes. Call once, on the io thread,
-  // before records flow.
+  // Loads every group's records and this host's journals, settles runs a restart cut short
+  // (failed, DEPLOYMENT_INTERRUPTED; the interrupted hook is never rerun: `interrupted` comes
+  // from agent::executor::recover, which killed its processes), recomputes every status and
+  // resumes. Call once, before records flow.
   void start(const std::vector<agent::interrupted_run>& interrupted);
 
   // Recomputes the status of `deployment_id` now and returns it (the API answers a new intent
-  // or stop with it). Call on the io thread.
+  // or stop with it).
   result<deployment_record> refresh_now(const std::string& deployment_id);
 
-  // A record was stored (new or newer). Intents, progress, stops and excludes update the
-  // deployment they name. Call on the io thread.
+  // The rollout order of a new intent `deployment_id` of APP/GROUP over `hosts`
+  // (rollout::order_targets over this node's records of the group).
+  std::vector<std::string> plan_order(const std::string& app, const std::string& group,
+                                      std::vector<std::string> hosts,
+                                      const std::string& deployment_id);
+
+  // A record was stored (new or newer).
   void on_record(const records::record& r);
+
+  // Time: progress deadlines and catch-up. Call about once a second.
+  void on_tick();
 
   // Stops workers: no further script starts. Idempotent.
   void shutdown();
 
  private:
   struct worker;
-  void refresh(const std::string& deployment_id);
-  void take_part(const std::string& deployment_id, const deployment_records& d,
-                 const deployment_config& config);
-  bool bundle_ready(const std::string& deployment_id, const records::intent_payload& in);
-  // Signs this host's approval for the group's next deployment when the head is over.
-  void approve(const admission& adm, const std::vector<group_intent>& intents,
-               const std::string& app, const std::string& group);
-  void run_worker(std::shared_ptr<worker> w);
-  void publish_progress(const std::string& deployment_id, const std::string& phase,
-                        const std::vector<records::event_progress>& events, bool durable = true);
+  struct group_state;
+
+  group_state* group_for(const std::string& app, const std::string& group, bool create);
+  void add_deployment(group_state& g, const records::record& intent);
+  bool add_record(group_state& g, const records::record& r);
+  void mark_dirty(group_state& g, const std::string& deployment_id);
   void flush_dirty();
+  void settle(group_state& g, std::vector<rollout::action> actions);
+  bool perform(group_state& g, const rollout::action& a);
+  void refresh_views(group_state& g);
+  void write_view(group_state& g, const std::string& deployment_id);
+  void maybe_auto_rollback(group_state& g);
+  void maybe_catch_up();
+  void prefetch(const std::string& app, const std::string& revision,
+                std::function<void(result<void>)> done);
+  void start_worker(group_state& g, const std::string& deployment_id);
+  void fail_start(group_state& g, const std::string& deployment_id, const std::string& message);
 
   registry& reg_;
   const records::store& store_;
+  journal_store& journals_;
   agent::executor& exec_;
   std::string self_;
+  mesh_options options_;
   mesh_env env_;
-  std::map<std::string, std::shared_ptr<worker>> workers_;  // by deployment id
-  std::set<std::string> busy_groups_;                       // groups with a running worker
-  std::map<std::string, std::set<std::string>> fetching_;   // revision id -> deployments waiting
-  std::set<std::string> waiting_for_group_;                 // deployments held by a busy group
-  std::set<std::string> skipped_;                           // deployments we published skipped
-  std::set<std::string> dirty_;                             // deployments to refresh soon
+  std::map<std::string, std::unique_ptr<group_state>> groups_;  // by app/group
+  std::map<std::string, group_state*> group_of_;                // deployment id -> its group
+  std::map<std::string, std::shared_ptr<worker>> workers_;      // by deployment id
+  // revision id -> callbacks waiting for its bundle
+  std::map<std::string, std::vector<std::function<void(result<void>)>>> fetching_;
+  std::map<std::string, agent::interrupted_run> interrupted_;  // by deployment id
+  std::set<std::string> dirty_groups_;
   bool flush_scheduled_ = false;
+  std::chrono::steady_clock::time_point started_;
   std::atomic<bool> shutting_down_{false};
 };
+
+// The deployment id an automatic rollback of `failed` gets on every node (so that the
+// committee's copies are one record).
+std::string auto_rollback_id(const std::string& failed);
+// The deployment id of this host's catch-up to `revision` after `after` (last successful one).
+std::string catch_up_id(const std::string& host, const std::string& after);
+// The creator a node writes into the intents it signs: "host:NAME".
+std::string host_creator(const std::string& host);
 
 }  // namespace meshdeploy::deploy

@@ -135,6 +135,14 @@ nlohmann::json to_json(const deployment_record& d) {
       {"deploymentConfig", d.config},
       {"status", to_string(d.status)},
       {"creator", d.creator},
+      {"deploymentCreator", d.deployment_creator},
+      {"rollbackInfo",
+       d.rollback_of.empty() && d.rolled_back_by.empty()
+           ? json(nullptr)
+           : json{{"rollbackDeploymentId",
+                   d.rolled_back_by.empty() ? json(nullptr) : json(d.rolled_back_by)},
+                  {"rollbackTriggeringDeploymentId",
+                   d.rollback_of.empty() ? json(nullptr) : json(d.rollback_of)}}},
       {"createTime", d.create_time ? json(to_rfc3339(d.create_time)) : json(nullptr)},
       {"completeTime", d.complete_time ? json(to_rfc3339(d.complete_time)) : json(nullptr)},
       {"fileExistsBehavior",
@@ -185,6 +193,12 @@ result<deployment_record> deployment_from_json(const nlohmann::json& j) {
   d.bundle_format = str(j, "bundleType");
   d.config = str(j, "deploymentConfig");
   d.creator = str(j, "creator");
+  d.deployment_creator = str(j, "deploymentCreator");
+  if (d.deployment_creator.empty()) d.deployment_creator = "user";
+  if (auto it = j.find("rollbackInfo"); it != j.end() && it->is_object()) {
+    d.rolled_back_by = str(*it, "rollbackDeploymentId");
+    d.rollback_of = str(*it, "rollbackTriggeringDeploymentId");
+  }
   d.file_exists_behavior = str(j, "fileExistsBehavior");
   d.ignore_stop_failures = j.value("ignoreApplicationStopFailures", false);
   d.create_time = time(j, "createTime");

@@ -67,6 +67,11 @@ struct deployment_record {
   std::string bundle_format;
   std::string config;
   std::string creator;
+  // CodeDeploy's deploymentCreator: "user" (an operator), "codeDeployRollback" (an automatic
+  // rollback written by the nodes), "autoscaling" (a host's catch-up to the last revision).
+  std::string deployment_creator = "user";
+  std::string rollback_of;           // the deployment this one rolls back ("" if none)
+  std::string rolled_back_by;        // the deployment that rolls this one back ("" if none)
   std::string file_exists_behavior;  // "" = the appspec's (default DISALLOW)
   bool ignore_stop_failures = false;
   unix_ms create_time = 0;

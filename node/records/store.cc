@@ -1,6 +1,7 @@
 #include "node/records/store.h"
 
 #include "node/records/errc.h"
+#include "node/records/payloads.h"
 #include "storage/key.h"
 
 #include <fmt/format.h>
@@ -13,6 +14,7 @@
 #include <exception>
 #include <set>
 #include <utility>
+#include <variant>
 
 namespace meshdeploy::records {
 namespace {
@@ -380,6 +382,16 @@ std::optional<public_key> store::host_key(std::string_view name) const {
   }
   if (!r.value()) return std::nullopt;
   return r.value()->writer;
+}
+
+std::optional<bool> store::group_auto_rollback(std::string_view app, std::string_view group) const {
+  auto r = get(record_type::group, std::string(app) + "/" + std::string(group));
+  if (!r || !r.value()) return std::nullopt;
+  auto p = decode_payload(record_type::group, r.value()->payload);
+  if (!p || !std::holds_alternative<group_payload>(p.value())) return std::nullopt;
+  const auto& g = std::get<group_payload>(p.value());
+  if (g.deleted) return std::nullopt;
+  return g.auto_rollback;
 }
 
 result<std::optional<std::uint64_t>> store::tombstone(record_type t, std::string_view key) const {

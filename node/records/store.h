@@ -109,6 +109,8 @@ class store final : public trust_source {
   // trust_source. Storage failures read as "nothing known" (logged).
   [[nodiscard]] std::vector<record> grant_history(const public_key& op) const override;
   [[nodiscard]] std::optional<public_key> host_key(std::string_view name) const override;
+  [[nodiscard]] std::optional<bool> group_auto_rollback(std::string_view app,
+                                                        std::string_view group) const override;
 
   // Retention: removes intents older than options.max_age_ms (now_ms - intent.time_ms) that are
   // not among the newest options.keep_per_group intents of their app/group, with the stop,

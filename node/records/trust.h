@@ -20,6 +20,14 @@ class trust_source {
   [[nodiscard]] virtual std::vector<record> grant_history(const public_key& op) const = 0;
   // The key bound to host `name` by its (verified) host record, if known.
   [[nodiscard]] virtual std::optional<public_key> host_key(std::string_view name) const = 0;
+  // Whether deployment group APP/GROUP has automatic rollback on (its newest verified group
+  // record), nullopt when the group is unknown. The default knows no group.
+  [[nodiscard]] virtual std::optional<bool> group_auto_rollback(std::string_view app,
+                                                                std::string_view group) const {
+    (void)app;
+    (void)group;
+    return std::nullopt;
+  }
 };
 
 }  // namespace meshdeploy::records

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <span>
@@ -56,6 +57,12 @@ const std::string* host_of(const records::payload& p) {
   if (const auto* a = std::get_if<records::approval_payload>(&p)) return &a->host;
   if (const auto* g = std::get_if<records::progress_payload>(&p)) return &g->host;
   return nullptr;
+}
+
+// The host that signed a node-written intent (creator "host:NAME"), or nullptr.
+const records::intent_payload* node_intent(const records::payload& p) {
+  const auto* i = std::get_if<records::intent_payload>(&p);
+  return i != nullptr && i->creator.starts_with(node_intent_prefix) ? i : nullptr;
 }
 
 // Decodes a grant record from the trust source (already verified when stored).
@@ -213,6 +220,42 @@ result<records::payload> verify(const records::record& r, const records::trust_s
     return p;
   }
 
+  if (const records::intent_payload* in = node_intent(p)) {
+    const std::string host = in->creator.substr(node_intent_prefix.size());
+    const auto bound = trust.host_key(host);
+    if (!bound) return fail(r, errc::unknown_writer, fmt::format("unknown host {}", host));
+    if (*bound != r.writer) {
+      return fail(r, errc::permission_denied, fmt::format("intent not signed by host {}", host));
+    }
+    const bool targets_self =
+        std::find(in->targets.begin(), in->targets.end(), host) != in->targets.end();
+    if (in->rollback_of.empty()) {
+      if (in->targets.size() != 1 || !targets_self) {
+        return fail(r, errc::permission_denied,
+                    fmt::format("a host's catch-up deployment may target only the host itself "
+                                "({})",
+                                host));
+      }
+      return p;
+    }
+    if (!targets_self) {
+      return fail(
+          r, errc::permission_denied,
+          fmt::format("automatic rollback written by {}, which is not one of its targets", host));
+    }
+    const std::optional<bool> auto_rollback = trust.group_auto_rollback(in->app, in->group);
+    if (!auto_rollback) {
+      return fail(r, errc::unknown_writer,
+                  fmt::format("group {}/{} unknown (automatic rollback)", in->app, in->group));
+    }
+    if (!*auto_rollback) {
+      return fail(
+          r, errc::permission_denied,
+          fmt::format("group {}/{} does not have automatic rollback on", in->app, in->group));
+    }
+    return p;
+  }
+
   const std::optional<permission> need = required_permission(p);
   if (!need) return fail(r, errc::schema, "no authority rule for this record type");
   const std::vector<records::record> history = trust.grant_history(r.writer);
@@ -241,7 +284,7 @@ result<void> check_submission(const records::record& r, const records::trust_sou
                               const records::public_key& admin, std::int64_t now_ms) {
   MESH_TRY(auto p, verify(r, trust, admin));
   const std::optional<permission> need = required_permission(p);
-  if (!need) return ok();
+  if (!need || node_intent(p) != nullptr) return ok();
   const std::vector<records::record> history = trust.grant_history(r.writer);
   // verify() succeeded, so the history is not empty.
   const records::record* newest = &history.front();

@@ -19,6 +19,9 @@
 
 namespace meshdeploy::security {
 
+// Intents whose creator starts with this were written by a node (verify() below).
+inline constexpr std::string_view node_intent_prefix = "host:";
+
 // An action on a resource, as written in grant patterns ("deploy:app/web/prod").
 struct permission {
   std::string action;    // define | deploy | stop | read
@@ -65,7 +68,12 @@ result<void> validate_pattern(std::string_view pattern);
 //       allowed: permission_denied;
 //     approval, progress: r.writer == trust.host_key(payload.host) (unknown_writer when the
 //       host is unknown, permission_denied when it is another key);
-//     host: r.writer == payload.key (the store keeps the first binding).
+//     host: r.writer == payload.key (the store keeps the first binding);
+//     node-written intents (creator "host:NAME", docs/rollout.md): signed by host NAME's key;
+//       without rollback_of (a catch-up) the targets are exactly [NAME]; with it (an automatic
+//       rollback) NAME is one of the targets and the group has auto-rollback on
+//       (trust.group_auto_rollback; unknown_writer while the group is unknown). Limit: the
+//       verifier does not check the revision is one the group ran successfully.
 // Every message starts "record TYPE/KEY vVERSION by WRITER8: " (WRITER8: the first 8 hex
 // digits of the writer key). Returns the decoded payload.
 result<records::payload> verify(const records::record& r, const records::trust_source& trust,

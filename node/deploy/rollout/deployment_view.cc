@@ -20,6 +20,8 @@ struct tally {
   std::uint32_t skipped = 0;
   // (host, message) of the first host in target order that skipped for that reason.
   std::optional<std::pair<std::string, std::string>> health_skip, timeout_skip;
+  // (host, "Event: account") of the first failed host a crash cut short.
+  std::optional<std::pair<std::string, std::string>> interrupted;
   std::vector<std::string> failed_hosts;  // in target order
   bool any_report = false;
 };
@@ -52,6 +54,18 @@ tally count(const record_set& rs, const std::string& id, const intent_entry& e) 
         ++t.resolved;
         break;
       case host_outcome::failed:
+        if (!t.interrupted) {
+          if (const progress_entry* p = rs.progress(id, h)) {
+            for (const auto& ev : p->progress.events) {
+              if (ev.message.starts_with(interrupted_prefix)) {
+                t.interrupted =
+                    std::pair(h, ev.name + ": " + ev.message.substr(interrupted_prefix.size()));
+                break;
+              }
+            }
+          }
+        }
+        [[fallthrough]];
       case host_outcome::excluded:
         ++t.failed;
         if (pos + 1 != t.n) ++t.failed_not_last;
@@ -108,6 +122,13 @@ outcome judge_with(const record_set& rs, const admission_state& s, const std::st
   const std::uint32_t need_ok = successes_needed(in);
   const bool one = config_of(in).type == min_healthy_type::one_at_a_time;
   const bool too_many = (one && t.failed_not_last > in.failure_budget) || t.n - t.failed < need_ok;
+  if (too_many && t.interrupted) {
+    // A host cut short by a crash: say so rather than only "too many failed".
+    return {deployment_status::failed,
+            error_information{
+                "DEPLOYMENT_INTERRUPTED",
+                fmt::format("{} was cut short: {}", t.interrupted->first, t.interrupted->second)}};
+  }
   if (too_many) {
     return {deployment_status::failed,
             error_information{"HEALTH_CONSTRAINTS",
@@ -136,6 +157,12 @@ outcome judge_with(const record_set& rs, const admission_state& s, const std::st
                                                           : "the deployment was stopped"}};
     }
     if (t.resolved >= need_ok) return {deployment_status::succeeded, std::nullopt};
+    if (t.interrupted) {
+      return {deployment_status::failed,
+              error_information{"DEPLOYMENT_INTERRUPTED",
+                                fmt::format("{} was cut short: {}", t.interrupted->first,
+                                            t.interrupted->second)}};
+    }
     return {deployment_status::failed,
             error_information{"HEALTH_CONSTRAINTS",
                               fmt::format("only {} of {} hosts succeeded, {} needed: {} failed",
@@ -235,6 +262,11 @@ outcome judge(const record_set& rs, const admission_state& s, const std::string&
   return judge_with(rs, s, id, e, count(rs, id, e));
 }
 
+std::string deployment_creator_of(const records::intent_payload& intent) {
+  if (!intent.creator.starts_with(node_creator_prefix)) return "user";
+  return intent.rollback_of.empty() ? "autoscaling" : "codeDeployRollback";
+}
+
 deployment_record view(const record_set& rs, const admission_state& s, const std::string& id,
                        const view_context& ctx) {
   const intent_entry& e = *rs.intent(id);
@@ -248,6 +280,12 @@ deployment_record view(const record_set& rs, const admission_state& s, const std
   r.bundle_format = ctx.bundle_format;
   r.config = in.config;
   r.creator = in.creator;
+  r.deployment_creator = deployment_creator_of(in);
+  r.rollback_of = in.rollback_of;
+  for (const auto& [other, oe] : rs.intents()) {
+    // The earliest rollback of it, the same on every node that holds both.
+    if (oe->intent.rollback_of == id && r.rolled_back_by.empty()) r.rolled_back_by = other;
+  }
   r.file_exists_behavior = in.file_exists_behavior;
   r.ignore_stop_failures = in.ignore_stop_failures;
   r.create_time = e.created;

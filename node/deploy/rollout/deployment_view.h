@@ -7,7 +7,8 @@
 //   1. no targets: Failed (NO_INSTANCES);
 //   2. lost admission: Failed (DEPLOYMENT_GROUP_BUSY, naming the winner);
 //   3. not admitted: Queued (an earlier deployment of the group is not over) or Created;
-//   4. the minimum can no longer be met: Failed (HEALTH_CONSTRAINTS). That is: fewer than
+//   4. the minimum can no longer be met: Failed (HEALTH_CONSTRAINTS, or DEPLOYMENT_INTERRUPTED
+//      when a failed host was cut short by a crash). That is: fewer than
 //      successes_needed() hosts are left that neither failed nor were excluded, or, for
 //      OneAtATime, more than failure_budget hosts other than the last one failed (or were
 //      excluded);
@@ -34,6 +35,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace meshdeploy::deploy::rollout {
 
@@ -43,6 +45,10 @@ inline constexpr const char* skip_stopped = "DEPLOYMENT_STOPPED";
 inline constexpr const char* skip_health = "HEALTH_CONSTRAINTS";
 inline constexpr const char* skip_timed_out = "DEPLOYMENT_TIMED_OUT";
 inline constexpr const char* skip_excluded = "EXCLUDED";
+
+// Prefix of the event message a host publishes when a restart cut its run short; a deployment
+// failed by such a host carries errorInformation DEPLOYMENT_INTERRUPTED.
+inline constexpr std::string_view interrupted_prefix = "DEPLOYMENT_INTERRUPTED: ";
 
 enum class host_outcome { pending, inside, resolved, failed, skipped, excluded };
 
@@ -75,13 +81,23 @@ struct outcome {
 // REQUIRES: rs.intent(id) != nullptr; s == admit(rs).
 outcome judge(const record_set& rs, const admission_state& s, const std::string& id);
 
+// Intents a node signs on the group's behalf (an automatic rollback, a host's catch-up) carry
+// creator "host:NAME" (the verifier holds them to node_intent rules, node/security/verifier.h).
+inline constexpr std::string_view node_creator_prefix = "host:";
+
+// CodeDeploy's deploymentCreator for an intent: "user", "codeDeployRollback" (node-written
+// rollback) or "autoscaling" (node-written catch-up).
+std::string deployment_creator_of(const records::intent_payload& intent);
+
 struct view_context {
   std::string group_id;
   std::string bundle_format;
 };
 
 // The status document (DESIGN.md §10) of deployment `id`: judge() plus one row per target
-// (Pending with every lifecycle event until it reports; excluded hosts are Unknown).
+// (Pending with every lifecycle event until it reports; excluded hosts are Unknown), the
+// rollback links (rollback_of, rolled_back_by: the first intent by id that rolls it back) and
+// deployment_creator.
 // complete_time is the newest event time seen when terminal. REQUIRES as judge().
 deployment_record view(const record_set& rs, const admission_state& s, const std::string& id,
                        const view_context& ctx);

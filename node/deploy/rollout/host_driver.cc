@@ -104,28 +104,53 @@ void host_driver::skip(std::vector<action>& out, const std::string& id, const st
   finish(out, id, phase_skipped, with_skipped_rest(std::move(events), reason, message));
 }
 
-std::vector<action> host_driver::on_recovered() {
+std::vector<action> host_driver::on_recovered(const std::map<std::string, interruption>& why) {
   std::vector<action> out;
   for (const auto& id : journal_.entered) {
     if (journal_.finished.count(id) != 0) continue;
     std::vector<records::event_progress> events;
     if (const progress_entry* p = rs_.progress(id, host_)) events = p->progress.events;
-    records::event_progress cut;
+    const std::string prefix(interrupted_prefix);
+    auto cut_short = [&](records::event_progress& e, const std::string& message) {
+      e.status = "Failed";
+      e.error_code = "UnknownError";
+      e.message = prefix + message;
+    };
+    bool marked = false;
+    if (auto w = why.find(id); w != why.end() && !w->second.event.empty()) {
+      // The agent knows which event ran: mark it (it was never reported, progress goes out
+      // when an event finishes).
+      auto it = std::find_if(events.begin(), events.end(), [&](const records::event_progress& e) {
+        return e.name == w->second.event;
+      });
+      if (it == events.end()) {
+        records::event_progress e;
+        e.name = w->second.event;
+        events.push_back(e);
+        it = events.end() - 1;
+      }
+      cut_short(*it, w->second.message);
+      it->script = w->second.script;
+      marked = true;
+    }
     for (auto& e : events) {
       if (e.status == "InProgress") {
-        e.status = "Failed";
-        e.error_code = "UnknownError";
-        e.message =
-            "DEPLOYMENT_INTERRUPTED: the host restarted while this event ran; it was "
-            "not run again";
+        cut_short(e, "the host restarted while this event ran; it was not run again");
+        marked = true;
       }
     }
-    if (events.empty()) {
-      cut.name = "ApplicationStop";
-      cut.status = "Failed";
-      cut.error_code = "UnknownError";
-      cut.message = "DEPLOYMENT_INTERRUPTED: the host restarted inside the update window";
-      events.push_back(cut);
+    if (!marked) {
+      // Cut short between events (or before the first): the first event that never ran
+      // carries the account, the rest are Skipped.
+      auto w = why.find(id);
+      const std::string message = w != why.end() && !w->second.message.empty()
+                                      ? w->second.message
+                                      : "the host restarted inside the update window";
+      const std::size_t reported = events.size();
+      events = with_skipped_rest(std::move(events), "", "");
+      cut_short(events[std::min(reported, events.size() - 1)], message);
+    } else {
+      events = with_skipped_rest(std::move(events), "", "");
     }
     finish(out, id, phase_failed, std::move(events));
   }

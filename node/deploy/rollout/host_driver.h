@@ -69,6 +69,14 @@ struct action {
   unix_ms at = 0;
 };
 
+// What the agent knows of a run a crash cut short (agent::executor::recover): the event that
+// was running ("" if between events), its script, and the honest account of what happened.
+struct interruption {
+  std::string event;
+  std::string script;
+  std::string message;
+};
+
 // How an execution ended (on_execution_finished).
 enum class execution_end { completed, failed, stopped };
 
@@ -112,7 +120,8 @@ class host_driver {
   // After a restart, before anything else: a deployment entered but not finished was cut
   // short (failed, DEPLOYMENT_INTERRUPTED); finals, approvals and approved intents in the
   // journal that the record set lacks (wiped data dir) are published again. Then step().
-  std::vector<action> on_recovered();
+  // `why` (by deployment id) names the event and script the crash interrupted, when known.
+  std::vector<action> on_recovered(const std::map<std::string, interruption>& why = {});
 
   // The agent reports an event of the running deployment (status InProgress when it starts,
   // Succeeded/Failed/Skipped when it ends). Publishes per-event progress.

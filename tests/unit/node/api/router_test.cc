@@ -6,6 +6,7 @@
 #include "node/agent/host_state.h"
 #include "node/agent/journal.h"
 #include "node/api/record_routes.h"
+#include "node/deploy/rollout/planning.h"
 #include "node/security/verifier.h"
 #include "storage/db.h"
 #include "tests/support/signed_records.h"
@@ -49,6 +50,12 @@ class RouterTest : public ::testing::Test {
         },
         [] {
           return std::vector<live_host>{{"h1", {{"role", "web"}}}, {"h2", {{"role", "db"}}}};
+        },
+        [](const std::string& app, const std::string& group, std::vector<std::string> hosts,
+           const std::string& id) {
+          const deploy::rollout::record_set none(app, group);
+          return deploy::rollout::order_targets(none, deploy::rollout::admit(none),
+                                                std::move(hosts), id);
         }}));
     EXPECT_EQ(submit(keys_.grant()).status, 201u);
   }
@@ -197,16 +204,6 @@ TEST_F(RouterTest, PlanOrdersMatchingLiveHostsAndComputesK) {
   EXPECT_EQ(body(plan)["maxOutOfService"], 1);
   EXPECT_EQ(body(plan)["deploymentConfig"], "AllAtOnce");
   EXPECT_EQ(call("GET", "/v1/groups/web/nope/plan").status, 404u);
-}
-
-TEST_F(RouterTest, RolloutOrderPutsFailedHostsFirstAndIsStable) {
-  const std::vector<std::string> hosts = {"a", "b", "c", "d", "e"};
-  auto o1 = rollout_order("d-1", hosts, {});
-  auto o2 = rollout_order("d-1", {"e", "d", "c", "b", "a"}, {});
-  EXPECT_EQ(o1, o2);
-  EXPECT_EQ(o1.size(), 5u);
-  auto o3 = rollout_order("d-1", hosts, {"c"});
-  EXPECT_EQ(o3.front(), "c");
 }
 
 TEST_F(RouterTest, DeploymentOfUnknownRevisionIsRejected) {
