@@ -567,6 +567,7 @@ int run(int argc, char** argv) {
   // deploy --------------------------------------------------------------------
   std::string d_app, d_group, d_revision, d_config, d_fileexists;
   bool d_wait = false, d_ignore_stop = false;
+  std::uint32_t d_failure_budget = 0;
   auto* deploy_cmd = app.add_subcommand(
       "deploy",
       "Deploy a revision to a deployment group. Prints the deployment id on the first line of\n"
@@ -587,6 +588,11 @@ int run(int argc, char** argv) {
       ->check(CLI::IsMember({"DISALLOW", "OVERWRITE", "RETAIN"}));
   deploy_cmd->add_flag("--ignore-stop-failures", d_ignore_stop,
                        "Go on when ApplicationStop/BeforeBlockTraffic/AfterBlockTraffic fail");
+  deploy_cmd
+      ->add_option("--failure-budget", d_failure_budget,
+                   "Failed hosts tolerated beyond the configuration's minimum-healthy rule before "
+                   "the deployment fails (a failed host still holds its rollout token)")
+      ->default_str("0");
   deploy_cmd->add_flag("--wait", d_wait, "Follow the deployment until it ends");
   // Plans, signs and submits a deployment of `revision` to d_app/d_group, then follows it
   // with --wait; returns the exit code. `rollback_of` names the deployment it rolls back.
@@ -608,6 +614,7 @@ int run(int argc, char** argv) {
     in.config = plan.body.value("deploymentConfig", "");
     in.targets = plan.body.value("targets", std::vector<std::string>{});
     in.max_out_of_service = plan.body.value("maxOutOfService", 0u);
+    in.failure_budget = d_failure_budget;
     in.ignore_stop_failures = d_ignore_stop;
     in.file_exists_behavior = d_fileexists;
     if (const char* user = std::getenv("USER"); user && *user) in.creator = user;

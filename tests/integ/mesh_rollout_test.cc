@@ -1,8 +1,9 @@
 // Deployments across a real mesh of `meshdeploy node run` processes on loopback, each with its
 // own data dir and install root. The hooks append enter/leave stamps (CLOCK_MONOTONIC, through
 // /proc/uptime's clock) to one shared file, and the test computes the true overlap from it
-// instead of trusting the nodes' reports: OneAtATime <= 1, HalfAtATime <= N/2, AllAtOnce all.
-// Submitted through node 1, watched through another node. Also: a failing host, and stop.
+// instead of trusting the nodes' reports: OneAtATime <= 1, HalfAtATime <= N/2, 75% healthy <= 2,
+// AllAtOnce all. Submitted through node 1, watched through node 6. Also: a failing host,
+// rollback, concurrent submissions.
 #include "tests/integ/mesh_fixture.h"
 
 namespace meshdeploy::test {
@@ -27,6 +28,16 @@ TEST_F(MeshRolloutTest, HalfAtATimeKeepsHalfInServiceAndAllAtOnceUsesEveryHost) 
   auto all = deploy("all", "AllAtOnce");
   EXPECT_EQ(all["status"], "Succeeded") << all.dump(2);
   EXPECT_EQ(max_overlap(), kNodes);
+}
+
+TEST_F(MeshRolloutTest, CustomSeventyFivePercentHealthyKeepsAtMostTwoOut) {
+  // 75% of 8 healthy: K = 8 - ceil(8 * 0.75) = 2.
+  ASSERT_EQ(cli(0, {"config", "create", "Most", "--min-healthy", "75%"}).exit_code, 0);
+  auto d = deploy("most", "Most");
+  EXPECT_EQ(d["status"], "Succeeded") << d.dump(2);
+  const int h = max_overlap();
+  EXPECT_LE(h, 2);
+  EXPECT_GE(h, 1);
 }
 
 TEST_F(MeshRolloutTest, AFailingHostFailsOneAtATimeAndLaterHostsAreSkipped) {

@@ -29,8 +29,15 @@ class map_trust final : public records::trust_source {
     if (it == hosts.end()) return std::nullopt;
     return it->second;
   }
+  std::optional<bool> group_auto_rollback(std::string_view app,
+                                          std::string_view group) const override {
+    auto it = auto_rollback.find(std::string(app) + "/" + std::string(group));
+    if (it == auto_rollback.end()) return std::nullopt;
+    return it->second;
+  }
   std::map<records::public_key, std::vector<record>> grants;  // ascending by version
   std::map<std::string, records::public_key> hosts;
+  std::map<std::string, bool> auto_rollback;  // app/group -> on
 };
 
 constexpr std::int64_t t0 = 1'700'000'000'000;
@@ -224,6 +231,44 @@ TEST_F(VerifierTest, HostRecordsMustBeSignedByTheBoundKey) {
   // An operator's grant does not let it write host records.
   add_grant(alice_, {"*:*"}, false, 1, t0);
   expect_error(check(make(a, alice_, t0)), errc::permission_denied, "not signed by host h1");
+}
+
+TEST_F(VerifierTest, HostCatchUpIntentTargetsOnlyTheHostItself) {
+  records::intent_payload in = intent();
+  in.creator = "host:h1";
+  in.targets = {"h1"};
+  expect_error(check(make(in, host_, t0)), errc::unknown_writer, "unknown host h1");
+  trust_.hosts["h1"] = host_.pub;
+  EXPECT_TRUE(check(make(in, host_, t0)));
+  // Signed by someone else, or naming other targets: refused.
+  add_grant(alice_, {"*:*"}, false, 1, t0);
+  expect_error(check(make(in, alice_, t0)), errc::permission_denied,
+               "intent not signed by host h1");
+  in.targets = {"h1", "h2"};
+  expect_error(check(make(in, host_, t0)), errc::permission_denied,
+               "may target only the host itself");
+  in.targets = {"h2"};
+  expect_error(check(make(in, host_, t0)), errc::permission_denied,
+               "may target only the host itself");
+}
+
+TEST_F(VerifierTest, HostRollbackIntentNeedsAutoRollbackAndTheSignerAsTarget) {
+  trust_.hosts["h1"] = host_.pub;
+  records::intent_payload in = intent();
+  in.creator = "host:h1";
+  in.rollback_of = "d-0";
+  in.targets = {"h2", "h1", "h3"};
+  expect_error(check(make(in, host_, t0)), errc::unknown_writer, "group web/prod unknown");
+  trust_.auto_rollback["web/prod"] = false;
+  expect_error(check(make(in, host_, t0)), errc::permission_denied,
+               "does not have automatic rollback on");
+  trust_.auto_rollback["web/prod"] = true;
+  EXPECT_TRUE(check(make(in, host_, t0)));
+  in.targets = {"h2", "h3"};
+  expect_error(check(make(in, host_, t0)), errc::permission_denied, "not one of its targets");
+  // The submission check on a node intent needs no grant (and does not crash without one).
+  in.targets = {"h1"};
+  EXPECT_TRUE(check_submission(make(in, host_, t0), trust_, admin_.pub, t0));
 }
 
 TEST_F(VerifierTest, HostBindingIsSelfSigned) {
