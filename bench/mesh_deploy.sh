@@ -86,7 +86,7 @@ for config in $configs; do
     "$bin" group create --app noop --name "$g" --tag role=app --config "$config" >/dev/null
     c0=$(node_cpu_ms)
     t0=$(date +%s%N)
-    timeout 120 "$bin" deploy --app noop --group "$g" --revision "$rev" --wait -o json \
+    timeout "${MESHDEPLOY_BENCH_TIMEOUT:-120}" "$bin" deploy --app noop --group "$g" --revision "$rev" --wait -o json \
       >"$work/status.json" 2>/dev/null || echo "  ($g did not succeed)"
     t1=$(date +%s%N)
     c1=$(node_cpu_ms)

@@ -12,6 +12,7 @@
 #include "node/deploy/mesh_deployer.h"
 #include "node/mesh/gossip_driver.h"
 #include "node/mesh/keyring_store.h"
+#include "node/own_record_coalescer.h"
 #include "node/record_service.h"
 #include "node/records/errc.h"
 #include "node/records/store.h"
@@ -228,11 +229,26 @@ int run_node(const node_options& in) {
             }
           }},
       o.data_dir / "tmp" / "bundles");
+  // This node's intermediate progress records go out at most once per 50 ms per deployment,
+  // the newest winning (node/own_record_coalescer.h; bench/RESULTS.md).
+  own_record_coalescer own_records(
+      [&records](const records::payload& p, bool durable) {
+        return records.publish_own(p, durable);
+      },
+      [&io](std::chrono::milliseconds delay, std::function<void()> fn) {
+        boost::asio::post(io, [&io, delay, fn = std::move(fn)]() mutable {
+          auto t = std::make_shared<boost::asio::steady_timer>(io, delay);
+          t->async_wait([t, fn = std::move(fn)](const boost::system::error_code& e) {
+            if (!e) fn();
+          });
+        });
+      },
+      std::chrono::milliseconds(50));
   deploy::mesh_deployer mesh_deploys(
       reg, *store.value(), exec, o.name,
       deploy::mesh_env{
-          [&records](const records::payload& p, bool durable) {
-            return records.publish_own(p, durable);
+          [&own_records](const records::payload& p, bool durable) {
+            return own_records.publish(p, durable);
           },
           [&server](const std::string& id) { server.notify(id); },
           [&](const records::revision_payload& rev, std::function<void(result<fs::path>)> done) {

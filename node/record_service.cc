@@ -81,13 +81,16 @@ result<bool> record_service::publish_own(const records::payload& p, bool durable
   r.key = records::expected_key(p);
   r.payload = records::encode_payload(p);
   r.time_ms = deploy::now_ms();
+  // Read the version, sign and store under one lock: two threads publishing the same key (a
+  // deployment worker and the io thread) would otherwise both sign version n + 1, and the
+  // replicas would keep whichever arrived first.
+  std::lock_guard lock(mu_);
   if (records::is_versioned(r.type)) {
     auto current = store_.get(r.type, r.key);
     if (!current) return current.error();
     if (current.value()) r.version = current.value()->version + 1;
   }
   security::sign(r, self_);
-  std::lock_guard lock(mu_);
   return replicator_.publish(r, records::clock::now(), durable);
 }
 

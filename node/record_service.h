@@ -45,7 +45,8 @@ class record_service {
   // Stores and spreads a checked record; true when it was new to this node.
   result<bool> publish(const records::record& r);
 
-  // Signs `p` with this node's key (version one above the stored one) and publishes it;
+  // Signs `p` with this node's key (version one above the stored one, read and written under
+  // one lock, so concurrent callers get distinct versions in call order) and publishes it;
   // `durable` false skips the sync (intermediate progress: the next record supersedes it).
   result<bool> publish_own(const records::payload& p, bool durable = true);
 
