@@ -13,6 +13,7 @@
 #include "node/mesh/gossip_driver.h"
 #include "node/mesh/keyring_store.h"
 #include "node/own_record_coalescer.h"
+#include "node/paced_feed.h"
 #include "node/record_service.h"
 #include "node/records/errc.h"
 #include "node/records/store.h"
@@ -244,6 +245,16 @@ int run_node(const node_options& in) {
         });
       },
       std::chrono::milliseconds(50));
+  // Stored records reach the deployer paced (node/paced_feed.h): its status recomputations get
+  // about half of the io thread at most, records arriving meanwhile are delivered as one batch,
+  // and progress inside a host's window is shown within 300 ms rather than recomputed per record.
+  paced_feed feed(0.5, std::chrono::milliseconds(250), std::chrono::milliseconds(300));
+  boost::asio::steady_timer feed_timer(io);
+  auto paced = [&feed](const std::function<void()>& fn) {
+    const auto start = paced_feed::clock::now();
+    fn();
+    feed.worked(start, paced_feed::clock::now());
+  };
   deploy::mesh_deployer mesh_deploys(
       reg, *store.value(), exec, o.name,
       deploy::mesh_env{
@@ -264,9 +275,28 @@ int run_node(const node_options& in) {
             bundles.fetch(swarm::bundle_ref{rev.app, rev.id, rev.format, rev.size}, sources,
                           std::move(done), swarm::clock::now());
           },
-          [&io](std::function<void()> fn) { boost::asio::post(io, std::move(fn)); }});
-  records.set_on_stored([&io, &mesh_deploys](const records::record& r) {
-    boost::asio::post(io, [&mesh_deploys, r] { mesh_deploys.on_record(r); });
+          [&io, &paced](std::function<void()> fn) {
+            boost::asio::post(io, [&paced, fn = std::move(fn)] { paced(fn); });
+          }});
+  auto deliver = [&](std::vector<records::record> batch) {
+    if (batch.empty()) return;
+    paced([&] {
+      for (const auto& r : batch) mesh_deploys.on_record(r);
+    });
+  };
+  records.set_on_stored([&](const records::record& r) {
+    const bool urgent = urgent_for_deployer(r);
+    boost::asio::post(io, [&, r, urgent] {
+      auto act = feed.offer(r, urgent, paced_feed::clock::now());
+      if (act.cancel) feed_timer.cancel();
+      if (act.arm) {
+        feed_timer.expires_at(*act.arm);
+        feed_timer.async_wait([&](const boost::system::error_code& e) {
+          if (!e) deliver(feed.take_due());
+        });
+      }
+      deliver(std::move(act.deliver));
+    });
   });
   gossip->set_user_handler([&records, &bundles](std::uint8_t type,
                                                 std::span<const std::byte> payload,
@@ -397,6 +427,7 @@ int run_node(const node_options& in) {
     deployer.set_on_change({});
     sync_timer.cancel();
     prune_timer.cancel();
+    feed_timer.cancel();
     swarm_timer.cancel();
     // A graceful leave, then a moment for it to go out before the loop ends.
     gossip->leave();
