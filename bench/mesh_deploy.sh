@@ -15,7 +15,9 @@
 #   CONFIGS: space-separated deployment configurations (default "AllAtOnce OneAtATime").
 # Environment: MESHDEPLOY_BENCH_LOG=LEVEL sets the nodes' --log-level (default warn);
 # MESHDEPLOY_BENCH_KEEP=1 keeps the work dir (nodes' logs in h*.log) and prints its path.
-# Every wait is bounded: node start-up 10 s each, membership 30 s, each deployment 120 s.
+# Every wait is bounded: node start-up 10 s each, membership 30 s, each deployment 120 s
+# (MESHDEPLOY_BENCH_TIMEOUT=SECONDS changes the last; 32 nodes before this session's changes
+# needed up to 112 s).
 set -euo pipefail
 bin="$(cd "$1" && pwd)/meshdeploy"
 n="${2:-8}"
