@@ -747,9 +747,16 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
         ++counters.dropped_envelope;
         break;
       }
-      std::vector<std::byte> frame(n);
-      co_await asio::async_read(*s, asio::buffer(frame),
-                                asio::redirect_error(asio::use_awaitable, ec));
+      // The buffer grows as bytes arrive (64 KiB, then doubling), so a peer that has not
+      // authenticated anything holds what it actually sent, not the 8 MiB a prefix may claim.
+      std::vector<std::byte> frame;
+      for (std::size_t have = 0; have < n && !ec;) {
+        const std::size_t want = std::min<std::size_t>(n, std::max<std::size_t>(2 * have, 65536));
+        frame.resize(want);
+        co_await asio::async_read(*s, asio::buffer(frame.data() + have, want - have),
+                                  asio::redirect_error(asio::use_awaitable, ec));
+        have = want;
+      }
       if (ec) {
         ++counters.stream_errors;
         break;
