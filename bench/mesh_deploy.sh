@@ -2,44 +2,130 @@
 # End-to-end time of a no-op deployment (examples/noop: every hook is `true`) on a mesh of N
 # real `meshdeploy node run` processes on loopback, for AllAtOnce and OneAtATime, measured
 # from the CLI's submit to the final status (deploy --wait), each run REPEAT times on a fresh
-# group. Per-host control overhead for OneAtATime = time / N (the hooks themselves take a few
-# ms per host, included). Usage: bench/mesh_deploy.sh BUILD_DIR [N] [REPEAT]
+# group.
+#
+# Per run it prints: the total; the hook time (per wave, the slowest host's summed hook-event
+# durations from the final status, summed over waves); the control overhead per wave
+# ((total - hook time) / waves; OneAtATime has N waves, AllAtOnce one); and for OneAtATime the
+# median hand-off (one host's last event end to the next host's first event start) and the
+# median time a host spends in its window (first event start to last event end); and the CPU
+# time all node processes used during the run (their hooks included).
+#
+# Usage: bench/mesh_deploy.sh BUILD_DIR [N] [REPEAT] [CONFIGS]
+#   CONFIGS: space-separated deployment configurations (default "AllAtOnce OneAtATime").
+# Environment: MESHDEPLOY_BENCH_LOG=LEVEL sets the nodes' --log-level (default warn);
+# MESHDEPLOY_BENCH_KEEP=1 keeps the work dir (nodes' logs in h*.log) and prints its path.
+# Every wait is bounded: node start-up 10 s each, membership 30 s, each deployment 120 s
+# (MESHDEPLOY_BENCH_TIMEOUT=SECONDS changes the last; 32 nodes before this session's changes
+# needed up to 112 s).
 set -euo pipefail
-bin="$1/meshdeploy"
+bin="$(cd "$1" && pwd)/meshdeploy"
 n="${2:-8}"
 repeat="${3:-3}"
+configs="${4:-AllAtOnce OneAtATime}"
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/meshdeploy-bench-XXXXXX)
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"' EXIT
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ "${MESHDEPLOY_BENCH_KEEP:-0}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
 "$bin" cluster init --dir "$work/c" --operator bench >/dev/null
 common=(--keyring "$work/c/keyring.txt" --admin-pub "$work/c/admin.pub" --grant "$work/c/bench.grant"
-        --gossip-profile local --bind 127.0.0.1:0 --api 127.0.0.1:0 --tag role=app --log-level warn)
-for i in $(seq 1 "$n"); do
-  join=()
-  [ "$i" -gt 1 ] && join=(--join "$(cat "$work/d1/gossip.addr")")
-  "$bin" node run --name "h$i" --data-dir "$work/d$i" --install-root "$work/r$i" "${common[@]}" "${join[@]}" \
+        --gossip-profile local --bind 127.0.0.1:0 --api 127.0.0.1:0 --tag role=app --log-level "${MESHDEPLOY_BENCH_LOG:-warn}")
+start_node() {
+  local i=$1
+  shift
+  "$bin" node run --name "h$i" --data-dir "$work/d$i" --install-root "$work/r$i" "${common[@]}" "$@" \
     >"$work/h$i.log" 2>&1 &
   pids+=($!)
-  for _ in $(seq 1 100); do [ -s "$work/d$i/gossip.addr" ] && [ -s "$work/d$i/api.addr" ] && break; sleep 0.05; done
-done
+}
+node_cpu_ms() {  # user+system CPU of all node processes so far (hooks included), in ms
+  local sum=0 p f
+  for p in "${pids[@]}"; do
+    f=$(cut -d')' -f2 "/proc/$p/stat" 2>/dev/null) || continue
+    set -- $f
+    sum=$((sum + ${12} + ${13} + ${14} + ${15}))
+  done
+  echo $((sum * 1000 / $(getconf CLK_TCK)))
+}
+wait_ready() {  # wait_ready I: up to 10 s for node I's address files
+  local i=$1
+  for _ in $(seq 1 200); do
+    [ -s "$work/d$i/gossip.addr" ] && [ -s "$work/d$i/api.addr" ] && return 0
+    sleep 0.05
+  done
+  echo "node h$i did not start; its log:" >&2
+  cat "$work/h$i.log" >&2
+  exit 1
+}
+# Node 1 first (the seed), then all others at once (each port picked by the kernel).
+start_node 1
+wait_ready 1
+seed=$(cat "$work/d1/gossip.addr")
+for i in $(seq 2 "$n"); do start_node "$i" --join "$seed"; done
+for i in $(seq 2 "$n"); do wait_ready "$i"; done
 export MESHDEPLOY_API=$(cat "$work/d1/api.addr") MESHDEPLOY_IDENTITY="$work/c/bench.key"
-for _ in $(seq 1 200); do
-  [ "$("$bin" members -o json | grep -c '"alive"')" -ge "$n" ] && break
-  sleep 0.05
+alive=0
+for _ in $(seq 1 300); do
+  alive=$("$bin" members -o json | grep -c '"alive"' || true)
+  [ "$alive" -ge "$n" ] && break
+  sleep 0.1
 done
+if [ "$alive" -lt "$n" ]; then
+  echo "only $alive of $n members alive after 30 s" >&2
+  exit 1
+fi
 "$bin" app create noop >/dev/null
 rev=$("$bin" push --app noop --source "$repo/examples/noop" | head -n 1)
 sleep 0.5
-echo "nodes=$n repeat=$repeat machine=$(nproc) cores, $(uname -r)"
-for config in AllAtOnce OneAtATime; do
+echo "nodes=$n repeat=$repeat binary=$bin machine=$(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
+for config in $configs; do
   for r in $(seq 1 "$repeat"); do
     g="$config-$r"
     "$bin" group create --app noop --name "$g" --tag role=app --config "$config" >/dev/null
+    c0=$(node_cpu_ms)
     t0=$(date +%s%N)
-    "$bin" deploy --app noop --group "$g" --revision "$rev" --wait >/dev/null 2>&1 || echo "  ($g did not succeed)"
+    timeout "${MESHDEPLOY_BENCH_TIMEOUT:-120}" "$bin" deploy --app noop --group "$g" --revision "$rev" --wait -o json \
+      >"$work/status.json" 2>/dev/null || echo "  ($g did not succeed)"
     t1=$(date +%s%N)
-    ms=$(( (t1 - t0) / 1000000 ))
-    echo "$config run $r: ${ms} ms total, $(( ms / n )) ms per host"
+    c1=$(node_cpu_ms)
+    python3 - "$config" "$r" $(( (t1 - t0) / 1000000 )) "$work/status.json" $(( c1 - c0 )) <<'EOF'
+import json, sys
+from datetime import datetime
+config, run, total, path, cpu = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+hooks = {"ApplicationStop", "BeforeInstall", "AfterInstall", "ApplicationStart", "ValidateService"}
+def ms(s):
+    return datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%fZ").timestamp() * 1000
+try:
+    doc = json.load(open(path))
+except Exception:
+    print(f"{config} run {run}: {total} ms total (no status document)")
+    sys.exit(0)
+windows = []  # (first start, last end, hook ms) per host
+for h in doc.get("hosts", []):
+    ev = [e for e in h.get("events", []) if e.get("startTime") and e.get("endTime")]
+    if not ev:
+        continue
+    hook = sum(ms(e["endTime"]) - ms(e["startTime"]) for e in ev if e["name"] in hooks)
+    windows.append((min(ms(e["startTime"]) for e in ev), max(ms(e["endTime"]) for e in ev), hook))
+windows.sort()
+n = len(windows)
+if config == "OneAtATime":
+    waves, hook_ms = n, sum(w[2] for w in windows)
+else:  # AllAtOnce (and anything else): one wave, the slowest host's hooks
+    waves, hook_ms = 1, max((w[2] for w in windows), default=0)
+waves = max(waves, 1)
+line = (f"{config} run {run}: {total} ms total, {doc.get('status')}, hooks {hook_ms:.0f} ms, "
+        f"overhead {(total - hook_ms) / waves:.0f} ms per wave ({waves} waves), "
+        f"node CPU {cpu} ms")
+if config == "OneAtATime" and n > 1:
+    gaps = sorted(windows[i + 1][0] - windows[i][1] for i in range(n - 1))
+    inside = sorted(w[1] - w[0] for w in windows)
+    line += f"; median hand-off {gaps[len(gaps) // 2]:.0f} ms, in window {inside[n // 2]:.0f} ms"
+print(line)
+EOF
   done
 done

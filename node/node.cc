@@ -13,6 +13,8 @@
 #include "node/mesh/gossip_driver.h"
 #include "node/mesh/keyring_store.h"
 #include "node/mesh/peer_snapshot.h"
+#include "node/own_record_coalescer.h"
+#include "node/paced_feed.h"
 #include "node/record_service.h"
 #include "node/records/errc.h"
 #include "node/records/store.h"
@@ -273,11 +275,36 @@ int run_node(const node_options& in) {
   mo.catch_up = o.catch_up;
   mo.tags = o.tags;
   mo.catch_up_delay = std::chrono::seconds(o.catch_up_delay_s);
+  // This node's intermediate progress records go out at most once per 50 ms per deployment,
+  // the newest winning (node/own_record_coalescer.h; bench/RESULTS.md).
+  own_record_coalescer own_records(
+      [&records](const records::payload& p, bool durable, std::uint64_t version) {
+        return records.publish_own(p, durable, version);
+      },
+      [&io](std::chrono::milliseconds delay, std::function<void()> fn) {
+        boost::asio::post(io, [&io, delay, fn = std::move(fn)]() mutable {
+          auto t = std::make_shared<boost::asio::steady_timer>(io, delay);
+          t->async_wait([t, fn = std::move(fn)](const boost::system::error_code& e) {
+            if (!e) fn();
+          });
+        });
+      },
+      std::chrono::milliseconds(50));
+  // Stored records reach the deployer paced (node/paced_feed.h): its status recomputations get
+  // about half of the io thread at most, records arriving meanwhile are delivered as one batch,
+  // and progress inside a host's window is shown within 300 ms rather than recomputed per record.
+  paced_feed feed(0.5, std::chrono::milliseconds(250), std::chrono::milliseconds(300));
+  boost::asio::steady_timer feed_timer(io);
+  auto paced = [&feed](const std::function<void()>& fn) {
+    const auto start = paced_feed::clock::now();
+    fn();
+    feed.worked(start, paced_feed::clock::now());
+  };
   deploy::mesh_deployer mesh_deploys(
       reg, *store.value(), journals, exec, o.name, mo,
       deploy::mesh_env{
-          [&records](const records::payload& p, bool durable, std::uint64_t version) {
-            return records.publish_own(p, durable, version);
+          [&own_records](const records::payload& p, bool durable, std::uint64_t version) {
+            return own_records.publish(p, durable, version);
           },
           [&server](const std::string& id) { server.notify(id); },
           [&](const records::revision_payload& rev, std::function<void(result<fs::path>)> done) {
@@ -293,9 +320,28 @@ int run_node(const node_options& in) {
             bundles.fetch(swarm::bundle_ref{rev.app, rev.id, rev.format, rev.size}, sources,
                           std::move(done), swarm::clock::now());
           },
-          [&io](std::function<void()> fn) { boost::asio::post(io, std::move(fn)); }});
-  records.set_on_stored([&io, &mesh_deploys](const records::record& r) {
-    boost::asio::post(io, [&mesh_deploys, r] { mesh_deploys.on_record(r); });
+          [&io, &paced](std::function<void()> fn) {
+            boost::asio::post(io, [&paced, fn = std::move(fn)] { paced(fn); });
+          }});
+  auto deliver = [&](std::vector<records::record> batch) {
+    if (batch.empty()) return;
+    paced([&] {
+      for (const auto& r : batch) mesh_deploys.on_record(r);
+    });
+  };
+  records.set_on_stored([&](const records::record& r) {
+    const bool urgent = urgent_for_deployer(r);
+    boost::asio::post(io, [&, r, urgent] {
+      auto act = feed.offer(r, urgent, paced_feed::clock::now());
+      if (act.cancel) feed_timer.cancel();
+      if (act.arm) {
+        feed_timer.expires_at(*act.arm);
+        feed_timer.async_wait([&](const boost::system::error_code& e) {
+          if (!e) deliver(feed.take_due());
+        });
+      }
+      deliver(std::move(act.deliver));
+    });
   });
   gossip->set_user_handler([&records, &bundles](std::uint8_t type,
                                                 std::span<const std::byte> payload,
@@ -431,6 +477,7 @@ int run_node(const node_options& in) {
     deployer.set_on_change({});
     sync_timer.cancel();
     prune_timer.cancel();
+    feed_timer.cancel();
     swarm_timer.cancel();
     snapshot_timer.cancel();
     // A graceful leave, then a moment for it to go out before the loop ends.

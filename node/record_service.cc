@@ -82,6 +82,9 @@ result<bool> record_service::publish_own(const records::payload& p, bool durable
   r.key = records::expected_key(p);
   r.payload = records::encode_payload(p);
   r.time_ms = deploy::now_ms();
+  // Read the version, sign and store under one lock: two threads publishing the same key would
+  // otherwise both sign version n + 1, and the replicas would keep whichever arrived first.
+  std::lock_guard lock(mu_);
   if (version != 0 && records::is_versioned(r.type)) {
     r.version = version;
   } else if (records::is_versioned(r.type)) {
@@ -90,7 +93,6 @@ result<bool> record_service::publish_own(const records::payload& p, bool durable
     if (current.value()) r.version = current.value()->version + 1;
   }
   security::sign(r, self_);
-  std::lock_guard lock(mu_);
   return replicator_.publish(r, records::clock::now(), durable);
 }
 

@@ -47,8 +47,9 @@ class record_service {
 
   // Signs `p` with this node's key and publishes it: as `version` when given (the rollout
   // driver numbers a host's progress itself so a replay yields the same versions), else one
-  // above the stored version. `durable` false skips the sync (intermediate progress: the next
-  // record supersedes it).
+  // above the stored version (read and written under one lock, so concurrent callers get
+  // distinct versions in call order). `durable` false skips the sync (intermediate progress:
+  // the next record supersedes it).
   result<bool> publish_own(const records::payload& p, bool durable = true,
                            std::uint64_t version = 0);
 

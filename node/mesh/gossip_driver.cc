@@ -5,6 +5,7 @@
 #include "gossip/packet_crypto.h"
 #include "node/api/server.h"
 #include "node/deploy/errc.h"
+#include "node/mesh/connection_table.h"
 #include "node/mesh/keyring_store.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -24,6 +25,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <set>
 
@@ -41,6 +43,7 @@ namespace {
 // One sealed stream frame: a whole core stream message (up to gossip::max_stream_bytes) plus the
 // secure envelope (<= 274 bytes) and the seal's header and tag.
 constexpr std::size_t max_frame_bytes = gossip::max_stream_bytes + 4096;
+// Deadline of one connect or one frame write.
 constexpr auto stream_deadline = std::chrono::seconds(10);
 
 void put_u16(std::vector<std::byte>& out, std::uint16_t v) {
@@ -142,7 +145,10 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
         udp_socket(io_),
         acceptor(io_),
         timer(io_),
-        self_meta(std::move(self)) {
+        conn_timer(io_),
+        self_meta(std::move(self)),
+        out_table({options.max_outbound_streams, options.outbound_idle, options.outbound_idle}),
+        in_table({options.max_inbound_streams, options.inbound_idle, stream_deadline}) {
     // The boot epoch must grow across restarts (receivers reject an older
     // epoch as a replay): microseconds of wall-clock time at start.
     epoch = static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -156,6 +162,8 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
   udp::socket udp_socket;
   tcp::acceptor acceptor;
   asio::steady_timer timer;
+  asio::steady_timer conn_timer;  // idle expiry of both connection tables
+  clock::time_point conn_timer_at = clock::time_point::max();
   gossip::node_meta self_meta;
   std::unique_ptr<gossip::membership> core;
   gossip::replay_guard replays;
@@ -172,6 +180,31 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
   std::function<void(const gossip::member_event&)> event_fn;
   // While a stream's bytes are in the core: the authenticated sender name of that stream.
   const std::string* stream_sender = nullptr;
+
+  // Long-lived streams (docs/gossip.md "Running it"). Outgoing: one per peer address, fed by a
+  // queue of sealed frames, one write in flight; it closes after outbound_idle without frames,
+  // when the peer closes it, on any error, or when evicted for a newer one. Incoming: one
+  // session per accepted connection, closed after inbound_idle without a frame (stream_deadline
+  // before its first), or when evicted. inbound_idle > outbound_idle, so the sender closes an
+  // idle stream before the receiver would (no frame is lost to that race).
+  struct out_stream {
+    out_stream(asio::io_context& io, const gossip::associated_context& c)
+        : sock(io), sealer(c), wake(io), deadline(io) {}
+    tcp::socket sock;
+    gossip::stream_sealer sealer;
+    std::deque<std::shared_ptr<std::vector<std::byte>>> queue;  // length-prefixed sealed frames
+    asio::steady_timer wake;                                    // cancelled to wake the idle writer
+    asio::steady_timer deadline;  // closes the socket when a connect or write overruns
+    std::uint64_t op = 0;         // current deadline's generation
+    connection_table::id id = 0;
+    gossip::address to;
+    bool closed = false;
+  };
+  connection_table out_table;
+  std::map<connection_table::id, std::shared_ptr<out_stream>> out_streams;
+  connection_table in_table;
+  std::map<connection_table::id, std::shared_ptr<tcp::socket>> in_sockets;
+  std::uint64_t next_in_key = 0;
 
   // Key rotation state ----------------------------------------------------
   struct pending_op {
@@ -512,40 +545,145 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
 
   void send_stream(const gossip::address& to, std::vector<std::byte> bytes) override {
     if (stopped) return;
-    gossip::stream_sealer sealer(ctx());
-    auto frame = std::make_shared<std::vector<std::byte>>();
+    const auto now = clock::now();
+    std::shared_ptr<out_stream> st;
+    if (auto id = out_table.find(to.to_string())) {
+      st = out_streams.at(*id);
+      ++counters.frames_reused;
+    } else {
+      auto added = out_table.add(to.to_string(), now);
+      for (auto victim : added.evicted) close_out(victim, /*evicted=*/true);
+      st = std::make_shared<out_stream>(io, ctx());
+      st->id = added.entry;
+      st->to = to;
+      out_streams[st->id] = st;
+      ++counters.streams_opened;
+      asio::co_spawn(io, write_loop(st), asio::detached);
+      arm_conn_timer();
+    }
+    // Sealed now, in queue order: frame n of the stream is the n-th frame written.
     const auto* lag = lagging_key_for(to);
-    const std::vector<std::byte> sealed =
-        lag ? sealer.seal(gossip::keyring(*lag), wrap(bytes)) : sealer.seal(ring, wrap(bytes));
+    const std::vector<std::byte> sealed = lag ? st->sealer.seal(gossip::keyring(*lag), wrap(bytes))
+                                              : st->sealer.seal(ring, wrap(bytes));
+    auto frame = std::make_shared<std::vector<std::byte>>();
+    frame->reserve(4 + sealed.size());
     const auto n = static_cast<std::uint32_t>(sealed.size());
     for (int i = 3; i >= 0; --i) frame->push_back(static_cast<std::byte>((n >> (8 * i)) & 0xff));
     frame->insert(frame->end(), sealed.begin(), sealed.end());
     counters.sealed_bytes_out += frame->size();
-    asio::co_spawn(io, send_stream_co(to, frame), asio::detached);
+    st->queue.push_back(std::move(frame));
+    out_table.touch(st->id, now);
+    out_table.set_protected(st->id, true);  // frames queued: evict others first
+    st->wake.cancel();
   }
 
-  awaitable<void> send_stream_co(gossip::address to,
-                                 std::shared_ptr<std::vector<std::byte>> frame) {
+  // Closes an outgoing stream and forgets it; its queued frames are dropped (the layers above
+  // repair loss: anti-entropy, retries).
+  void close_out(connection_table::id id, bool evicted) {
+    auto it = out_streams.find(id);
+    if (it == out_streams.end()) return;
+    auto st = it->second;
+    out_streams.erase(it);
+    out_table.remove(id);
+    if (evicted) ++counters.streams_evicted;
+    counters.frames_dropped += st->queue.size();
+    st->queue.clear();
+    st->closed = true;
+    error_code ignored;
+    st->sock.shutdown(tcp::socket::shutdown_both, ignored);
+    st->sock.close(ignored);
+    st->wake.cancel();
+    st->deadline.cancel();
+  }
+
+  // Starts the deadline of one connect or write on `st`: when it passes, the socket closes and
+  // the operation fails.
+  void arm_deadline(const std::shared_ptr<out_stream>& st) {
+    const auto op = ++st->op;
+    st->deadline.expires_after(stream_deadline);
+    st->deadline.async_wait([w = std::weak_ptr<out_stream>(st), op](error_code e) {
+      auto s = w.lock();
+      if (e || !s || s->op != op) return;
+      error_code ignored;
+      s->sock.close(ignored);
+    });
+  }
+  void disarm_deadline(out_stream& st) {
+    ++st.op;
+    st.deadline.cancel();
+  }
+
+  // Connects, then writes queued frames one at a time until the stream is closed; while it
+  // waits for frames, a read notices the peer closing (or talking, which streams never do).
+  awaitable<void> write_loop(std::shared_ptr<out_stream> st) {
     auto self = shared_from_this();
     error_code ec;
-    const auto addr = asio::ip::make_address(to.host, ec);
-    if (ec) co_return;
-    tcp::socket s(io);
-    asio::steady_timer deadline(io);
-    deadline.expires_after(stream_deadline);
-    deadline.async_wait([&s](error_code e) {
-      if (!e) s.close();
-    });
-    co_await s.async_connect(tcp::endpoint(addr, to.port),
-                             asio::redirect_error(asio::use_awaitable, ec));
+    const auto addr = asio::ip::make_address(st->to.host, ec);
     if (!ec) {
-      co_await asio::async_write(s, asio::buffer(*frame),
-                                 asio::redirect_error(asio::use_awaitable, ec));
+      arm_deadline(st);
+      co_await st->sock.async_connect(tcp::endpoint(addr, st->to.port),
+                                      asio::redirect_error(asio::use_awaitable, ec));
+      disarm_deadline(*st);
     }
-    if (ec) ++counters.stream_errors;
+    if (!ec && !st->closed) {
+      error_code ignored;
+      st->sock.set_option(tcp::no_delay(true), ignored);
+      asio::co_spawn(io, watch_out(st), asio::detached);
+    }
+    while (!ec && !st->closed) {
+      if (st->queue.empty()) {
+        out_table.set_protected(st->id, false);
+        st->wake.expires_at(clock::time_point::max());
+        error_code woken;
+        co_await st->wake.async_wait(asio::redirect_error(asio::use_awaitable, woken));
+        continue;
+      }
+      auto frame = st->queue.front();
+      arm_deadline(st);
+      co_await asio::async_write(st->sock, asio::buffer(*frame),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      disarm_deadline(*st);
+      if (!ec && !st->queue.empty()) st->queue.pop_front();
+    }
+    if (ec && !st->closed && !stopped) ++counters.stream_errors;
+    close_out(st->id, false);
+  }
+
+  awaitable<void> watch_out(std::shared_ptr<out_stream> st) {
+    auto self = shared_from_this();
+    std::array<std::byte, 1> b{};
+    error_code ec;
+    co_await st->sock.async_read_some(asio::buffer(b),
+                                      asio::redirect_error(asio::use_awaitable, ec));
+    // EOF, an error, or bytes a receiver never sends: this stream is over.
+    if (!st->closed) close_out(st->id, false);
+  }
+
+  // Idle expiry of both tables, at the earliest deadline.
+  void arm_conn_timer() {
+    if (stopped) return;
+    std::optional<clock::time_point> next = out_table.next_expiry();
+    if (auto in = in_table.next_expiry(); in && (!next || *in < *next)) next = in;
+    if (!next || *next >= conn_timer_at) return;
+    conn_timer_at = *next;
+    conn_timer.expires_at(*next);
+    conn_timer.async_wait([self = shared_from_this()](error_code ec) {
+      if (ec || self->stopped) return;
+      self->conn_timer_at = clock::time_point::max();
+      const auto now = clock::now();
+      for (auto id : self->out_table.expire(now)) self->close_out(id, false);
+      for (auto id : self->in_table.expire(now)) self->close_in(id);
+      self->arm_conn_timer();
+    });
+  }
+
+  void close_in(connection_table::id id) {
+    in_table.remove(id);
+    auto it = in_sockets.find(id);
+    if (it == in_sockets.end()) return;
     error_code ignored;
-    s.shutdown(tcp::socket::shutdown_both, ignored);
-    s.close(ignored);
+    it->second->close(ignored);
+    in_sockets.erase(it);
   }
 
   // inbound ----------------------------------------------------------------
@@ -585,18 +723,22 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
     }
   }
 
-  awaitable<void> stream_session(tcp::socket s) {
+  awaitable<void> stream_session(tcp::socket sock) {
     auto self = shared_from_this();
-    asio::steady_timer deadline(io);
-    deadline.expires_after(stream_deadline);
-    deadline.async_wait([&s](error_code e) {
-      if (!e) s.close();
-    });
+    auto s = std::make_shared<tcp::socket>(std::move(sock));
+    auto added = in_table.add("in/" + std::to_string(next_in_key++), clock::now());
+    for (auto victim : added.evicted) {
+      close_in(victim);
+      ++counters.streams_evicted;
+    }
+    const auto id = added.entry;
+    in_sockets[id] = s;
+    arm_conn_timer();
     gossip::stream_opener opener(ctx());
-    for (int frames = 0; frames < 64; ++frames) {
+    for (std::uint64_t frames = 0;; ++frames) {
       error_code ec;
       std::array<std::byte, 4> len_bytes{};
-      co_await asio::async_read(s, asio::buffer(len_bytes),
+      co_await asio::async_read(*s, asio::buffer(len_bytes),
                                 asio::redirect_error(asio::use_awaitable, ec));
       if (ec) break;
       std::uint32_t n = 0;
@@ -605,9 +747,16 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
         ++counters.dropped_envelope;
         break;
       }
-      std::vector<std::byte> frame(n);
-      co_await asio::async_read(s, asio::buffer(frame),
-                                asio::redirect_error(asio::use_awaitable, ec));
+      // The buffer grows as bytes arrive (64 KiB, then doubling), so a peer that has not
+      // authenticated anything holds what it actually sent, not the 8 MiB a prefix may claim.
+      std::vector<std::byte> frame;
+      for (std::size_t have = 0; have < n && !ec;) {
+        const std::size_t want = std::min<std::size_t>(n, std::max<std::size_t>(2 * have, 65536));
+        frame.resize(want);
+        co_await asio::async_read(*s, asio::buffer(frame.data() + have, want - have),
+                                  asio::redirect_error(asio::use_awaitable, ec));
+        have = want;
+      }
       if (ec) {
         ++counters.stream_errors;
         break;
@@ -621,22 +770,25 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
       auto e = accept(plain.value());
       if (!e || stopped) break;
       error_code rec;
-      const auto remote = s.remote_endpoint(rec);
+      const auto remote = s->remote_endpoint(rec);
       if (rec) break;
       const gossip::address from{remote.address().to_string(), e->port};
-      // Every frame of a stream is sealed with the same key; the first frame starts with the
-      // stream id, then the sealed header (version, key id).
-      if (frames == 0 && frame.size() > gossip::stream_id_bytes + 1) {
-        note_peer_key(
-            from, gossip::key_id{static_cast<std::uint8_t>(frame[gossip::stream_id_bytes + 1])});
+      // Each frame names the key that sealed it: the sealed header (version, key id) follows
+      // the stream id in frame 0 and starts every later frame.
+      const std::size_t key_at = frames == 0 ? gossip::stream_id_bytes + 1 : 1;
+      if (frame.size() > key_at) {
+        note_peer_key(from, gossip::key_id{static_cast<std::uint8_t>(frame[key_at])});
       }
+      // Authenticated: idle for inbound_idle from now, and kept over unauthenticated ones.
+      in_table.touch(id, clock::now());
+      in_table.set_protected(id, true);
       stream_sender = &e->name;
       core->on_stream(from, e->body, clock::now());
       stream_sender = nullptr;
       schedule();
+      if (!in_sockets.contains(id)) break;  // closed meanwhile (evicted or expired)
     }
-    error_code ignored;
-    s.close(ignored);
+    close_in(id);
   }
 
   // timers -----------------------------------------------------------------
@@ -680,6 +832,9 @@ gossip_driver::~gossip_driver() {
   impl_->stopped = true;
   error_code ec;
   impl_->timer.cancel();
+  impl_->conn_timer.cancel();
+  while (!impl_->out_streams.empty()) impl_->close_out(impl_->out_streams.begin()->first, false);
+  while (!impl_->in_sockets.empty()) impl_->close_in(impl_->in_sockets.begin()->first);
   impl_->udp_socket.close(ec);
   impl_->acceptor.close(ec);
 }
@@ -898,6 +1053,18 @@ std::string gossip_driver::prometheus_text() const {
   }
   metric("stream_errors_total", "counter", "Stream connect, read and write failures.");
   out += fmt::format("meshdeploy_gossip_stream_errors_total {}\n", c.stream_errors);
+  metric("streams_opened_total", "counter",
+         "Outgoing stream connections opened (each carries many frames while in use).");
+  out += fmt::format("meshdeploy_gossip_streams_opened_total {}\n", c.streams_opened);
+  metric("stream_frames_reused_total", "counter",
+         "Stream messages sent on an already open connection.");
+  out += fmt::format("meshdeploy_gossip_stream_frames_reused_total {}\n", c.frames_reused);
+  metric("streams_evicted_total", "counter",
+         "Stream connections closed to stay within the connection limits.");
+  out += fmt::format("meshdeploy_gossip_streams_evicted_total {}\n", c.streams_evicted);
+  metric("stream_frames_dropped_total", "counter",
+         "Stream messages queued on a connection that closed before they were written.");
+  out += fmt::format("meshdeploy_gossip_stream_frames_dropped_total {}\n", c.frames_dropped);
   metric("suspicions_raised_total", "counter", "Members this node accused.");
   out += fmt::format("meshdeploy_gossip_suspicions_raised_total {}\n", s.suspicions_raised);
   metric("suspicions_refuted_total", "counter", "Suspicions about this node that it refuted.");

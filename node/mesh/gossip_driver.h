@@ -3,6 +3,11 @@
 // with the cluster keyring (gossip/packet_crypto.h), a timer that wakes the
 // core at its next deadline. See docs/gossip.md "Running it".
 //
+// Streams are long-lived: one outgoing connection per peer carries every stream message to it
+// (sealed frames of one stream_sealer, in order), up to max_outbound_streams connections, each
+// closed after outbound_idle without traffic; incoming sessions are bounded the same way
+// (node/mesh/connection_table.h has the eviction policy).
+//
 // Secure envelope (inside the AEAD, so it is authenticated):
 //   [u8 name length][name][u16 advertised port][u64 boot epoch][u64 sequence][core bytes]
 // The receiver drops replays with a per-sender replay window keyed by
@@ -82,6 +87,13 @@ struct gossip_options {
   std::vector<std::string> removed_keys;
   // How long a key operation waits for members' answers (per phase).
   std::chrono::milliseconds key_op_timeout{3000};
+  // Stream connections (docs/gossip.md "Running it"): at most this many open at once in each
+  // direction (the least recently used idle one is closed for a new one), each closed after
+  // this long without a frame. Keep inbound_idle above the peers' outbound_idle.
+  std::size_t max_outbound_streams = 64;
+  std::size_t max_inbound_streams = 256;
+  std::chrono::milliseconds outbound_idle{20'000};
+  std::chrono::milliseconds inbound_idle{60'000};
 };
 
 // Packets and streams the driver refused before they reached the core.
@@ -90,6 +102,10 @@ struct driver_counters {
   std::uint64_t dropped_replay = 0;    // replayed or too old
   std::uint64_t dropped_envelope = 0;  // authenticated but the envelope is malformed
   std::uint64_t stream_errors = 0;     // connect/read/write failures and timeouts
+  std::uint64_t streams_opened = 0;    // outgoing connections opened
+  std::uint64_t frames_reused = 0;     // stream messages sent on an already open connection
+  std::uint64_t streams_evicted = 0;   // connections closed to stay within the limits
+  std::uint64_t frames_dropped = 0;    // queued on a connection that closed before writing them
   std::uint64_t sealed_bytes_out = 0;  // on the wire, headers and crypto included
   std::uint64_t sealed_bytes_in = 0;
 };
@@ -118,8 +134,8 @@ class gossip_driver {
                                           const std::string& from_name)>;
   void set_user_handler(user_handler h);
 
-  // Sends `payload` to the member named `member_name` over an encrypted TCP stream (one
-  // connection per message; fire and forget: success means queued, not delivered).
+  // Sends `payload` to the member named `member_name` over the encrypted TCP stream to it
+  // (opened on first use and reused; fire and forget: success means queued, not delivered).
   // Errors (gossip/errc.h): unknown_member if start() has not run, or the member is unknown,
   // dead or left; too_large if payload.size() > gossip::max_direct_payload_bytes (~8 MiB).
   result<void> send_user(const std::string& member_name, std::uint8_t type,

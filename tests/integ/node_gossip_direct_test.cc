@@ -30,8 +30,8 @@ class GossipDirectTest : public ::testing::Test {
  protected:
   GossipDirectTest() : ring_(gossip::secret_key::generate()) {}
 
-  std::unique_ptr<gossip_driver> start(const std::string& name, const std::string& join) {
-    gossip_options o;
+  std::unique_ptr<gossip_driver> start(const std::string& name, const std::string& join,
+                                       gossip_options o = {}) {
     o.bind = "127.0.0.1:0";
     o.cfg = gossip::config::local();
     if (!join.empty()) o.join.push_back(join);
@@ -137,6 +137,81 @@ TEST_F(GossipDirectTest, SendToUnknownMemberOrOversizedPayloadIsAnError) {
   auto gone = a->send_user("beta", 1, pattern(10, 1));
   ASSERT_FALSE(gone);
   EXPECT_EQ(gone.error().code, gossip::errc::unknown_member);
+}
+
+// Direct messages to one peer share one sealed connection (each message one frame of it).
+TEST_F(GossipDirectTest, ManyDirectMessagesShareOneConnectionInOrder) {
+  auto a = start("alpha", "");
+  auto b = start("beta", a->local_address());
+  std::vector<received> at_b;
+  b->set_user_handler([&](std::uint8_t t, std::span<const std::byte> p, const std::string& from) {
+    at_b.push_back({t, {p.begin(), p.end()}, from});
+  });
+  ASSERT_TRUE(run_until([&] { return a->live_peers().size() == 1; }, 10s));
+  const auto opened_before = a->counters().streams_opened;
+  constexpr int messages = 200;
+  for (int i = 0; i < messages; ++i) {
+    ASSERT_TRUE(a->send_user("beta", user_type_records, pattern(100 + i, i)));
+  }
+  ASSERT_TRUE(run_until([&] { return at_b.size() == messages; }, 10s));
+  for (int i = 0; i < messages; ++i) {
+    EXPECT_TRUE(at_b[i].payload == pattern(100 + i, i)) << "message " << i;
+    EXPECT_EQ(at_b[i].from, "alpha");
+  }
+  // At most one new connection (none if the join's push/pull already opened it).
+  EXPECT_LE(a->counters().streams_opened - opened_before, 1u);
+  EXPECT_GE(a->counters().frames_reused, static_cast<std::uint64_t>(messages - 1));
+  EXPECT_EQ(b->counters().dropped_replay, 0u);
+  EXPECT_EQ(b->counters().dropped_auth, 0u);
+  EXPECT_EQ(a->counters().stream_errors, 0u);
+}
+
+// An idle connection is closed by its sender; the next message opens a new one.
+TEST_F(GossipDirectTest, IdleConnectionClosesAndNextMessageOpensANewOne) {
+  gossip_options quick;
+  quick.outbound_idle = 200ms;
+  auto a = start("alpha", "", quick);
+  auto b = start("beta", a->local_address());
+  int at_b = 0;
+  b->set_user_handler(
+      [&](std::uint8_t, std::span<const std::byte>, const std::string&) { ++at_b; });
+  ASSERT_TRUE(run_until([&] { return a->live_peers().size() == 1; }, 10s));
+  ASSERT_TRUE(a->send_user("beta", user_type_records, pattern(10, 1)));
+  ASSERT_TRUE(run_until([&] { return at_b == 1; }, 10s));
+  const auto opened = a->counters().streams_opened;
+  io_.run_for(600ms);  // past outbound_idle: a closes it
+  ASSERT_TRUE(a->send_user("beta", user_type_records, pattern(10, 2)));
+  ASSERT_TRUE(run_until([&] { return at_b == 2; }, 10s));
+  EXPECT_GE(a->counters().streams_opened, opened + 1);
+  EXPECT_EQ(b->counters().dropped_replay, 0u);
+}
+
+// Over its incoming limit a node closes the least recently used session; the sender notices the
+// close and opens a fresh connection for its next message, so nothing is lost between messages.
+TEST_F(GossipDirectTest, IncomingLimitEvictsOldestSessionAndSenderReconnects) {
+  gossip_options one;
+  one.max_inbound_streams = 1;
+  auto b = start("beta", "", one);
+  auto a = start("alpha", b->local_address());
+  auto c = start("gamma", b->local_address());
+  std::vector<received> at_b;
+  b->set_user_handler([&](std::uint8_t t, std::span<const std::byte> p, const std::string& from) {
+    at_b.push_back({t, {p.begin(), p.end()}, from});
+  });
+  ASSERT_TRUE(
+      run_until([&] { return a->live_peers().size() == 2 && c->live_peers().size() == 2; }, 10s));
+  for (int round = 0; round < 3; ++round) {
+    for (auto* sender : {a.get(), c.get()}) {
+      const std::size_t before = at_b.size();
+      ASSERT_TRUE(sender->send_user("beta", user_type_records, pattern(50, round)));
+      ASSERT_TRUE(run_until([&] { return at_b.size() == before + 1; }, 10s))
+          << "round " << round << " from " << (sender == a.get() ? "alpha" : "gamma");
+      io_.run_for(50ms);  // let the evicted sender see the close
+    }
+  }
+  EXPECT_GE(b->counters().streams_evicted, 4u);
+  EXPECT_EQ(b->counters().dropped_auth, 0u);
+  EXPECT_EQ(b->counters().dropped_replay, 0u);
 }
 
 }  // namespace
