@@ -716,6 +716,25 @@ int run(int argc, char** argv) {
   exclude_cmd->callback([&] {
     auto d = check_reply(c().call("GET", "/v1/deployments/" + url_encode(x_id)));
     if ((code = d.code) != exit_ok) return;
+    // Excluding a host that is not a target fences nothing; excluding one that already resolved
+    // would count it as failed and could turn a succeeded deployment into a failed one.
+    std::optional<json> row;
+    for (const auto& h : d.body.value("hosts", json::array())) {
+      if (h.value("host", "") == x_host) row = h;
+    }
+    if (!row) {
+      print_error(fmt::format("{} is not a target of {}", x_host, x_id));
+      code = exit_usage;
+      return;
+    }
+    if (row->value("status", "") == "Succeeded") {
+      print_error(
+          fmt::format("{} already succeeded in {}: it holds no token, and excluding it "
+                      "would count it as failed",
+                      x_host, x_id));
+      code = exit_usage;
+      return;
+    }
     records::exclude_payload x;
     x.deployment_id = x_id;
     x.app = d.body.value("application", "");

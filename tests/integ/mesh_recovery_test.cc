@@ -1,6 +1,7 @@
 // Deployments across a real mesh when things go wrong or change (docs/rollout.md): kill -9 of a
 // host inside its hook, kill -9 of the node the deployment was submitted through, automatic
-// rollback, and a host that joins mid-way catching up with the group's last good revision.
+// rollback, an operator excluding a dead host, and a host that joins mid-way catching up with
+// the group's last good revision.
 #include "tests/integ/mesh_fixture.h"
 
 namespace meshdeploy::test {
@@ -97,6 +98,52 @@ TEST_F(MeshRecoveryTest, KillNineOfTheSubmittingNodeDoesNotStopTheRollout) {
   d = status_until(5, id, [](const json& doc) { return ended(doc); });
   EXPECT_TRUE(ended(d)) << d.dump(2) << read_file(nodes_[0]->log_path());
   EXPECT_LE(max_overlap(), kNodes / 2);
+}
+
+TEST_F(MeshRecoveryTest, ExcludingADeadHostFreesItsTokenAndTheRolloutFinishes) {
+  // 7 of 8 healthy: K = 1 and one failure tolerated.
+  ASSERT_EQ(cli(0, {"config", "create", "SevenOfEight", "--min-healthy", "7"}).exit_code, 0);
+  ASSERT_EQ(cli(0, {"group", "create", "--app", "web", "--name", "ex", "--tag", "role=web",
+                    "--config", "SevenOfEight"})
+                .exit_code,
+            0);
+  {
+    std::ofstream slow(dir_ / "slow_hosts");
+    for (int i = 0; i < kNodes; ++i) slow << root(i).string() << "\n";
+  }
+  auto r = cli(0, {"deploy", "--app", "web", "--group", "ex", "--source", (dir_ / "rev").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string id = r.out.substr(0, r.out.find('\n'));
+  int victim = -1;
+  for (int i = 0; i < 300 && victim < 0; ++i) {
+    if (auto e = entered(); !e.empty()) victim = e.front();
+    std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_GE(victim, 0) << "no host entered";
+  fs::remove(dir_ / "slow_hosts");
+  nodes_[victim]->kill_hard();  // and it stays down: it holds the only token
+  const int via = (victim + 2) % kNodes;
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(entered().size(), 1u) << "a host entered while the dead one held the token";
+  // The CLI refuses to fence what is not a target.
+  EXPECT_EQ(cli(via, {"exclude", id, "--host", "nobody"}).exit_code, 2);
+  const std::string victim_name = "host-" + std::to_string(victim + 1);
+  auto x = cli(via, {"exclude", id, "--host", victim_name});
+  ASSERT_EQ(x.exit_code, 0) << x.err;
+  json d = status_until(via, id, [](const json& doc) { return settled(doc); });
+  EXPECT_EQ(d["status"], "Succeeded") << d.dump(2);
+  for (const auto& h : d["hosts"]) {
+    EXPECT_EQ(h["status"], h["host"] == victim_name ? "Unknown" : "Succeeded") << h.dump(2);
+  }
+  // Besides the fenced host (whose orphaned hook may still run: its node never came back), at
+  // most K = 1 was ever inside.
+  EXPECT_LE(max_overlap(root(victim).string()), 1);
+  // Excluding a host that already succeeded is refused (it would count as failed).
+  std::string done_host;
+  for (const auto& h : d["hosts"]) {
+    if (h["status"] == "Succeeded") done_host = h["host"];
+  }
+  EXPECT_EQ(cli(via, {"exclude", id, "--host", done_host}).exit_code, 2);
 }
 
 TEST_F(MeshRecoveryTest, AFailedDeploymentIsRolledBackAutomatically) {
