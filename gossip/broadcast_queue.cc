@@ -28,31 +28,34 @@ std::vector<std::vector<std::byte>> broadcast_queue::take(std::size_t per_messag
   std::vector<std::vector<std::byte>> out;
   const std::size_t limit = retransmit_limit(mult_, num_nodes);
   std::size_t used = 0;
-  std::vector<std::pair<order_key, entry>> requeue;
-  // One pass in priority order; the loop is bounded by the queue size.
-  for (auto it = entries_.begin(); it != entries_.end();) {
+  std::size_t skipped = 0;
+  std::vector<decltype(entries_)::node_type> requeue;
+  // One pass in priority order. A full queue holds up to max_size messages, and a packet takes
+  // a few dozen: once the budget is nearly spent every further message would be skipped, so the
+  // pass stops after max_skips misfits instead of walking the whole queue for each packet.
+  for (auto it = entries_.begin(); it != entries_.end() && skipped < max_skips;) {
     const std::size_t cost = it->second.message.size() + per_message_overhead;
     if (used + cost > byte_budget) {
       ++it;
+      ++skipped;
       continue;
     }
     used += cost;
-    auto [transmits, neg_id] = it->first;
-    entry e = std::move(it->second);
-    if (!e.key.empty()) by_key_.erase(e.key);
-    it = entries_.erase(it);
-    ++transmits;
-    if (transmits < limit) {
-      out.push_back(e.message);
-      requeue.emplace_back(order_key{transmits, neg_id}, std::move(e));
+    auto node = entries_.extract(it++);
+    const auto [transmits, neg_id] = node.key();
+    if (transmits + 1 < limit) {
+      // Re-keyed in place (no reallocation) and put back after the pass, so this pass does not
+      // see it again.
+      node.key() = order_key{transmits + 1, neg_id};
+      out.push_back(node.mapped().message);
+      if (!node.mapped().key.empty()) by_key_[node.mapped().key] = node.key();
+      requeue.push_back(std::move(node));
     } else {
-      out.push_back(std::move(e.message));
+      if (!node.mapped().key.empty()) by_key_.erase(node.mapped().key);
+      out.push_back(std::move(node.mapped().message));
     }
   }
-  for (auto& [k, e] : requeue) {
-    if (!e.key.empty()) by_key_.emplace(e.key, k);
-    entries_.emplace(k, std::move(e));
-  }
+  for (auto& node : requeue) entries_.insert(std::move(node));
   return out;
 }
 

@@ -30,11 +30,14 @@ class broadcast_queue {
   void push(std::string key, std::vector<std::byte> message);
 
   // Takes messages to piggyback: fewest transmits first, newest first among equals, skipping
-  // any that do not fit, so that sum(size + per_message_overhead) <= byte_budget. Each returned
-  // message counts one transmit; it leaves the queue once it reaches
-  // retransmit_limit(mult, num_nodes).
+  // any that do not fit, so that sum(size + per_message_overhead) <= byte_budget; after
+  // max_skips messages that did not fit it stops looking (the budget is then nearly spent, and
+  // walking a full queue for every packet made large joins quadratic). Each returned message
+  // counts one transmit; it leaves the queue once it reaches retransmit_limit(mult, num_nodes).
   std::vector<std::vector<std::byte>> take(std::size_t per_message_overhead,
                                            std::size_t byte_budget, std::size_t num_nodes);
+
+  static constexpr std::size_t max_skips = 16;
 
   [[nodiscard]] std::size_t size() const { return entries_.size(); }
   [[nodiscard]] bool empty() const { return entries_.empty(); }

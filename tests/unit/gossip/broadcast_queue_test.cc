@@ -89,5 +89,33 @@ TEST(BroadcastQueueTest, BoundedSizeDropsMostTransmittedOldestFirst) {
   EXPECT_EQ(q.size(), 2u);
 }
 
+TEST(BroadcastQueueTest, StopsLookingAfterMaxSkipsMessagesThatDoNotFit) {
+  broadcast_queue q(4, 100);
+  q.push("small", bytes("s"));  // the oldest, so the last in priority order
+  for (std::size_t i = 0; i < broadcast_queue::max_skips; ++i) {
+    q.push("big" + std::to_string(i), bytes(std::string(50, 'b')));
+  }
+  // Budget 20: max_skips big messages come first and do not fit; the pass stops there.
+  EXPECT_TRUE(q.take(0, 20, 10).empty());
+  q.push("big-extra", bytes(std::string(50, 'b')));  // evens out nothing: still max_skips + 1
+  EXPECT_TRUE(q.take(0, 20, 10).empty());
+  // With one misfit fewer in front, the small one is reached.
+  broadcast_queue r(4, 100);
+  r.push("small", bytes("s"));
+  for (std::size_t i = 0; i + 1 < broadcast_queue::max_skips; ++i) {
+    r.push("big" + std::to_string(i), bytes(std::string(50, 'b')));
+  }
+  EXPECT_EQ(strings(r.take(0, 20, 10)), (std::vector<std::string>{"s"}));
+}
+
+TEST(BroadcastQueueTest, RequeuedMessagesKeepTheirKeys) {
+  broadcast_queue q(4, 100);
+  q.push("a", bytes("a1"));
+  (void)q.take(0, 100, 10);  // a1 requeued with one transmit
+  q.push("a", bytes("a2"));  // must replace the requeued a1
+  EXPECT_EQ(q.size(), 1u);
+  EXPECT_EQ(strings(q.take(0, 100, 10)), (std::vector<std::string>{"a2"}));
+}
+
 }  // namespace
 }  // namespace meshdeploy::gossip
