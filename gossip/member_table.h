@@ -63,8 +63,14 @@ class member_table {
   // A deque, so references to entries stay valid while members are added.
   std::deque<entry> slots_;
   std::vector<slot_id> free_;
-  // Linear probing over a power-of-two table, at most 70% full; `none` marks an empty position.
-  std::vector<slot_id> index_;
+  // Linear probing over a power-of-two table, at most 70% full; slot `none` marks an empty
+  // position. Each position also keeps 32 bits of the name's hash, so a probe passes over other
+  // names without touching their slots (at large N every such touch is a cache miss).
+  struct position_entry {
+    slot_id slot = none;
+    std::uint32_t tag = 0;
+  };
+  std::vector<position_entry> index_;
   std::size_t count_ = 0;
 };
 

@@ -189,14 +189,17 @@ void membership::send_packet(const address& to, const message& m) {
   auto bytes = encode(m);
   // Piggyback queued broadcasts on every protocol packet, up to the MTU.
   const std::size_t used = compound_header_bytes + compound_part_overhead + bytes.size();
-  std::vector<std::vector<std::byte>> extra;
+  std::vector<broadcast_queue::shared_bytes> extra;
   if (used < max_packet_bytes) {
     extra = queue_.take(compound_part_overhead, max_packet_bytes - used,
-                        std::max<std::size_t>(1, live_count_));
+                        std::max<std::size_t>(1, live_count_), max_compound_parts - 1);
   }
   if (!extra.empty()) {
-    extra.insert(extra.begin(), std::move(bytes));
-    bytes = encode_compound(extra);
+    std::vector<std::span<const std::byte>> parts;
+    parts.reserve(extra.size() + 1);
+    parts.emplace_back(bytes);
+    for (const auto& e : extra) parts.emplace_back(*e);
+    bytes = encode_compound(std::span<const std::span<const std::byte>>(parts));
   }
   stats_.packets_out++;
   stats_.packet_bytes_out += bytes.size();
@@ -616,10 +619,17 @@ void membership::gossip_round(time_point now) {
   for (auto i : picks) {
     const entry* target =
         i < live_peers_.size() ? &members_.at(live_peers_[i]) : recent_dead[i - live_peers_.size()];
-    auto parts = queue_.take(compound_part_overhead, max_packet_bytes - compound_header_bytes,
-                             std::max<std::size_t>(1, live_count_));
-    if (parts.empty()) break;
-    auto bytes = parts.size() == 1 ? std::move(parts.front()) : encode_compound(parts);
+    const auto taken = queue_.take(compound_part_overhead, max_packet_bytes - compound_header_bytes,
+                                   std::max<std::size_t>(1, live_count_), max_compound_parts);
+    if (taken.empty()) break;
+    std::vector<std::byte> bytes;
+    if (taken.size() == 1) {
+      bytes = *taken.front();
+    } else {
+      std::vector<std::span<const std::byte>> parts(taken.size());
+      for (std::size_t k = 0; k < taken.size(); ++k) parts[k] = *taken[k];
+      bytes = encode_compound(std::span<const std::span<const std::byte>>(parts));
+    }
     stats_.packets_out++;
     stats_.packet_bytes_out += bytes.size();
     transport_.send_packet(target->meta->addr, std::move(bytes));
