@@ -5,20 +5,22 @@
 //   bench_gossip_sim [--nodes N] [--seed S] [--profile lan|local] [--crashes K]
 //                    [--broadcasts B] [--loss P] [--latency-us U] [--jitter-us J]
 //                    [--freeze-minutes M] [--loss-minutes M] [--steady-minutes M]
-//                    [--join-seconds T] [--probe-interval-ms X] [--probe-timeout-ms X]
+//                    [--join-seconds T] [--snapshot-join 0|1] [--probe-interval-ms X]
+//                    [--probe-timeout-ms X]
 //                    [--suspicion-mult X] [--suspicion-max-mult X] [--retransmit-mult X]
 //                    [--gossip-interval-ms X] [--gossip-nodes X]
 //
 // The parameter options override the profile's value (tuning experiments; docs/gossip.md).
 // Phases: N nodes join (one every T / N, default T = 10 s, at least 1 ms apart) and run until
-// every view agrees; M quiet simulated minutes (default 1) measure bytes per node per second and
-// wall time; B user
-// broadcasts from random nodes under loss P (default 5%) measure time to reach 100% of live nodes;
-// K crashes of random nodes, 30 s apart, without loss, measure the time until every live member
-// sees each one dead; then M simulated minutes in which 5% of the members freeze for 1-10 s once
-// a minute (Lifeguard's experiment) count healthy nodes declared dead; then M simulated minutes
-// under 10% uniform packet loss count every dead declaration. Peak RSS is printed at the end.
-// Results and their commands: bench/RESULTS.md.
+// every view agrees (with --snapshot-join 1 each node instead starts from one push_pull holding
+// the whole cluster, delivered within T: simulator::start_cluster_from_snapshot); M quiet simulated
+// minutes (default 1) measure bytes per node per second and wall time; B user broadcasts from
+// random nodes under loss P (default 5%) measure time to reach 100% of live nodes; K crashes of
+// random nodes, 30 s apart, without loss, measure the time until every live member sees each one
+// dead; then M simulated minutes in which 5% of the members freeze for 1-10 s once a minute
+// (Lifeguard's experiment) count healthy nodes declared dead; then M simulated minutes under 10%
+// uniform packet loss count every dead declaration. Peak RSS is printed at the end. Results and
+// their commands: bench/RESULTS.md.
 #include "tests/sim/simulator.h"
 
 #include <fmt/format.h>
@@ -48,6 +50,7 @@ struct args {
   std::size_t loss_minutes = 0;
   std::size_t steady_minutes = 1;
   long join_seconds = 10;
+  bool snapshot_join = false;
   // Profile overrides; negative = keep the profile's value.
   long probe_interval_ms = -1;
   long probe_timeout_ms = -1;
@@ -63,7 +66,8 @@ struct args {
                "bench_gossip_sim: %s\nusage: bench_gossip_sim [--nodes N] [--seed S] [--profile "
                "lan|local] [--crashes K] [--broadcasts B] [--loss P] [--latency-us U] "
                "[--jitter-us J] [--freeze-minutes M] [--loss-minutes M] [--steady-minutes M] "
-               "[--join-seconds T] [--probe-interval-ms X] [--probe-timeout-ms X] "
+               "[--join-seconds T] [--snapshot-join 0|1] [--probe-interval-ms X] "
+               "[--probe-timeout-ms X] "
                "[--suspicion-mult X] [--suspicion-max-mult X] [--retransmit-mult X] "
                "[--gossip-interval-ms X] [--gossip-nodes X]\n",
                why);
@@ -98,6 +102,8 @@ args parse(int argc, char** argv) {
       a.loss_minutes = std::stoul(v);
     } else if (k == "--steady-minutes") {
       a.steady_minutes = std::stoul(v);
+    } else if (k == "--snapshot-join") {
+      a.snapshot_join = v == "1" || v == "yes";
     } else if (k == "--join-seconds") {
       a.join_seconds = std::stol(v);
     } else if (k == "--probe-interval-ms") {
@@ -183,7 +189,11 @@ int run(const args& a) {
   auto t0 = wall::now();
   const duration spacing = std::max<duration>(
       1ms, duration(std::chrono::seconds(a.join_seconds)) / static_cast<long>(a.nodes));
-  s.start_cluster(a.nodes, spacing);
+  if (a.snapshot_join) {
+    s.start_cluster_from_snapshot(a.nodes, std::chrono::seconds(a.join_seconds));
+  } else {
+    s.start_cluster(a.nodes, spacing);
+  }
   const auto joined = s.elapsed();
   const duration step = a.nodes > 2000 ? 10s : 2s;
   const auto conv = s.run_until_converged(600s, step);

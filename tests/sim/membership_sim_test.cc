@@ -56,6 +56,20 @@ TEST(MembershipSimTest, FiftyNodesConverge) {
   for (std::size_t i = 0; i < s.size(); ++i) EXPECT_EQ(s.node(i).live_count(), 50u) << i;
 }
 
+// The bench's shortcut for large N: every node starts from one push_pull with the whole cluster.
+TEST(MembershipSimTest, SnapshotStartIsConvergedAndBehavesLikeAJoinedCluster) {
+  simulator s(options(12));
+  s.start_cluster_from_snapshot(60, 1s);
+  EXPECT_TRUE(s.converged()) << describe_convergence(s);
+  for (std::size_t i = 0; i < s.size(); ++i) EXPECT_EQ(s.node(i).live_count(), 60u) << i;
+  s.crash(9);
+  s.run_for(20s);
+  EXPECT_TRUE(s.detection_of(9).everyone) << s.detection_of(9).missing << " observers missing";
+  s.check_views();
+  EXPECT_TRUE(s.violations().empty()) << describe(s);
+  EXPECT_TRUE(s.false_deaths().empty());
+}
+
 // The LAN profile at N=100: floor = 3 * log10(100) * 500 ms = 3 s; the victim is probed about
 // once per interval by someone, the failed probe takes one 500 ms round, and one more prober
 // confirms within about a round, so the first accuser's timer runs the floor and its dead

@@ -1,5 +1,6 @@
 #include "tests/sim/simulator.h"
 
+#include "gossip/codec.h"
 #include "gossip/math.h"
 
 #include <fmt/format.h>
@@ -139,6 +140,35 @@ void simulator::start_cluster(std::size_t n, duration spacing) {
     });
   }
   run_for(spacing * static_cast<duration::rep>(n - 1));
+}
+
+void simulator::start_cluster_from_snapshot(std::size_t n, duration spread) {
+  if (n == 0) return;
+  const std::size_t first = nodes_.size();
+  for (std::size_t k = 0; k < n; ++k) add_node();
+  gossip::push_pull_msg state;
+  state.join = true;
+  state.from = nodes_[first]->name;
+  state.from_addr = nodes_[first]->addr;
+  state.members.reserve(n);
+  for (std::size_t k = first; k < first + n; ++k) {
+    state.members.push_back(
+        gossip::member{gossip::node_meta{nodes_[k]->name, nodes_[k]->addr, {}, 1, 1},
+                       gossip::incarnation(), gossip::member_state::alive});
+  }
+  const auto bytes = gossip::encode(gossip::message{std::move(state)});
+  const auto step = std::max<duration>(duration(1), spread / static_cast<duration::rep>(n));
+  for (std::size_t k = first; k < first + n; ++k) {
+    event e;
+    e.t = now_ + step * static_cast<duration::rep>(k - first);
+    e.k = kind::stream;
+    e.node = k;
+    e.gen = nodes_[k]->gen;
+    e.from = nodes_[first]->addr;
+    e.bytes = bytes;
+    push(std::move(e));
+  }
+  run_for(step * static_cast<duration::rep>(n));
 }
 
 void simulator::crash(std::size_t i) {

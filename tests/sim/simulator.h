@@ -148,6 +148,12 @@ class simulator {
   // Adds n nodes; node 0 starts alone, node k >= 1 joins a random earlier node at
   // now + k * spacing. Runs until the last join has been sent.
   void start_cluster(std::size_t n, duration spacing);
+  // Adds n nodes that start as if a join had already completed: within `spread`, each receives
+  // (on the stream channel, from node 0's address) one push_pull holding all n members alive at
+  // incarnation 0, and handles it like any other (so each also queues the news for gossip). A
+  // shortcut for large N, where simulating the join itself costs O(N^2 log N) message deliveries;
+  // runs until the last snapshot has been delivered.
+  void start_cluster_from_snapshot(std::size_t n, duration spread);
 
   // Advances virtual time, processing every event due. Bounded by the queue: each event runs
   // once; a node's tick is only queued when its deadline moves.
