@@ -29,6 +29,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 
 namespace meshdeploy::sim {
@@ -148,6 +149,9 @@ double peak_rss_mb() {
   return kb / 1024;
 }
 
+// CPU seconds this process has used: on a shared machine the fair measure of "one core".
+double cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
+
 double seconds_since(wall::time_point t) {
   return std::chrono::duration<double>(wall::now() - t).count();
 }
@@ -197,10 +201,12 @@ int run(const args& a) {
   const auto joined = s.elapsed();
   const duration step = a.nodes > 2000 ? 10s : 2s;
   const auto conv = s.run_until_converged(600s, step);
-  fmt::print("join: last join sent at {:.1f} s; converged {} ({:.1f} s wall, peak RSS {:.0f} MB)\n",
-             to_ms(joined) / 1000,
-             conv ? fmt::format("{:.1f} s after it", to_ms(*conv) / 1000) : "NOT within 600 s",
-             seconds_since(t0), peak_rss_mb());
+  fmt::print(
+      "join: last join sent at {:.1f} s; converged {} ({:.1f} s wall, {:.1f} s CPU, peak RSS "
+      "{:.0f} MB)\n",
+      to_ms(joined) / 1000,
+      conv ? fmt::format("{:.1f} s after it", to_ms(*conv) / 1000) : "NOT within 600 s",
+      seconds_since(t0), cpu_seconds(), peak_rss_mb());
   if (!conv) {
     for (const auto& e : s.convergence_errors(5)) fmt::print("  {}\n", e);
     return 1;
@@ -210,18 +216,21 @@ int run(const args& a) {
   s.run_for(30s);  // let join-time gossip and push/pulls drain
   const counters before = s.stats();
   t0 = wall::now();
+  const double cpu0 = cpu_seconds();
   const auto steady = std::max<std::size_t>(1, a.steady_minutes);
   s.run_for(std::chrono::minutes(steady));
   const double wall_minute = seconds_since(t0) / static_cast<double>(steady);
+  const double cpu_minute = (cpu_seconds() - cpu0) / static_cast<double>(steady);
   const counters after = s.stats();
   const double per_node_s = static_cast<double>(a.nodes) * 60.0 * static_cast<double>(steady);
   fmt::print(
       "steady state: {:.0f} B/s per node on the wire (modelled headers + sealing), {:.0f} B/s "
-      "payload, {:.1f} packets/s per node; wall time per simulated minute {:.2f} s ({} events)\n",
+      "payload, {:.1f} packets/s per node; per simulated minute {:.2f} s wall, {:.2f} s CPU ({} "
+      "events, {} simulated minutes)\n",
       static_cast<double>(after.wire_bytes_sent - before.wire_bytes_sent) / per_node_s,
       static_cast<double>(after.payload_bytes_sent - before.payload_bytes_sent) / per_node_s,
       static_cast<double>(after.packets_sent - before.packets_sent) / per_node_s, wall_minute,
-      after.events - before.events);
+      cpu_minute, after.events - before.events, steady);
 
   // Dissemination under loss.
   s.net().loss = a.loss;
@@ -250,6 +259,7 @@ int run(const args& a) {
 
   // Crash detection.
   t0 = wall::now();
+  const double cpu_crash0 = cpu_seconds();
   const auto sim_start = s.elapsed();
   std::vector<duration> everyone, observers;
   std::size_t undetected = 0;
@@ -272,8 +282,9 @@ int run(const args& a) {
   fmt::print("crash seen dead by every live member: {}; {} not everywhere within 30 s\n",
              dist(everyone), undetected);
   fmt::print("  per observer: {}\n", dist(observers));
-  fmt::print("  wall time per simulated minute during crashes: {:.2f} s\n",
-             seconds_since(t0) / (to_ms(s.elapsed() - sim_start) / 60000));
+  const double crash_minutes = to_ms(s.elapsed() - sim_start) / 60000;
+  fmt::print("  per simulated minute during crashes: {:.2f} s wall, {:.2f} s CPU\n",
+             seconds_since(t0) / crash_minutes, (cpu_seconds() - cpu_crash0) / crash_minutes);
 
   // Freezes: 5% of the members stall for 1-10 s at a random moment of every minute.
   t0 = wall::now();
@@ -309,7 +320,16 @@ int run(const args& a) {
     }
     const auto false_before = s.false_deaths().size();
     s.net().loss = 0.10;
-    s.run_for(std::chrono::minutes(a.loss_minutes));
+    for (std::size_t minute = 1; minute <= a.loss_minutes; ++minute) {
+      s.run_for(std::chrono::minutes(1));
+      if (minute % 5 != 0 || minute == a.loss_minutes) continue;
+      std::uint64_t dead = 0;
+      for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s.up(i)) dead += s.node(i).stats().members_declared_dead;
+      }
+      fmt::print("  10% loss, {} min so far: {} dead declarations ({:.1f} s wall)\n", minute,
+                 dead - dead_before, seconds_since(t0));
+    }
     s.net().loss = 0;
     std::uint64_t dead_after = 0, raised = 0;
     for (std::size_t i = 0; i < s.size(); ++i) {
