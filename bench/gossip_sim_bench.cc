@@ -4,15 +4,23 @@
 //
 //   bench_gossip_sim [--nodes N] [--seed S] [--profile lan|local] [--crashes K]
 //                    [--broadcasts B] [--loss P] [--latency-us U] [--jitter-us J]
-//                    [--freeze-minutes M]
+//                    [--freeze-minutes M] [--loss-minutes M] [--steady-minutes M]
+//                    [--join-seconds T] [--snapshot-join 0|1] [--probe-interval-ms X]
+//                    [--probe-timeout-ms X]
+//                    [--suspicion-mult X] [--suspicion-max-mult X] [--retransmit-mult X]
+//                    [--gossip-interval-ms X] [--gossip-nodes X]
 //
-// Phases: N nodes join (one every 10 s / N, at least 1 ms apart) and run until every view
-// agrees; one quiet simulated minute measures bytes per node per second and wall time; B user
-// broadcasts from random nodes under loss P (default 5%) measure time to reach 100% of live nodes;
-// K crashes of random nodes, 30 s apart, without loss, measure the time until every live member
-// sees each one dead; then M simulated minutes in which 5% of the members freeze for 1-10 s once
-// a minute (Lifeguard's experiment) count healthy nodes declared dead. Results and their commands:
-// bench/RESULTS.md.
+// The parameter options override the profile's value (tuning experiments; docs/gossip.md).
+// Phases: N nodes join (one every T / N, default T = 10 s, at least 1 ms apart) and run until
+// every view agrees (with --snapshot-join 1 each node instead starts from one push_pull holding
+// the whole cluster, delivered within T: simulator::start_cluster_from_snapshot); M quiet simulated
+// minutes (default 1) measure bytes per node per second and wall time; B user broadcasts from
+// random nodes under loss P (default 5%) measure time to reach 100% of live nodes; K crashes of
+// random nodes, 30 s apart, without loss, measure the time until every live member sees each one
+// dead; then M simulated minutes in which 5% of the members freeze for 1-10 s once a minute
+// (Lifeguard's experiment) count healthy nodes declared dead; then M simulated minutes under 10%
+// uniform packet loss count every dead declaration. Peak RSS is printed at the end. Results and
+// their commands: bench/RESULTS.md.
 #include "tests/sim/simulator.h"
 
 #include <fmt/format.h>
@@ -21,6 +29,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 
 namespace meshdeploy::sim {
@@ -39,13 +48,29 @@ struct args {
   long latency_us = 200;
   long jitter_us = 800;
   std::size_t freeze_minutes = 0;
+  std::size_t loss_minutes = 0;
+  std::size_t steady_minutes = 1;
+  long join_seconds = 10;
+  bool snapshot_join = false;
+  // Profile overrides; negative = keep the profile's value.
+  long probe_interval_ms = -1;
+  long probe_timeout_ms = -1;
+  long suspicion_mult = -1;
+  long suspicion_max_mult = -1;
+  long retransmit_mult = -1;
+  long gossip_interval_ms = -1;
+  long gossip_nodes = -1;
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "bench_gossip_sim: %s\nusage: bench_gossip_sim [--nodes N] [--seed S] [--profile "
                "lan|local] [--crashes K] [--broadcasts B] [--loss P] [--latency-us U] "
-               "[--jitter-us J] [--freeze-minutes M]\n",
+               "[--jitter-us J] [--freeze-minutes M] [--loss-minutes M] [--steady-minutes M] "
+               "[--join-seconds T] [--snapshot-join 0|1] [--probe-interval-ms X] "
+               "[--probe-timeout-ms X] "
+               "[--suspicion-mult X] [--suspicion-max-mult X] [--retransmit-mult X] "
+               "[--gossip-interval-ms X] [--gossip-nodes X]\n",
                why);
   std::exit(2);
 }
@@ -74,14 +99,58 @@ args parse(int argc, char** argv) {
       a.jitter_us = std::stol(v);
     } else if (k == "--freeze-minutes") {
       a.freeze_minutes = std::stoul(v);
+    } else if (k == "--loss-minutes") {
+      a.loss_minutes = std::stoul(v);
+    } else if (k == "--steady-minutes") {
+      a.steady_minutes = std::stoul(v);
+    } else if (k == "--snapshot-join") {
+      a.snapshot_join = v == "1" || v == "yes";
+    } else if (k == "--join-seconds") {
+      a.join_seconds = std::stol(v);
+    } else if (k == "--probe-interval-ms") {
+      a.probe_interval_ms = std::stol(v);
+    } else if (k == "--probe-timeout-ms") {
+      a.probe_timeout_ms = std::stol(v);
+    } else if (k == "--suspicion-mult") {
+      a.suspicion_mult = std::stol(v);
+    } else if (k == "--suspicion-max-mult") {
+      a.suspicion_max_mult = std::stol(v);
+    } else if (k == "--retransmit-mult") {
+      a.retransmit_mult = std::stol(v);
+    } else if (k == "--gossip-interval-ms") {
+      a.gossip_interval_ms = std::stol(v);
+    } else if (k == "--gossip-nodes") {
+      a.gossip_nodes = std::stol(v);
     } else {
       usage(("unknown option " + k).c_str());
     }
   }
   if (a.nodes < 3) usage("--nodes must be at least 3");
   if (a.profile != "lan" && a.profile != "local") usage("--profile must be lan or local");
+  if (a.join_seconds < 1) usage("--join-seconds must be at least 1");
+  if (a.suspicion_mult == 0 || a.suspicion_max_mult == 0 || a.retransmit_mult == 0 ||
+      a.gossip_nodes == 0 || a.probe_interval_ms == 0 || a.probe_timeout_ms == 0 ||
+      a.gossip_interval_ms == 0) {
+    usage("parameter overrides must be positive");
+  }
   return a;
 }
+
+// Peak resident set size of this process in MB (VmHWM from /proc/self/status), 0 if unknown.
+double peak_rss_mb() {
+  std::FILE* f = std::fopen("/proc/self/status", "r");
+  if (!f) return 0;
+  char line[256];
+  double kb = 0;
+  while (std::fgets(line, sizeof line, f)) {
+    if (std::strncmp(line, "VmHWM:", 6) == 0) kb = std::strtod(line + 6, nullptr);
+  }
+  std::fclose(f);
+  return kb / 1024;
+}
+
+// CPU seconds this process has used: on a shared machine the fair measure of "one core".
+double cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
 
 double seconds_since(wall::time_point t) {
   return std::chrono::duration<double>(wall::now() - t).count();
@@ -98,43 +167,70 @@ int run(const args& a) {
   sim_options o;
   o.seed = a.seed;
   o.cfg = a.profile == "lan" ? gossip::config::lan() : gossip::config::local();
+  auto ms = [](long v) { return std::chrono::milliseconds(v); };
+  if (a.probe_interval_ms > 0) o.cfg.probe_interval = ms(a.probe_interval_ms);
+  if (a.probe_timeout_ms > 0) o.cfg.probe_timeout = ms(a.probe_timeout_ms);
+  if (a.suspicion_mult > 0) o.cfg.suspicion_mult = static_cast<unsigned>(a.suspicion_mult);
+  if (a.suspicion_max_mult > 0) {
+    o.cfg.suspicion_max_mult = static_cast<unsigned>(a.suspicion_max_mult);
+  }
+  if (a.retransmit_mult > 0) o.cfg.retransmit_mult = static_cast<unsigned>(a.retransmit_mult);
+  if (a.gossip_interval_ms > 0) o.cfg.gossip_interval = ms(a.gossip_interval_ms);
+  if (a.gossip_nodes > 0) o.cfg.gossip_nodes = static_cast<std::size_t>(a.gossip_nodes);
   o.net.latency_base = std::chrono::microseconds(a.latency_us);
   o.net.latency_jitter = std::chrono::microseconds(a.jitter_us);
   simulator s(o);
   fmt::print("bench_gossip_sim: N={} seed={} profile={} latency {}+U(0,{}) us\n", a.nodes, a.seed,
              a.profile, a.latency_us, a.jitter_us);
+  fmt::print(
+      "parameters: probe {} ms / timeout {} ms, suspicion_mult {} (max x{}), retransmit_mult {}, "
+      "gossip {} ms to {}\n",
+      to_ms(o.cfg.probe_interval), to_ms(o.cfg.probe_timeout), o.cfg.suspicion_mult,
+      o.cfg.suspicion_max_mult, o.cfg.retransmit_mult, to_ms(o.cfg.gossip_interval),
+      o.cfg.gossip_nodes);
 
   // Join and converge.
   auto t0 = wall::now();
-  const duration spacing = std::max<duration>(1ms, duration(10s) / static_cast<long>(a.nodes));
-  s.start_cluster(a.nodes, spacing);
+  const duration spacing = std::max<duration>(
+      1ms, duration(std::chrono::seconds(a.join_seconds)) / static_cast<long>(a.nodes));
+  if (a.snapshot_join) {
+    s.start_cluster_from_snapshot(a.nodes, std::chrono::seconds(a.join_seconds));
+  } else {
+    s.start_cluster(a.nodes, spacing);
+  }
   const auto joined = s.elapsed();
   const duration step = a.nodes > 2000 ? 10s : 2s;
   const auto conv = s.run_until_converged(600s, step);
-  fmt::print("join: last join sent at {:.1f} s; converged {} ({:.1f} s wall)\n",
-             to_ms(joined) / 1000,
-             conv ? fmt::format("{:.1f} s after it", to_ms(*conv) / 1000) : "NOT within 600 s",
-             seconds_since(t0));
+  fmt::print(
+      "join: last join sent at {:.1f} s; converged {} ({:.1f} s wall, {:.1f} s CPU, peak RSS "
+      "{:.0f} MB)\n",
+      to_ms(joined) / 1000,
+      conv ? fmt::format("{:.1f} s after it", to_ms(*conv) / 1000) : "NOT within 600 s",
+      seconds_since(t0), cpu_seconds(), peak_rss_mb());
   if (!conv) {
     for (const auto& e : s.convergence_errors(5)) fmt::print("  {}\n", e);
     return 1;
   }
 
-  // Steady state: one quiet simulated minute.
+  // Steady state: quiet simulated minutes.
   s.run_for(30s);  // let join-time gossip and push/pulls drain
   const counters before = s.stats();
   t0 = wall::now();
-  s.run_for(60s);
-  const double wall_minute = seconds_since(t0);
+  const double cpu0 = cpu_seconds();
+  const auto steady = std::max<std::size_t>(1, a.steady_minutes);
+  s.run_for(std::chrono::minutes(steady));
+  const double wall_minute = seconds_since(t0) / static_cast<double>(steady);
+  const double cpu_minute = (cpu_seconds() - cpu0) / static_cast<double>(steady);
   const counters after = s.stats();
-  const double per_node_s = static_cast<double>(a.nodes) * 60.0;
+  const double per_node_s = static_cast<double>(a.nodes) * 60.0 * static_cast<double>(steady);
   fmt::print(
       "steady state: {:.0f} B/s per node on the wire (modelled headers + sealing), {:.0f} B/s "
-      "payload, {:.1f} packets/s per node; wall time per simulated minute {:.2f} s ({} events)\n",
+      "payload, {:.1f} packets/s per node; per simulated minute {:.2f} s wall, {:.2f} s CPU ({} "
+      "events, {} simulated minutes)\n",
       static_cast<double>(after.wire_bytes_sent - before.wire_bytes_sent) / per_node_s,
       static_cast<double>(after.payload_bytes_sent - before.payload_bytes_sent) / per_node_s,
       static_cast<double>(after.packets_sent - before.packets_sent) / per_node_s, wall_minute,
-      after.events - before.events);
+      cpu_minute, after.events - before.events, steady);
 
   // Dissemination under loss.
   s.net().loss = a.loss;
@@ -163,6 +259,7 @@ int run(const args& a) {
 
   // Crash detection.
   t0 = wall::now();
+  const double cpu_crash0 = cpu_seconds();
   const auto sim_start = s.elapsed();
   std::vector<duration> everyone, observers;
   std::size_t undetected = 0;
@@ -185,8 +282,9 @@ int run(const args& a) {
   fmt::print("crash seen dead by every live member: {}; {} not everywhere within 30 s\n",
              dist(everyone), undetected);
   fmt::print("  per observer: {}\n", dist(observers));
-  fmt::print("  wall time per simulated minute during crashes: {:.2f} s\n",
-             seconds_since(t0) / (to_ms(s.elapsed() - sim_start) / 60000));
+  const double crash_minutes = to_ms(s.elapsed() - sim_start) / 60000;
+  fmt::print("  per simulated minute during crashes: {:.2f} s wall, {:.2f} s CPU\n",
+             seconds_since(t0) / crash_minutes, (cpu_seconds() - cpu_crash0) / crash_minutes);
 
   // Freezes: 5% of the members stall for 1-10 s at a random moment of every minute.
   t0 = wall::now();
@@ -212,6 +310,40 @@ int run(const args& a) {
         seconds_since(t0));
   }
 
+  // Uniform loss: 10% of all packets (streams feel it as retransmission delays, see
+  // docs/simulator.md); every dead declaration counts, since nobody crashes or stalls.
+  if (a.loss_minutes > 0) {
+    t0 = wall::now();
+    std::uint64_t dead_before = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      if (s.up(i)) dead_before += s.node(i).stats().members_declared_dead;
+    }
+    const auto false_before = s.false_deaths().size();
+    s.net().loss = 0.10;
+    for (std::size_t minute = 1; minute <= a.loss_minutes; ++minute) {
+      s.run_for(std::chrono::minutes(1));
+      if (minute % 5 != 0 || minute == a.loss_minutes) continue;
+      std::uint64_t dead = 0;
+      for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s.up(i)) dead += s.node(i).stats().members_declared_dead;
+      }
+      fmt::print("  10% loss, {} min so far: {} dead declarations ({:.1f} s wall)\n", minute,
+                 dead - dead_before, seconds_since(t0));
+    }
+    s.net().loss = 0;
+    std::uint64_t dead_after = 0, raised = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      if (!s.up(i)) continue;
+      dead_after += s.node(i).stats().members_declared_dead;
+      raised += s.node(i).stats().suspicions_raised;
+    }
+    fmt::print(
+        "10% loss ({} min): {} dead declarations, {} healthy nodes declared dead, {} suspicions "
+        "raised in the whole run, {} packets lost ({:.1f} s wall)\n",
+        a.loss_minutes, dead_after - dead_before, s.false_deaths().size() - false_before, raised,
+        s.stats().packets_lost, seconds_since(t0));
+  }
+
   std::size_t false_healthy = 0;
   for (const auto& f : s.false_deaths()) false_healthy += !f.subject_frozen;
   fmt::print("healthy nodes declared dead (whole run): {}; invariant violations: {}\n",
@@ -219,12 +351,17 @@ int run(const args& a) {
   for (const auto& v : s.violations()) {
     fmt::print("  seed {} at {:.3f} s: {}\n", v.seed, to_ms(v.at) / 1000, v.what);
   }
-  fmt::print("totals: {} events, {} packets lost, {} over MTU, trace hash {:016x}\n",
-             s.stats().events, s.stats().packets_lost, s.stats().packets_over_mtu, s.trace_hash());
+  fmt::print(
+      "totals: {} events, {} packets lost, {} over MTU, trace hash {:016x}; peak RSS {:.0f} MB\n",
+      s.stats().events, s.stats().packets_lost, s.stats().packets_over_mtu, s.trace_hash(),
+      peak_rss_mb());
   return s.violations().empty() ? 0 : 1;
 }
 
 }  // namespace
 }  // namespace meshdeploy::sim
 
-int main(int argc, char** argv) { return meshdeploy::sim::run(meshdeploy::sim::parse(argc, argv)); }
+int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress of long runs shows up as it happens
+  return meshdeploy::sim::run(meshdeploy::sim::parse(argc, argv));
+}

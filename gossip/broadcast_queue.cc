@@ -12,47 +12,50 @@ broadcast_queue::broadcast_queue(unsigned retransmit_mult, std::size_t max_size)
 void broadcast_queue::push(std::string key, std::vector<std::byte> message) {
   if (!key.empty()) {
     if (auto it = by_key_.find(key); it != by_key_.end()) {
-      entries_.erase(it->second);
+      entries_.erase(*it->second);
       by_key_.erase(it);
     }
   }
   const order_key k{0, -(next_id_++)};
-  if (!key.empty()) by_key_.emplace(key, k);
-  entries_.emplace(k, entry{std::move(key), std::move(message)});
+  auto [it, inserted] = entries_.emplace(
+      k, entry{key, std::make_shared<const std::vector<std::byte>>(std::move(message))});
+  if (!key.empty()) by_key_.emplace(std::move(key), &it->first);
   drop_excess();
 }
 
-std::vector<std::vector<std::byte>> broadcast_queue::take(std::size_t per_message_overhead,
-                                                          std::size_t byte_budget,
-                                                          std::size_t num_nodes) {
-  std::vector<std::vector<std::byte>> out;
+std::vector<broadcast_queue::shared_bytes> broadcast_queue::take(std::size_t per_message_overhead,
+                                                                 std::size_t byte_budget,
+                                                                 std::size_t num_nodes,
+                                                                 std::size_t max_messages) {
+  std::vector<shared_bytes> out;
   const std::size_t limit = retransmit_limit(mult_, num_nodes);
   std::size_t used = 0;
-  std::vector<std::pair<order_key, entry>> requeue;
-  // One pass in priority order; the loop is bounded by the queue size.
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    const std::size_t cost = it->second.message.size() + per_message_overhead;
+  std::size_t skipped = 0;
+  std::vector<entry_map::node_type> requeue;
+  // One pass in priority order. A full queue holds up to max_size messages, and a packet takes
+  // a few dozen: once the budget is nearly spent every further message would be skipped, so the
+  // pass stops after max_skips misfits instead of walking the whole queue for each packet.
+  for (auto it = entries_.begin();
+       it != entries_.end() && skipped < max_skips && out.size() < max_messages;) {
+    const std::size_t cost = it->second.message->size() + per_message_overhead;
     if (used + cost > byte_budget) {
       ++it;
+      ++skipped;
       continue;
     }
     used += cost;
-    auto [transmits, neg_id] = it->first;
-    entry e = std::move(it->second);
-    if (!e.key.empty()) by_key_.erase(e.key);
-    it = entries_.erase(it);
-    ++transmits;
-    if (transmits < limit) {
-      out.push_back(e.message);
-      requeue.emplace_back(order_key{transmits, neg_id}, std::move(e));
-    } else {
-      out.push_back(std::move(e.message));
+    auto node = entries_.extract(it++);
+    out.push_back(node.mapped().message);
+    const auto [transmits, neg_id] = node.key();
+    if (transmits + 1 < limit) {
+      // Re-keyed in place and put back after the pass, so this pass does not see it again.
+      node.key() = order_key{transmits + 1, neg_id};
+      requeue.push_back(std::move(node));
+    } else if (!node.mapped().key.empty()) {
+      by_key_.erase(node.mapped().key);
     }
   }
-  for (auto& [k, e] : requeue) {
-    if (!e.key.empty()) by_key_.emplace(e.key, k);
-    entries_.emplace(k, std::move(e));
-  }
+  for (auto& node : requeue) entries_.insert(std::move(node));
   return out;
 }
 

@@ -139,6 +139,31 @@ void put_envelope(msgpack::sbuffer& buf, msg_type t) {
 
 // ---- decoding -------------------------------------------------------------------------------
 
+// The name of a field in error messages ("meta.addr.port", "members[3].state"): a chain of parts
+// turned into a string only when an error is reported, so decoding a valid message formats
+// nothing. A label refers to its parent and parts: it lives only during the call it is made for.
+class label {
+ public:
+  label(const char* s) : part_(s) {}         // NOLINT(google-explicit-constructor)
+  label(std::string_view s) : part_(s) {}    // NOLINT(google-explicit-constructor)
+  label(const std::string& s) : part_(s) {}  // NOLINT(google-explicit-constructor)
+  label(const label& parent, std::string_view part) : parent_(&parent), part_(part) {}
+  label(std::string_view part, std::size_t index) : part_(part), index_(index), indexed_(true) {}
+
+  [[nodiscard]] std::string str() const {
+    std::string out = parent_ ? parent_->str() : std::string();
+    out += part_;
+    if (indexed_) out += fmt::format("[{}]", index_);
+    return out;
+  }
+
+ private:
+  const label* parent_ = nullptr;
+  std::string_view part_;
+  std::size_t index_ = 0;
+  bool indexed_ = false;
+};
+
 // Walks a msgpack::object tree with type and limit checks; the first problem becomes the
 // error, named by `where` (message type and field).
 class reader {
@@ -150,30 +175,30 @@ class reader {
 
   // The positional fields of a body: an array of at least `n` elements (extras are ignored:
   // newer versions may append fields).
-  const msgpack::object* fields(const msgpack::object& o, std::size_t n, std::string_view where) {
+  const msgpack::object* fields(const msgpack::object& o, std::size_t n, const label& where) {
     if (o.type != msgpack::type::ARRAY) return fail_type(where, "array");
     if (o.via.array.size < n) {
       fail(errc::malformed,
-           fmt::format("{}: {} fields, want at least {}", where, o.via.array.size, n));
+           fmt::format("{}: {} fields, want at least {}", where.str(), o.via.array.size, n));
       return nullptr;
     }
     return o.via.array.ptr;
   }
 
   template <class Int>
-  Int uint(const msgpack::object& o, std::string_view where) {
+  Int uint(const msgpack::object& o, const label& where) {
     if (o.type != msgpack::type::POSITIVE_INTEGER) {
       fail_type(where, "unsigned integer");
       return 0;
     }
     if (o.via.u64 > std::numeric_limits<Int>::max()) {
-      fail(errc::malformed, fmt::format("{}: {} out of range", where, o.via.u64));
+      fail(errc::malformed, fmt::format("{}: {} out of range", where.str(), o.via.u64));
       return 0;
     }
     return static_cast<Int>(o.via.u64);
   }
 
-  bool boolean(const msgpack::object& o, std::string_view where) {
+  bool boolean(const msgpack::object& o, const label& where) {
     if (o.type != msgpack::type::BOOLEAN) {
       fail_type(where, "boolean");
       return false;
@@ -181,74 +206,74 @@ class reader {
     return o.via.boolean;
   }
 
-  std::string str(const msgpack::object& o, std::string_view where, std::size_t max,
+  std::string str(const msgpack::object& o, const label& where, std::size_t max,
                   bool allow_empty = true) {
     if (o.type != msgpack::type::STR) {
       fail_type(where, "string");
       return {};
     }
     if (o.via.str.size > max) {
-      fail(errc::too_large, fmt::format("{}: {} bytes, limit {}", where, o.via.str.size, max));
+      fail(errc::too_large,
+           fmt::format("{}: {} bytes, limit {}", where.str(), o.via.str.size, max));
       return {};
     }
     if (!allow_empty && o.via.str.size == 0) {
-      fail(errc::malformed, fmt::format("{}: empty", where));
+      fail(errc::malformed, fmt::format("{}: empty", where.str()));
       return {};
     }
     return std::string(o.via.str.ptr, o.via.str.size);
   }
 
-  std::vector<std::byte> bin(const msgpack::object& o, std::string_view where, std::size_t max) {
+  std::vector<std::byte> bin(const msgpack::object& o, const label& where, std::size_t max) {
     if (o.type != msgpack::type::BIN) {
       fail_type(where, "binary");
       return {};
     }
     if (o.via.bin.size > max) {
-      fail(errc::too_large, fmt::format("{}: {} bytes, limit {}", where, o.via.bin.size, max));
+      fail(errc::too_large,
+           fmt::format("{}: {} bytes, limit {}", where.str(), o.via.bin.size, max));
       return {};
     }
     const auto* b = reinterpret_cast<const std::byte*>(o.via.bin.ptr);
     return {b, b + o.via.bin.size};
   }
 
-  address addr(const msgpack::object& o, std::string_view where) {
+  address addr(const msgpack::object& o, const label& where) {
     const auto* f = fields(o, 2, where);
     if (!f) return {};
     address a;
-    a.host = str(f[0], fmt::format("{}.host", where), max_host_bytes);
-    a.port = uint<std::uint16_t>(f[1], fmt::format("{}.port", where));
+    a.host = str(f[0], label(where, ".host"), max_host_bytes);
+    a.port = uint<std::uint16_t>(f[1], label(where, ".port"));
     return a;
   }
 
-  node_meta meta(const msgpack::object& o, std::string_view where) {
+  node_meta meta(const msgpack::object& o, const label& where) {
     node_meta m;
     const auto* f = fields(o, 5, where);
     if (!f) return m;
-    m.name = str(f[0], fmt::format("{}.name", where), max_name_bytes, false);
-    m.addr = addr(f[1], fmt::format("{}.addr", where));
+    m.name = str(f[0], label(where, ".name"), max_name_bytes, false);
+    m.addr = addr(f[1], label(where, ".addr"));
     const auto& tags = f[2];
     if (tags.type != msgpack::type::MAP) {
-      fail_type(fmt::format("{}.tags", where), "map");
+      fail_type(label(where, ".tags"), "map");
       return m;
     }
     if (tags.via.map.size > max_tags) {
       fail(errc::too_large,
-           fmt::format("{}.tags: {} tags, limit {}", where, tags.via.map.size, max_tags));
+           fmt::format("{}.tags: {} tags, limit {}", where.str(), tags.via.map.size, max_tags));
       return m;
     }
     for (std::uint32_t i = 0; i < tags.via.map.size && !failed_; ++i) {
-      auto k =
-          str(tags.via.map.ptr[i].key, fmt::format("{}.tags key", where), max_tag_key_bytes, false);
-      auto v =
-          str(tags.via.map.ptr[i].val, fmt::format("{}.tags[{}]", where, k), max_tag_value_bytes);
+      auto k = str(tags.via.map.ptr[i].key, label(where, ".tags key"), max_tag_key_bytes, false);
+      auto v = str(tags.via.map.ptr[i].val, label(where, ".tags value"), max_tag_value_bytes);
       if (!failed_ && !m.tags.emplace(std::move(k), std::move(v)).second) {
-        fail(errc::malformed, fmt::format("{}.tags: duplicate key", where));
+        fail(errc::malformed, fmt::format("{}.tags: duplicate key", where.str()));
       }
     }
-    m.protocol_min = uint<std::uint8_t>(f[3], fmt::format("{}.protocol_min", where));
-    m.protocol_max = uint<std::uint8_t>(f[4], fmt::format("{}.protocol_max", where));
+    m.protocol_min = uint<std::uint8_t>(f[3], label(where, ".protocol_min"));
+    m.protocol_max = uint<std::uint8_t>(f[4], label(where, ".protocol_max"));
     if (!failed_ && m.protocol_min > m.protocol_max) {
-      fail(errc::malformed, fmt::format("{}: protocol_min {} > protocol_max {}", where,
+      fail(errc::malformed, fmt::format("{}: protocol_min {} > protocol_max {}", where.str(),
                                         m.protocol_min, m.protocol_max));
     }
     return m;
@@ -262,8 +287,8 @@ class reader {
   }
 
  private:
-  std::nullptr_t fail_type(std::string_view where, std::string_view want) {
-    fail(errc::malformed, fmt::format("{}: expected {}", where, want));
+  std::nullptr_t fail_type(const label& where, std::string_view want) {
+    fail(errc::malformed, fmt::format("{}: expected {}", where.str(), want));
     return nullptr;
   }
 
@@ -356,15 +381,15 @@ result<message> decode_body(msg_type t, const msgpack::object& o, channel ch) {
         } else {
           m.members.reserve(arr.via.array.size);
           for (std::uint32_t i = 0; i < arr.via.array.size && !r.failed(); ++i) {
-            const auto where = fmt::format("members[{}]", i);
+            const label where("members", i);
             const auto* mf = r.fields(arr.via.array.ptr[i], 3, where);
             if (!mf) break;
             member mem;
-            mem.meta = r.meta(mf[0], where + ".meta");
-            mem.inc = incarnation(r.uint<std::uint64_t>(mf[1], where + ".incarnation"));
-            const auto st = r.uint<std::uint8_t>(mf[2], where + ".state");
+            mem.meta = r.meta(mf[0], label(where, ".meta"));
+            mem.inc = incarnation(r.uint<std::uint64_t>(mf[1], label(where, ".incarnation")));
+            const auto st = r.uint<std::uint8_t>(mf[2], label(where, ".state"));
             if (!r.failed() && st > static_cast<std::uint8_t>(member_state::left)) {
-              r.fail(errc::malformed, fmt::format("{}.state: unknown state {}", where, st));
+              r.fail(errc::malformed, fmt::format("{}.state: unknown state {}", where.str(), st));
             }
             mem.state = static_cast<member_state>(st);
             m.members.push_back(std::move(mem));
@@ -530,7 +555,7 @@ msg_type type_of(const message& m) {
 }
 
 std::vector<std::byte> encode(const message& m) {
-  msgpack::sbuffer buf;
+  msgpack::sbuffer buf(256);  // most messages are small; the default 8 KiB is a malloc per packet
   put_envelope(buf, type_of(m));
   packer p(buf);
   std::visit([&](const auto& v) { put_body(p, v); }, m);
@@ -538,7 +563,12 @@ std::vector<std::byte> encode(const message& m) {
 }
 
 std::vector<std::byte> encode_compound(const std::vector<std::vector<std::byte>>& parts) {
-  msgpack::sbuffer buf;
+  std::vector<std::span<const std::byte>> spans(parts.begin(), parts.end());
+  return encode_compound(std::span<const std::span<const std::byte>>(spans));
+}
+
+std::vector<std::byte> encode_compound(std::span<const std::span<const std::byte>> parts) {
+  msgpack::sbuffer buf(max_packet_bytes + 64);  // a compound packet is at most this
   put_envelope(buf, msg_type::compound);
   packer p(buf);
   p.pack_array(static_cast<std::uint32_t>(parts.size()));

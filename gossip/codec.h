@@ -23,6 +23,7 @@ std::vector<std::byte> encode(const message& m);
 // Wraps already encoded messages into one compound message.
 // REQUIRES: 1 <= parts.size() <= max_compound_parts; no part is itself compound.
 std::vector<std::byte> encode_compound(const std::vector<std::vector<std::byte>>& parts);
+std::vector<std::byte> encode_compound(std::span<const std::span<const std::byte>> parts);
 
 // Bytes a part adds to a compound message beyond its own size (bin header).
 inline constexpr std::size_t compound_part_overhead = 3;

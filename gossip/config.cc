@@ -6,10 +6,10 @@ using namespace std::chrono_literals;
 
 config config::lan() {
   config c;
-  c.probe_interval = 1s;
-  c.probe_timeout = 500ms;
+  c.probe_interval = 500ms;
+  c.probe_timeout = 200ms;
   c.indirect_checks = 3;
-  c.suspicion_mult = 4;
+  c.suspicion_mult = 3;
   c.suspicion_max_mult = 6;
   c.awareness_max_multiplier = 8;
   c.retransmit_mult = 4;
@@ -23,11 +23,8 @@ config config::lan() {
 }
 
 config config::local() {
-  config c = lan();
-  c.probe_interval = 500ms;
-  c.probe_timeout = 200ms;
+  config c = lan();  // same probe interval, timeout and suspicion multiplier
   c.indirect_checks = 1;
-  c.suspicion_mult = 3;
   c.gossip_interval = 100ms;
   c.gossip_to_dead = 15s;
   c.push_pull_interval = 10s;

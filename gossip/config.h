@@ -13,16 +13,18 @@ using duration = clock::duration;
 
 struct config {
   // Failure detection (SWIM).
-  duration probe_interval = std::chrono::seconds(1);  // one probe per interval, scaled by awareness
+  // The defaults are the `lan` profile's values.
+  duration probe_interval =
+      std::chrono::milliseconds(500);  // one probe per interval, scaled by awareness
   duration probe_timeout =
-      std::chrono::milliseconds(500);  // wait for a direct ack, then go indirect
+      std::chrono::milliseconds(200);  // wait for a direct ack, then go indirect
   std::size_t indirect_checks = 3;     // k members asked to ping the target
   bool tcp_fallback_probe = true;  // also probe over the stream channel when the direct ping fails
 
   // Suspicion (Lifeguard): min = suspicion_mult * max(1, log10(N)) * probe_interval, max =
   // suspicion_max_mult * min; the timeout shrinks from max to min as independent confirmations
   // (suspicion_mult - 2 of them) arrive.
-  unsigned suspicion_mult = 4;
+  unsigned suspicion_mult = 3;
   unsigned suspicion_max_mult = 6;
 
   // Local health awareness (Lifeguard): probe interval and timeout are multiplied by

@@ -18,8 +18,6 @@ std::chrono::milliseconds to_ms(duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d);
 }
 
-constexpr std::size_t npos = static_cast<std::size_t>(-1);
-
 // One member's term of the state digest: FNV-1a 64 (fixed and portable, unlike std::hash).
 std::uint64_t member_hash(const std::string& name, incarnation inc) {
   std::uint64_t h = 0xcbf29ce484222325ull;
@@ -35,86 +33,103 @@ std::uint64_t member_hash(const std::string& name, incarnation inc) {
 
 }  // namespace
 
-membership::membership(const config& cfg, node_meta self, transport& t, std::uint64_t seed)
+membership::membership(const config& cfg, node_meta self, transport& t, std::uint64_t seed,
+                       std::shared_ptr<meta_pool> pool)
     : cfg_(cfg),
       self_name_(self.name),
       transport_(t),
       rng_(seed),
       awareness_(cfg.awareness_max_multiplier),
-      queue_(cfg.retransmit_mult, cfg.max_queued_broadcasts) {
+      queue_(cfg.retransmit_mult, cfg.max_queued_broadcasts),
+      pool_(pool ? std::move(pool) : std::make_shared<meta_pool>()) {
   entry e;
-  e.meta = std::move(self);
+  e.meta = pool_->intern(self);
   e.state = member_state::alive;
-  reindex(members_.emplace(self_name_, std::move(e)).first->second);
+  self_slot_ = members_.insert(std::move(e));
+  reindex(self_slot_);
   live_count_ = 1;
   // A restarted process must not reuse the user message ids of its previous life (others
   // still remember them), so ids start at a random point.
   next_user_id_ = rng_();
   next_seq_ = static_cast<std::uint32_t>(rng_());
-  queue_message(self_name_, alive_msg{incarnation(), self_entry().meta});
+  queue_message(self_name_, alive_msg{incarnation(), *self_entry().meta});
 }
 
 // ---- small helpers --------------------------------------------------------------------------
 
-membership::entry& membership::self_entry() { return members_.at(self_name_); }
-const membership::entry& membership::self_entry() const { return members_.at(self_name_); }
-const node_meta& membership::self() const { return self_entry().meta; }
+const node_meta& membership::self() const { return *self_entry().meta; }
 incarnation membership::self_incarnation() const { return self_entry().inc; }
 
-member membership::snapshot(const entry& e) const { return member{e.meta, e.inc, e.state}; }
+membership::entry* membership::lookup(std::string_view name) {
+  const slot_id id = members_.find(name);
+  return id == member_table::none ? nullptr : &members_.at(id);
+}
+
+void membership::set_meta(entry& e, const node_meta& meta) {
+  if (*e.meta != meta) e.meta = pool_->intern(meta);
+}
 
 std::vector<member> membership::members() const {
   std::vector<member> out;
   out.reserve(members_.size());
-  for (const auto& [name, e] : members_) out.push_back(snapshot(e));
+  for (slot_id id = 0; id < members_.slot_limit(); ++id) {
+    if (members_.used(id)) out.push_back(snapshot(members_.at(id)));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const member& a, const member& b) { return a.meta.name < b.meta.name; });
   return out;
 }
 
 std::optional<member> membership::find(const std::string& name) const {
-  auto it = members_.find(name);
-  if (it == members_.end()) return std::nullopt;
-  return snapshot(it->second);
+  const slot_id id = members_.find(name);
+  if (id == member_table::none) return std::nullopt;
+  return snapshot(members_.at(id));
 }
 
 void membership::set_state(entry& e, member_state s, time_point now) {
   if (e.state == s) return;
   if (is_live(e.state) && !is_live(s)) --live_count_;
   if (!is_live(e.state) && is_live(s)) ++live_count_;
+  // A member in gone_ is keyed by its state_change: take it out before that changes.
+  if (e.in_gone) {
+    gone_.erase({e.state_change, members_.find(e.meta->name)});
+    e.in_gone = false;
+  }
   e.state = s;
   e.state_change = now;
-  reindex(e);
+  reindex(members_.find(e.meta->name));
 }
 
-void membership::reindex(entry& e) {
+void membership::reindex(slot_id id) {
+  entry& e = members_.at(id);
   const bool live = is_live(e.state);
   // Dead and left members are left out of the digest: they are reaped at slightly different
   // times on different nodes and would make digests disagree for no useful reason.
   digest_ -= e.digest_part;
-  e.digest_part = live ? member_hash(e.meta.name, e.inc) : 0;
+  e.digest_part = live ? member_hash(e.meta->name, e.inc) : 0;
   digest_ += e.digest_part;
 
-  const bool self = e.meta.name == self_name_;
+  const bool self = id == self_slot_;
   const bool want_live = live && !self;
-  if (want_live && e.live_pos == npos) {
-    e.live_pos = live_peers_.size();
-    live_peers_.push_back(&e);
-  } else if (!want_live && e.live_pos != npos) {
-    entry* last = live_peers_.back();
+  if (want_live && e.live_pos == member_table::none) {
+    e.live_pos = static_cast<slot_id>(live_peers_.size());
+    live_peers_.push_back(id);
+  } else if (!want_live && e.live_pos != member_table::none) {
+    const slot_id last = live_peers_.back();
     live_peers_[e.live_pos] = last;
-    last->live_pos = e.live_pos;
+    members_.at(last).live_pos = e.live_pos;
     live_peers_.pop_back();
-    e.live_pos = npos;
+    e.live_pos = member_table::none;
   }
 
   const bool want_gone = !live && !self;
-  if (e.in_gone && (!want_gone || e.gone_at != e.state_change)) {
-    gone_.erase({e.gone_at, e.meta.name});
+  if (e.in_gone && !want_gone) {
+    gone_.erase({e.state_change, id});
     e.in_gone = false;
   }
   if (want_gone && !e.in_gone) {
-    gone_.emplace(e.state_change, e.meta.name);
+    gone_.emplace(e.state_change, id);
     e.in_gone = true;
-    e.gone_at = e.state_change;
   }
 }
 
@@ -123,13 +138,13 @@ std::vector<const membership::entry*> membership::pick_alive(std::size_t k,
   std::vector<const entry*> out;
   if (k == 0 || live_peers_.empty()) return out;
   auto usable = [&](const entry* e) {
-    return e->state == member_state::alive && e->meta.name != exclude &&
+    return e->state == member_state::alive && e->meta->name != exclude &&
            std::find(out.begin(), out.end(), e) == out.end();
   };
   if (live_peers_.size() > 4 * k + 4) {
     // Large view: rejection sampling, a bounded number of draws.
     for (std::size_t draws = 0; draws < 8 * k + 16 && out.size() < k; ++draws) {
-      const entry* e = live_peers_[uniform_below(rng_, live_peers_.size())];
+      const entry* e = &members_.at(live_peers_[uniform_below(rng_, live_peers_.size())]);
       if (usable(e)) out.push_back(e);
     }
     if (out.size() == k) return out;
@@ -137,8 +152,9 @@ std::vector<const membership::entry*> membership::pick_alive(std::size_t k,
   }
   // Small view (or mostly suspects): choose among all candidates.
   std::vector<const entry*> candidates;
-  for (const entry* e : live_peers_) {
-    if (e->state == member_state::alive && e->meta.name != exclude) candidates.push_back(e);
+  for (const slot_id id : live_peers_) {
+    const entry* e = &members_.at(id);
+    if (e->state == member_state::alive && e->meta->name != exclude) candidates.push_back(e);
   }
   for (auto i : random_k(candidates.size(), k, rng_)) out.push_back(candidates[i]);
   return out;
@@ -173,14 +189,17 @@ void membership::send_packet(const address& to, const message& m) {
   auto bytes = encode(m);
   // Piggyback queued broadcasts on every protocol packet, up to the MTU.
   const std::size_t used = compound_header_bytes + compound_part_overhead + bytes.size();
-  std::vector<std::vector<std::byte>> extra;
+  std::vector<broadcast_queue::shared_bytes> extra;
   if (used < max_packet_bytes) {
     extra = queue_.take(compound_part_overhead, max_packet_bytes - used,
-                        std::max<std::size_t>(1, live_count_));
+                        std::max<std::size_t>(1, live_count_), max_compound_parts - 1);
   }
   if (!extra.empty()) {
-    extra.insert(extra.begin(), std::move(bytes));
-    bytes = encode_compound(extra);
+    std::vector<std::span<const std::byte>> parts;
+    parts.reserve(extra.size() + 1);
+    parts.emplace_back(bytes);
+    for (const auto& e : extra) parts.emplace_back(*e);
+    bytes = encode_compound(std::span<const std::span<const std::byte>>(parts));
   }
   stats_.packets_out++;
   stats_.packet_bytes_out += bytes.size();
@@ -305,10 +324,10 @@ void membership::on_tick(time_point now) {
     if (s.deadline() <= now) expired.push_back(name);
   }
   for (const auto& name : expired) {
-    auto it = members_.find(name);
-    if (it == members_.end()) continue;
+    const entry* e = lookup(name);
+    if (!e) continue;
     stats_.members_declared_dead++;
-    handle_dead(dead_msg{it->second.inc, name, self_name_}, now);
+    handle_dead(dead_msg{e->inc, name, self_name_}, now);
   }
 
   if (now >= next_gossip_) {
@@ -349,16 +368,17 @@ std::optional<std::string> membership::next_probe_target() {
       if (rebuilt) return std::nullopt;
       rebuilt = true;
       probe_order_.clear();
-      for (const auto& [name, e] : members_) {
-        if (name != self_name_ && is_live(e.state)) probe_order_.push_back(name);
-      }
+      // live_peers_ holds exactly the live members other than self; its order is arbitrary and
+      // the shuffle makes it random.
+      for (const slot_id id : live_peers_) probe_order_.emplace_back(id, members_.at(id).gen);
       shuffle(probe_order_, rng_);
       probe_index_ = 0;
       if (probe_order_.empty()) return std::nullopt;
     }
-    const auto& name = probe_order_[probe_index_++];
-    auto it = members_.find(name);
-    if (it != members_.end() && is_live(it->second.state)) return name;
+    const auto [id, gen] = probe_order_[probe_index_++];
+    if (!members_.used(id)) continue;
+    const entry& e = members_.at(id);
+    if (e.gen == gen && is_live(e.state)) return e.meta->name;
   }
   return std::nullopt;
 }
@@ -368,7 +388,7 @@ void membership::start_probe(time_point now) {
   next_probe_ = now + interval;
   auto target = next_probe_target();
   if (!target) return;
-  const auto& e = members_.at(*target);
+  const entry& e = *lookup(*target);
   probe p;
   p.seq = next_seq_++;
   p.target = *target;
@@ -376,26 +396,26 @@ void membership::start_probe(time_point now) {
   p.round_end = now + interval;
   probe_ = p;
   stats_.probes_sent++;
-  send_packet(e.meta.addr, ping_msg{p.seq, p.target, self_name_, self().addr});
+  send_packet(e.meta->addr, ping_msg{p.seq, p.target, self_name_, self().addr});
 }
 
 void membership::probe_timed_out(time_point) {
   probe_->indirect_sent = true;
-  auto it = members_.find(probe_->target);
-  if (it == members_.end()) return;
-  const entry& target = it->second;
+  const entry* found = lookup(probe_->target);
+  if (!found) return;
+  const entry& target = *found;
   // k random helpers among the alive members other than us and the target.
   const auto helpers = pick_alive(cfg_.indirect_checks, probe_->target);
   for (const entry* h : helpers) {
     stats_.indirect_probes_sent++;
-    send_packet(h->meta.addr, ping_req_msg{probe_->seq, probe_->target, target.meta.addr,
-                                           self_name_, self().addr, true});
+    send_packet(h->meta->addr, ping_req_msg{probe_->seq, probe_->target, target.meta->addr,
+                                            self_name_, self().addr, true});
   }
   probe_->expected_nacks = helpers.size();
   // The stream channel may work when datagrams do not (a UDP-hostile firewall, a full queue).
   if (cfg_.tcp_fallback_probe) {
     stats_.fallback_probes_sent++;
-    send_stream(target.meta.addr, ping_msg{probe_->seq, probe_->target, self_name_, self().addr});
+    send_stream(target.meta->addr, ping_msg{probe_->seq, probe_->target, self_name_, self().addr});
   }
 }
 
@@ -413,9 +433,9 @@ void membership::finish_probe(time_point now, bool acked) {
                          ? static_cast<int>(p.expected_nacks - std::min(p.expected_nacks, p.nacks))
                          : 1;
   awareness_.apply_delta(missed);
-  auto it = members_.find(p.target);
-  if (it == members_.end() || !is_live(it->second.state)) return;
-  handle_suspect(suspect_msg{it->second.inc, p.target, self_name_}, now);
+  const entry* target = lookup(p.target);
+  if (!target || !is_live(target->state)) return;
+  handle_suspect(suspect_msg{target->inc, p.target, self_name_}, now);
 }
 
 void membership::handle_ping(const ping_msg& m, const address& from, channel ch) {
@@ -461,8 +481,8 @@ void membership::handle_nack(const nack_msg& m) {
 void membership::refute(incarnation seen, time_point) {
   auto& self_e = self_entry();
   self_e.inc = std::max(self_e.inc, seen).next();
-  reindex(self_e);
-  queue_message(self_name_, alive_msg{self_e.inc, self_e.meta});
+  reindex(self_slot_);
+  queue_message(self_name_, alive_msg{self_e.inc, *self_e.meta});
 }
 
 void membership::handle_alive(const alive_msg& m, time_point now) {
@@ -471,7 +491,7 @@ void membership::handle_alive(const alive_msg& m, time_point now) {
     // Someone holds a different or newer picture of us (our previous life, or a stale address):
     // out-announce it. Our own announcement echoed back is ignored.
     const auto& self_e = self_entry();
-    if (!left_ && (m.inc > self_e.inc || (m.inc == self_e.inc && m.meta != self_e.meta))) {
+    if (!left_ && (m.inc > self_e.inc || (m.inc == self_e.inc && m.meta != *self_e.meta))) {
       refute(m.inc, now);
     }
     return;
@@ -480,37 +500,37 @@ void membership::handle_alive(const alive_msg& m, time_point now) {
     stats_.dropped_incompatible++;
     return;
   }
-  auto it = members_.find(name);
-  if (it == members_.end()) {
+  const slot_id found = members_.find(name);
+  if (found == member_table::none) {
     entry e;
-    e.meta = m.meta;
+    e.meta = pool_->intern(m.meta);
     e.inc = m.inc;
     e.state = member_state::alive;
     e.state_change = now;
-    it = members_.emplace(name, std::move(e)).first;
+    const slot_id id = members_.insert(std::move(e));
     ++live_count_;
-    reindex(it->second);
+    reindex(id);
     // Probe newcomers within this round: put it at a random not-yet-visited position (append,
     // then swap with that position, so this is O(1) however large the round).
     const std::size_t lo = std::min(probe_index_, probe_order_.size());
     const std::size_t pos = lo + uniform_below(rng_, probe_order_.size() - lo + 1);
-    probe_order_.push_back(name);
+    probe_order_.emplace_back(id, members_.at(id).gen);
     std::swap(probe_order_[pos], probe_order_.back());
     queue_message(name, m);
-    emit(member_event::kind::join, it->second);
+    emit(member_event::kind::join, members_.at(id));
     return;
   }
-  entry& e = it->second;
+  entry& e = members_.at(found);
   const bool was_gone = !is_live(e.state);
   // A higher incarnation always wins. A node that rejoins from a new address after being
   // declared dead or having left is accepted even with a lower incarnation (a restart).
-  const bool rejoin = was_gone && e.meta.addr != m.meta.addr;
+  const bool rejoin = was_gone && e.meta->addr != m.meta.addr;
   if (!(m.inc > e.inc || rejoin)) return;
-  const bool meta_changed = e.meta != m.meta;
-  e.meta = m.meta;
+  const bool meta_changed = *e.meta != m.meta;
+  set_meta(e, m.meta);
   e.inc = m.inc;
   set_state(e, member_state::alive, now);
-  reindex(e);
+  reindex(found);
   suspicions_.erase(name);
   queue_message(name, m);
   if (was_gone) {
@@ -521,9 +541,9 @@ void membership::handle_alive(const alive_msg& m, time_point now) {
 }
 
 void membership::handle_suspect(const suspect_msg& m, time_point now) {
-  auto it = members_.find(m.node);
-  if (it == members_.end()) return;
-  entry& e = it->second;
+  const slot_id id = members_.find(m.node);
+  if (id == member_table::none) return;
+  entry& e = members_.at(id);
   if (m.inc < e.inc || !is_live(e.state)) return;
   if (m.node == self_name_) {
     if (left_) return;
@@ -542,7 +562,7 @@ void membership::handle_suspect(const suspect_msg& m, time_point now) {
   }
   e.inc = m.inc;
   set_state(e, member_state::suspect, now);
-  reindex(e);
+  reindex(id);
   const std::size_t n = live_count_;
   const auto min = suspicion_min_timeout(cfg_.suspicion_mult, n, to_ms(cfg_.probe_interval));
   const auto max = min * cfg_.suspicion_max_mult;
@@ -554,9 +574,9 @@ void membership::handle_suspect(const suspect_msg& m, time_point now) {
 }
 
 void membership::handle_dead(const dead_msg& m, time_point now) {
-  auto it = members_.find(m.node);
-  if (it == members_.end()) return;
-  entry& e = it->second;
+  const slot_id id = members_.find(m.node);
+  if (id == member_table::none) return;
+  entry& e = members_.at(id);
   if (m.inc < e.inc || !is_live(e.state)) return;
   if (m.node == self_name_) {
     if (!left_) refute(m.inc, now);
@@ -565,7 +585,7 @@ void membership::handle_dead(const dead_msg& m, time_point now) {
   const bool graceful = m.from == m.node;
   e.inc = m.inc;
   set_state(e, graceful ? member_state::left : member_state::dead, now);
-  reindex(e);
+  reindex(id);
   suspicions_.erase(m.node);
   queue_message(m.node, m);
   emit(graceful ? member_event::kind::leave : member_event::kind::fail, e);
@@ -573,18 +593,21 @@ void membership::handle_dead(const dead_msg& m, time_point now) {
 
 // ---- dissemination and anti-entropy ---------------------------------------------------------
 
+std::vector<const membership::entry*> membership::recently_dead(time_point now) const {
+  // The newest entries of gone_; nobody else is looked at.
+  std::vector<const entry*> out;
+  for (auto it = gone_.rbegin(); it != gone_.rend() && now - it->first < cfg_.gossip_to_dead;
+       ++it) {
+    const entry& e = members_.at(it->second);
+    if (e.state == member_state::dead) out.push_back(&e);
+  }
+  return out;
+}
+
 void membership::gossip_round(time_point now) {
   if (queue_.empty()) return;
   // Live members, plus recently dead ones so that a wrongly declared node hears it and refutes.
-  // The recently dead are the newest entries of gone_; nobody else is looked at.
-  std::vector<const entry*> recent_dead;
-  for (auto it = gone_.rbegin(); it != gone_.rend() && now - it->first < cfg_.gossip_to_dead;
-       ++it) {
-    auto m = members_.find(it->second);
-    if (m != members_.end() && m->second.state == member_state::dead) {
-      recent_dead.push_back(&m->second);
-    }
-  }
+  const std::vector<const entry*> recent_dead = recently_dead(now);
   const std::size_t total = live_peers_.size() + recent_dead.size();
   std::vector<std::size_t> picks;
   for (std::size_t draws = 0; draws < 4 * cfg_.gossip_nodes + 8 &&
@@ -595,25 +618,39 @@ void membership::gossip_round(time_point now) {
   }
   for (auto i : picks) {
     const entry* target =
-        i < live_peers_.size() ? live_peers_[i] : recent_dead[i - live_peers_.size()];
-    auto parts = queue_.take(compound_part_overhead, max_packet_bytes - compound_header_bytes,
-                             std::max<std::size_t>(1, live_count_));
-    if (parts.empty()) break;
-    auto bytes = parts.size() == 1 ? std::move(parts.front()) : encode_compound(parts);
+        i < live_peers_.size() ? &members_.at(live_peers_[i]) : recent_dead[i - live_peers_.size()];
+    const auto taken = queue_.take(compound_part_overhead, max_packet_bytes - compound_header_bytes,
+                                   std::max<std::size_t>(1, live_count_), max_compound_parts);
+    if (taken.empty()) break;
+    std::vector<std::byte> bytes;
+    if (taken.size() == 1) {
+      bytes = *taken.front();
+    } else {
+      std::vector<std::span<const std::byte>> parts(taken.size());
+      for (std::size_t k = 0; k < taken.size(); ++k) parts[k] = *taken[k];
+      bytes = encode_compound(std::span<const std::span<const std::byte>>(parts));
+    }
     stats_.packets_out++;
     stats_.packet_bytes_out += bytes.size();
-    transport_.send_packet(target->meta.addr, std::move(bytes));
+    transport_.send_packet(target->meta->addr, std::move(bytes));
   }
   stats_.broadcast_queue_depth = queue_.size();
 }
 
-void membership::send_digest(time_point) {
-  const auto peers = pick_alive(1, "");
-  if (peers.empty()) return;
-  const auto* peer = peers.front();
+void membership::send_digest(time_point now) {
+  // Like gossip, digests also go to members dead for less than gossip_to_dead. After a partition
+  // long enough for each side to declare the other dead, gossip queues are empty by the time it
+  // heals; a digest to a "dead" member that is in fact alive starts a state exchange in which
+  // both sides learn they were declared dead and refute, so the halves merge again.
+  const auto recent_dead = recently_dead(now);
+  const std::size_t total = live_peers_.size() + recent_dead.size();
+  if (total == 0) return;
+  const auto i = static_cast<std::size_t>(uniform_below(rng_, total));
+  const entry* peer =
+      i < live_peers_.size() ? &members_.at(live_peers_[i]) : recent_dead[i - live_peers_.size()];
   stats_.digests_sent++;
-  send_stream(peer->meta.addr, digest_msg{self_name_, self().addr, state_digest(),
-                                          static_cast<std::uint32_t>(live_count_)});
+  send_stream(peer->meta->addr, digest_msg{self_name_, self().addr, state_digest(),
+                                           static_cast<std::uint32_t>(live_count_)});
 }
 
 push_pull_msg membership::local_state(bool join, bool reply_wanted) const {
@@ -623,7 +660,9 @@ push_pull_msg membership::local_state(bool join, bool reply_wanted) const {
   m.from = self_name_;
   m.from_addr = self().addr;
   m.members.reserve(members_.size());
-  for (const auto& [name, e] : members_) m.members.push_back(snapshot(e));
+  for (slot_id id = 0; id < members_.slot_limit(); ++id) {
+    if (members_.used(id)) m.members.push_back(snapshot(members_.at(id)));
+  }
   return m;
 }
 
@@ -714,13 +753,13 @@ void membership::handle_direct(const direct_msg& m) {
 result<void> membership::update_tags(std::map<std::string, std::string> tags, time_point now) {
   ensure_started(now);
   auto& self_e = self_entry();
-  node_meta next = self_e.meta;
+  node_meta next = *self_e.meta;
   next.tags = std::move(tags);
   MESH_CHECK(validate_meta(next));
-  self_e.meta = std::move(next);
+  set_meta(self_e, next);
   self_e.inc = self_e.inc.next();
-  reindex(self_e);
-  queue_message(self_name_, alive_msg{self_e.inc, self_e.meta});
+  reindex(self_slot_);
+  queue_message(self_name_, alive_msg{self_e.inc, *self_e.meta});
   return ok();
 }
 
@@ -728,16 +767,15 @@ void membership::reap(time_point now) {
   // gone_ is ordered by the time members died or left: only its due prefix is looked at.
   const duration first_due = std::min(cfg_.dead_reap_after, cfg_.left_reap_after);
   for (auto it = gone_.begin(); it != gone_.end() && now - it->first >= first_due;) {
-    auto m = members_.find(it->second);
+    const slot_id id = it->second;
     ++it;  // the erase below removes the element just passed
-    if (m == members_.end()) continue;
-    entry& e = m->second;
+    entry& e = members_.at(id);
     const duration after =
         e.state == member_state::dead ? cfg_.dead_reap_after : cfg_.left_reap_after;
     if (now - e.state_change < after) continue;
-    if (e.in_gone) gone_.erase({e.gone_at, e.meta.name});
-    suspicions_.erase(m->first);
-    members_.erase(m);
+    gone_.erase({e.state_change, id});
+    suspicions_.erase(e.meta->name);
+    members_.erase(id);
   }
 }
 

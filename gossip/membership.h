@@ -7,7 +7,9 @@
 #include "gossip/awareness.h"
 #include "gossip/broadcast_queue.h"
 #include "gossip/config.h"
+#include "gossip/member_table.h"
 #include "gossip/messages.h"
+#include "gossip/meta_pool.h"
 #include "gossip/metrics.h"
 #include "gossip/suspicion.h"
 #include "gossip/transport.h"
@@ -19,6 +21,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <random>
 #include <set>
@@ -44,9 +47,12 @@ class membership {
 
   // Creates the state for `self` (incarnation 0, alive) and queues its alive announcement. `t`
   // is borrowed and must outlive this object. `seed` drives every random choice (probe order,
-  // indirect probe helpers, gossip targets), so a run replays exactly by seed.
+  // indirect probe helpers, gossip targets), so a run replays exactly by seed. `pool` interns
+  // member metadata; memberships on one thread may share one to store each distinct metadata
+  // once (the simulator does); null means a pool of its own.
   // REQUIRES: validate_meta(self) succeeds (gossip/codec.h).
-  membership(const config& cfg, node_meta self, transport& t, std::uint64_t seed);
+  membership(const config& cfg, node_meta self, transport& t, std::uint64_t seed,
+             std::shared_ptr<meta_pool> pool = nullptr);
 
   membership(const membership&) = delete;
   membership& operator=(const membership&) = delete;
@@ -113,18 +119,10 @@ class membership {
   [[nodiscard]] std::uint64_t state_digest() const { return digest_; }
 
  private:
-  struct entry {
-    node_meta meta;
-    incarnation inc;
-    member_state state = member_state::alive;
-    time_point state_change{};
-    // Index bookkeeping (reindex): this member's term in digest_, its slot in live_peers_, and
-    // its key in gone_.
-    std::uint64_t digest_part = 0;
-    std::size_t live_pos = static_cast<std::size_t>(-1);
-    bool in_gone = false;
-    time_point gone_at{};
-  };
+  // Index bookkeeping in an entry (reindex): digest_part is its term in digest_, live_pos its
+  // position in live_peers_, in_gone whether (state_change, slot) is in gone_.
+  using entry = member_table::entry;
+  using slot_id = member_table::slot_id;
   struct probe {
     std::uint32_t seq = 0;
     std::string target;
@@ -170,6 +168,8 @@ class membership {
   void send_stream(const address& to, const message& m);
   void gossip_round(time_point now);
   void send_digest(time_point now);
+  // Members dead (not left) for less than gossip_to_dead, newest first.
+  std::vector<const entry*> recently_dead(time_point now) const;
   push_pull_msg local_state(bool join, bool reply_wanted) const;
   void handle_push_pull(const push_pull_msg& m, time_point now);
   void handle_digest(const digest_msg& m);
@@ -179,13 +179,17 @@ class membership {
   void reap(time_point now);
   // Brings the indexes (live_peers_, gone_, digest_) up to date with e's state and incarnation.
   // Called after every change to either; idempotent, O(log N).
-  void reindex(entry& e);
+  void reindex(slot_id id);
   // k distinct random alive members other than self and `exclude`, without scanning everyone.
   std::vector<const entry*> pick_alive(std::size_t k, const std::string& exclude);
 
-  entry& self_entry();
-  const entry& self_entry() const;
-  member snapshot(const entry& e) const;
+  entry& self_entry() { return members_.at(self_slot_); }
+  const entry& self_entry() const { return members_.at(self_slot_); }
+  // The entry of a live or gone member by name, or null.
+  entry* lookup(std::string_view name);
+  // Records `meta` for a member: keeps the pooled copy it already has when equal.
+  void set_meta(entry& e, const node_meta& meta);
+  static member snapshot(const entry& e) { return member{*e.meta, e.inc, e.state}; }
 
   config cfg_;
   std::string self_name_;
@@ -194,18 +198,22 @@ class membership {
   awareness awareness_;
   broadcast_queue queue_;
 
-  std::map<std::string, entry> members_;
+  std::shared_ptr<meta_pool> pool_;
+  member_table members_;
+  slot_id self_slot_ = member_table::none;
   std::size_t live_count_ = 0;
   // Indexes that keep every periodic task off the full member list (docs/gossip.md "Cost"):
   // alive and suspect members except self, in no particular order (gossip and digest targets,
   // indirect probe helpers); dead and left members by the time they became so (reaping, gossip
   // to the recently dead); and the digest, maintained as members change.
-  std::vector<entry*> live_peers_;
-  std::set<std::pair<time_point, std::string>> gone_;
+  std::vector<slot_id> live_peers_;
+  std::set<std::pair<time_point, slot_id>> gone_;
   std::uint64_t digest_ = 0;
   std::map<std::string, suspicion> suspicions_;
 
-  std::vector<std::string> probe_order_;
+  // This round's probe order as (slot, generation): a slot freed and reused since the round
+  // began is recognised by its generation and skipped.
+  std::vector<std::pair<slot_id, std::uint32_t>> probe_order_;
   std::size_t probe_index_ = 0;
   std::optional<probe> probe_;
   std::map<std::uint32_t, relay> relays_;

@@ -1,5 +1,6 @@
 #include "tests/sim/simulator.h"
 
+#include "gossip/codec.h"
 #include "gossip/math.h"
 
 #include <fmt/format.h>
@@ -85,11 +86,12 @@ void simulator::start_process(std::size_t i) {
   s.pending.clear();
   s.scheduled.reset();
   s.views.clear();
+  s.views.shrink_to_fit();
   s.started = now_;
   s.m.reset();
   s.transport = std::make_unique<node_transport>(*this, i);
   s.m = std::make_unique<gossip::membership>(opt_.cfg, gossip::node_meta{s.name, s.addr, {}, 1, 1},
-                                             *s.transport, rng_());
+                                             *s.transport, rng_(), pool_);
   s.m->set_event_handler([this, i](const gossip::member_event& ev) { on_member_event(i, ev); });
   s.m->set_user_handler([this, i](std::uint8_t, std::span<const std::byte> payload,
                                   const gossip::address&, const std::string&) {
@@ -140,6 +142,35 @@ void simulator::start_cluster(std::size_t n, duration spacing) {
   run_for(spacing * static_cast<duration::rep>(n - 1));
 }
 
+void simulator::start_cluster_from_snapshot(std::size_t n, duration spread) {
+  if (n == 0) return;
+  const std::size_t first = nodes_.size();
+  for (std::size_t k = 0; k < n; ++k) add_node();
+  gossip::push_pull_msg state;
+  state.join = true;
+  state.from = nodes_[first]->name;
+  state.from_addr = nodes_[first]->addr;
+  state.members.reserve(n);
+  for (std::size_t k = first; k < first + n; ++k) {
+    state.members.push_back(
+        gossip::member{gossip::node_meta{nodes_[k]->name, nodes_[k]->addr, {}, 1, 1},
+                       gossip::incarnation(), gossip::member_state::alive});
+  }
+  const auto bytes = gossip::encode(gossip::message{std::move(state)});
+  const auto step = std::max<duration>(duration(1), spread / static_cast<duration::rep>(n));
+  for (std::size_t k = first; k < first + n; ++k) {
+    event e;
+    e.t = now_ + step * static_cast<duration::rep>(k - first);
+    e.k = kind::stream;
+    e.node = k;
+    e.gen = nodes_[k]->gen;
+    e.from = nodes_[first]->addr;
+    e.bytes = bytes;
+    push(std::move(e));
+  }
+  run_for(step * static_cast<duration::rep>(n));
+}
+
 void simulator::crash(std::size_t i) {
   slot& s = *nodes_[i];
   if (!s.up) return;
@@ -150,6 +181,7 @@ void simulator::crash(std::size_t i) {
   s.pending.clear();
   s.frozen_until.reset();
   s.scheduled.reset();
+  s.views = {};
   by_addr_.erase(s.addr);
   crashes_[i] = crash_rec{now_, s.addr, {}};
 }
@@ -363,6 +395,24 @@ duration simulator::sample_latency() {
          duration(static_cast<duration::rep>(static_cast<double>(n.latency_jitter.count()) * x));
 }
 
+std::optional<duration> simulator::stream_loss_delay() {
+  const auto& n = opt_.net;
+  duration extra{};
+  if (n.loss <= 0 || n.stream_retransmits <= 0) return extra;
+  // SYN, SYN-ACK, first data segment; bulk data recovers by fast retransmit and is not modelled.
+  const duration first_rto[] = {1s, 1s, 200ms};
+  for (const duration rto0 : first_rto) {
+    duration rto = rto0;
+    int tries = 0;
+    while (uniform01() < n.loss) {
+      if (++tries > n.stream_retransmits) return std::nullopt;
+      extra += rto;
+      rto *= 2;
+    }
+  }
+  return extra;
+}
+
 void simulator::send(std::size_t from, const gossip::address& to, std::vector<std::byte> bytes,
                      bool stream) {
   const auto& n = opt_.net;
@@ -394,9 +444,19 @@ void simulator::send(std::size_t from, const gossip::address& to, std::vector<st
     counters_.packets_lost++;
     return;
   }
+  duration retransmit{};
+  if (stream) {
+    const auto d = stream_loss_delay();
+    if (!d) {
+      counters_.streams_failed++;
+      return;
+    }
+    if (d->count() > 0) counters_.streams_delayed++;
+    retransmit = *d;
+  }
   const bool dup = !stream && n.duplicate > 0 && uniform01() < n.duplicate;
   event e;
-  e.t = now_ + sample_latency() + (stream ? n.stream_extra : duration{});
+  e.t = now_ + sample_latency() + (stream ? n.stream_extra + retransmit : duration{});
   e.k = stream ? kind::stream : kind::packet;
   e.node = target;
   e.gen = nodes_[target]->gen;
@@ -443,24 +503,35 @@ void simulator::on_member_event(std::size_t observer, const gossip::member_event
 void simulator::observe(std::size_t observer, const gossip::member& m) {
   slot& o = *nodes_[observer];
   if (m.meta.name == o.name) return;
-  auto [it, fresh] = o.views.try_emplace(m.meta.name);
-  seen& v = it->second;
-  if (fresh || v.addr != m.meta.addr) {
-    // First sight, or a restarted process at a new address: a new history starts.
-    v = seen{m.meta.addr, m.inc, std::nullopt};
-  } else {
-    if (m.inc < v.max_inc) {
-      fail(fmt::format("{} sees {} at incarnation {} after having seen {}", o.name, m.meta.name,
-                       m.inc.value(), v.max_inc.value()));
-    }
-    if (is_live(m.state) && v.gone_inc && m.inc <= *v.gone_inc) {
-      fail(fmt::format("{} sees {} {} at incarnation {} after it was dead/left at {}", o.name,
-                       m.meta.name, gossip::to_string(m.state), m.inc.value(),
-                       v.gone_inc->value()));
-    }
-    v.max_inc = std::max(v.max_inc, m.inc);
+  auto who = by_name_.find(m.meta.name);
+  if (who == by_name_.end() || m.meta.addr.host != nodes_[who->second]->addr.host) {
+    fail(fmt::format("{} sees an unknown member {} at {}", o.name, m.meta.name,
+                     m.meta.addr.to_string()));
+    return;
   }
-  if (!is_live(m.state)) v.gone_inc = std::max(v.gone_inc.value_or(m.inc), m.inc);
+  if (m.inc.value() >= 0xffffffffu) {
+    fail(fmt::format("{} sees {} at incarnation {}, beyond the simulator's views", o.name,
+                     m.meta.name, m.inc.value()));
+    return;
+  }
+  if (o.views.size() < nodes_.size()) o.views.resize(nodes_.size());
+  seen& v = o.views[who->second];
+  const auto inc = static_cast<std::uint32_t>(m.inc.value());
+  if (!v.known || v.port != m.meta.addr.port) {
+    // First sight, or a restarted process at a new address: a new history starts.
+    v = seen{inc, 0, m.meta.addr.port, true};
+  } else {
+    if (inc < v.max_inc) {
+      fail(fmt::format("{} sees {} at incarnation {} after having seen {}", o.name, m.meta.name,
+                       inc, v.max_inc));
+    }
+    if (is_live(m.state) && v.gone_inc_plus1 != 0 && inc < v.gone_inc_plus1) {
+      fail(fmt::format("{} sees {} {} at incarnation {} after it was dead/left at {}", o.name,
+                       m.meta.name, gossip::to_string(m.state), inc, v.gone_inc_plus1 - 1));
+    }
+    v.max_inc = std::max(v.max_inc, inc);
+  }
+  if (!is_live(m.state)) v.gone_inc_plus1 = std::max(v.gone_inc_plus1, inc + 1);
 }
 
 void simulator::check_views() {

@@ -11,7 +11,8 @@
 // cap (larger packets dropped and counted), per-node processing stalls (a frozen node queues its
 // input and runs nothing until it thaws, like SIGSTOP), crash (node removed, traffic to it
 // dropped) and restart (a new process under the same name at a new address, joining a seed).
-// Streams are reliable (never lost or duplicated) but cut by partitions and crashes. No cipher
+// Streams are never duplicated; under loss they are delayed by modelled TCP retransmissions (and
+// fail after too many), and they are cut by partitions and crashes. No cipher
 // runs; its bytes are modelled in wire_bytes (network_model::*_wire_overhead).
 //
 // Invariants, checked on every membership event and at checkpoints (all views): incarnations per
@@ -23,6 +24,7 @@
 
 #include "gossip/config.h"
 #include "gossip/membership.h"
+#include "gossip/meta_pool.h"
 #include "gossip/transport.h"
 #include "gossip/types.h"
 
@@ -50,8 +52,13 @@ struct network_model {
   // capped at 20 * latency_jitter (a long tail, as on real networks).
   double lognormal_sigma = 0.0;
   duration stream_extra = std::chrono::milliseconds(1);  // TCP connect before a stream arrives
-  double loss = 0.0;                                     // packets only, in [0, 1]
-  double duplicate = 0.0;                                // packets only, in [0, 1]
+  double loss = 0.0;       // every packet, in [0, 1]; streams: see stream_retransmits
+  double duplicate = 0.0;  // packets only, in [0, 1]
+  // Streams are TCP connections: with loss > 0 their SYN, SYN-ACK and first data segment are
+  // each lost with probability `loss` and retransmitted after an RTO (1 s for the handshake,
+  // 200 ms for data, as Linux does), doubling on repeated loss; a segment lost more than this
+  // many times fails the stream (dropped, counted in streams_failed). Zero: streams ignore loss.
+  int stream_retransmits = 5;
   std::size_t mtu = 1400;  // packets with more plaintext bytes are dropped and counted
   // Modelled bytes on the wire besides the plaintext: sealing (gossip/packet_crypto.h: key id,
   // version, 24-byte nonce, 16-byte tag = 42) plus IPv4+UDP headers (28) per packet; per stream
@@ -80,6 +87,8 @@ struct counters {
   std::uint64_t packets_over_mtu = 0;
   std::uint64_t streams_sent = 0;
   std::uint64_t streams_delivered = 0;
+  std::uint64_t streams_delayed = 0;   // by at least one retransmission (network_model::loss)
+  std::uint64_t streams_failed = 0;    // too many retransmissions
   std::uint64_t cut_by_partition = 0;  // packets and streams
   std::uint64_t to_down_node = 0;      // packets and streams to a crashed or unknown address
   std::uint64_t payload_bytes_sent = 0;
@@ -139,6 +148,12 @@ class simulator {
   // Adds n nodes; node 0 starts alone, node k >= 1 joins a random earlier node at
   // now + k * spacing. Runs until the last join has been sent.
   void start_cluster(std::size_t n, duration spacing);
+  // Adds n nodes that start as if a join had already completed: within `spread`, each receives
+  // (on the stream channel, from node 0's address) one push_pull holding all n members alive at
+  // incarnation 0, and handles it like any other (so each also queues the news for gossip). A
+  // shortcut for large N, where simulating the join itself costs O(N^2 log N) message deliveries;
+  // runs until the last snapshot has been delivered.
+  void start_cluster_from_snapshot(std::size_t n, duration spread);
 
   // Advances virtual time, processing every event due. Bounded by the queue: each event runs
   // once; a node's tick is only queued when its deadline moves.
@@ -214,11 +229,14 @@ class simulator {
       return a.t != b.t ? a.t > b.t : a.seq > b.seq;
     }
   };
-  // What one observer has seen of one member, for the invariants.
+  // What one observer has seen of one member, for the invariants: 12 bytes, since there are N^2
+  // of them (a member's host is fixed by its index, so its port tells its processes apart;
+  // incarnations in a simulation stay far below 2^32, and a larger one is reported).
   struct seen {
-    gossip::address addr;
-    gossip::incarnation max_inc;
-    std::optional<gossip::incarnation> gone_inc;  // highest incarnation seen dead or left
+    std::uint32_t max_inc = 0;
+    std::uint32_t gone_inc_plus1 = 0;  // 1 + highest incarnation seen dead or left; 0: never
+    std::uint16_t port = 0;
+    bool known = false;
   };
   struct slot {
     std::string name;
@@ -233,7 +251,7 @@ class simulator {
     std::unique_ptr<node_transport> transport;
     std::unique_ptr<gossip::membership> m;
     std::optional<time_point> scheduled;  // the valid tick event's time
-    std::unordered_map<std::string, seen> views;
+    std::vector<seen> views;              // by member index, sized on first use
   };
   struct cut {
     std::vector<char> from;
@@ -248,6 +266,9 @@ class simulator {
   void push(event e);
   void send(std::size_t from, const gossip::address& to, std::vector<std::byte> bytes, bool stream);
   duration sample_latency();
+  // The extra delay loss causes a stream (network_model::stream_retransmits); nullopt when the
+  // connection fails.
+  std::optional<duration> stream_loss_delay();
   double uniform01();
   void process(event& e);
   void deliver(event& e);
@@ -269,6 +290,8 @@ class simulator {
   std::map<gossip::address, std::size_t> by_addr_;
   std::unordered_map<std::string, std::size_t> by_name_;
   std::vector<cut> cuts_;
+  // Shared by every node's membership: each distinct node_meta is stored once.
+  std::shared_ptr<gossip::meta_pool> pool_ = std::make_shared<gossip::meta_pool>();
   std::map<std::uint64_t, broadcast_rec> broadcasts_;
   std::uint64_t next_broadcast_ = 1;
   struct crash_rec {

@@ -2,6 +2,7 @@
 
 #include "gossip/codec.h"
 #include "gossip/errc.h"
+#include "gossip/math.h"
 #include "tests/support/in_memory_network.h"
 
 #include <gtest/gtest.h>
@@ -161,15 +162,19 @@ TEST_F(MembershipTest, CrashedNodeIsDeclaredDeadByAllWithinTheBound) {
   crash(3);
   run_for(60s);
   // Bound for 8 nodes (lan): the node is probed by each of the 7 others once per 7-probe round,
-  // so the first suspicion comes within a round plus the 1 s probe; the suspicion timeout is
-  // 4 s * max(1, log10 8) = 4 s at the floor and 24 s at most; with 2 expected confirmations
-  // from the other probers it falls to the floor within one more round.
+  // so the first suspicion comes within a round plus one probe interval; the suspicion timeout
+  // is suspicion_mult * max(1, log10 8) * interval at the floor (1.5 s) and suspicion_max_mult
+  // times that at most; with one expected confirmation from another prober it falls to the
+  // floor within about one more round.
+  const auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.probe_interval);
+  const auto floor = suspicion_min_timeout(cfg_.suspicion_mult, 8, interval);
+  const auto bound = 8 * interval + floor * cfg_.suspicion_max_mult;
   for (std::size_t i = 0; i < nodes_.size(); ++i) {
     if (i == 3) continue;
     auto t = first_event(i, member_event::kind::fail, "node3");
     ASSERT_TRUE(t) << "node" << i << " never declared node3 dead";
-    EXPECT_GE(*t - crash_at, 4s) << "node" << i;  // never faster than the suspicion floor
-    EXPECT_LE(*t - crash_at, 20s) << "node" << i;
+    EXPECT_GE(*t - crash_at, floor) << "node" << i;  // never faster than the suspicion floor
+    EXPECT_LE(*t - crash_at, bound) << "node" << i;
     EXPECT_EQ(state_of(i, "node3"), member_state::dead);
   }
 }
@@ -183,7 +188,11 @@ TEST_F(MembershipTest, BrieflyPartitionedNodeRefutesSuspicionAndIsNotDeclaredDea
     if (i != 2) others.push_back(nodes_[i]->addr);
   }
   net_.partition({nodes_[2]->addr}, others);
-  run_for(2500ms);
+  // As long as the suspicion floor: a suspicion starts at the end of a failed probe round, so
+  // no timer can run out before the partition heals and node2 refutes.
+  run_for(suspicion_min_timeout(
+      cfg_.suspicion_mult, 6,
+      std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.probe_interval)));
   net_.heal();
   run_for(60s);
   std::uint64_t raised = 0;
@@ -501,12 +510,13 @@ TEST(MembershipTimingTest, SilentPeerIsProbedIndirectlySuspectedAndDeclaredDeadO
   }
   ASSERT_FALSE(target.empty());
   const std::string other = target == "b" ? "c" : "b";
-  // Nobody answers. At exactly +500 ms: one ping_req to the other member and a stream ping.
+  // Nobody answers. At exactly +probe_timeout: one ping_req to the other member and a stream
+  // ping.
   t.packets.clear();
   t.streams.clear();
-  m.on_tick(ping_at + 499ms);
+  m.on_tick(ping_at + cfg.probe_timeout - 1ms);
   EXPECT_TRUE(t.streams.empty());
-  m.on_tick(ping_at + 500ms);
+  m.on_tick(ping_at + cfg.probe_timeout);
   ASSERT_EQ(t.streams.size(), 1u);
   EXPECT_EQ(t.streams[0].first.host, target);
   bool saw_ping_req = false;
@@ -521,14 +531,19 @@ TEST(MembershipTimingTest, SilentPeerIsProbedIndirectlySuspectedAndDeclaredDeadO
     }
   }
   EXPECT_TRUE(saw_ping_req);
-  // At the end of the 1 s round: suspect. 3 nodes -> no confirmations expected, timeout is the
-  // floor 4 * max(1, log10 3) * 1 s = 4 s, so dead at exactly ping + 1 s + 4 s.
-  m.on_tick(ping_at + 1s);
+  // At the end of the round (one probe interval): suspect. 3 nodes -> one confirmation is
+  // expected (suspicion_mult - 2 = 1; the third node could give it), none comes, so the timer
+  // runs to its maximum: suspicion_max_mult * floor = 6 * (3 * max(1, log10 3) * 500 ms) = 9 s.
+  // Dead at exactly ping + 500 ms + 9 s.
+  ASSERT_EQ(cfg.probe_interval, 500ms);
+  ASSERT_EQ(cfg.suspicion_mult, 3u);
+  ASSERT_EQ(cfg.suspicion_max_mult, 6u);
+  m.on_tick(ping_at + 500ms);
   EXPECT_EQ(m.find(target)->state, member_state::suspect);
   EXPECT_EQ(m.stats().suspicions_raised, 1u);
-  m.on_tick(ping_at + 5s - 1ms);
+  m.on_tick(ping_at + 9500ms - 1ms);
   EXPECT_EQ(m.find(target)->state, member_state::suspect);
-  m.on_tick(ping_at + 5s);
+  m.on_tick(ping_at + 9500ms);
   EXPECT_EQ(m.find(target)->state, member_state::dead);
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.back().second.type, member_event::kind::fail);
