@@ -1,5 +1,5 @@
 // Real `meshdeploy node run` processes forming an encrypted gossip cluster on
-// loopback: join, crash detection, graceful leave, and a node with the wrong
+// loopback (7 nodes): join, crash detection, graceful leave, and a node with the wrong
 // key kept out.
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
@@ -81,46 +81,49 @@ class GossipClusterTest : public ::testing::Test {
 };
 
 TEST_F(GossipClusterTest, NodesJoinDetectCrashAndSeeLeave) {
-  auto n1 = start("n1", "keyring", "");
-  const std::string seed = gossip_addr(*n1);
+  // Seven nodes (the size): n1 is the seed, the others join through it.
+  constexpr int kCount = 7;
+  std::vector<std::unique_ptr<node_process>> nodes;
+  nodes.push_back(start("n1", "keyring", ""));
+  const std::string seed = gossip_addr(*nodes[0]);
   ASSERT_FALSE(seed.empty());
-  auto n2 = start("n2", "keyring", seed);
-  auto n3 = start("n3", "keyring", seed);
-  auto n4 = start("n4", "keyring", seed);
-  std::vector<node_process*> all = {n1.get(), n2.get(), n3.get(), n4.get()};
+  for (int i = 2; i <= kCount; ++i)
+    nodes.push_back(start("n" + std::to_string(i), "keyring", seed));
+  std::vector<node_process*> all;
+  for (auto& n : nodes) all.push_back(n.get());
 
-  auto four_alive = [](const json& m) {
-    return status_of(m, "n1") == "alive" && status_of(m, "n2") == "alive" &&
-           status_of(m, "n3") == "alive" && status_of(m, "n4") == "alive";
+  auto all_alive = [](const json& m) {
+    for (int i = 1; i <= kCount; ++i) {
+      if (status_of(m, "n" + std::to_string(i)) != "alive") return false;
+    }
+    return true;
   };
-  ASSERT_LT(wait_all(all, four_alive, 10s), 10s) << members(*n1).dump() << "\n"
-                                                 << members(*n2).dump() << "\n"
-                                                 << members(*n3).dump() << "\n"
-                                                 << members(*n4).dump() << "\nn3 log:\n"
-                                                 << read_file(n3->log_path());
+  ASSERT_LT(wait_all(all, all_alive, 15s), 15s) << members(*nodes[0]).dump() << "\n"
+                                                << members(*nodes[6]).dump() << "\nn7 log:\n"
+                                                << read_file(nodes[6]->log_path());
 
   // The table view renders every member with its tags.
-  auto table = n2->cli({"members"});
+  auto table = nodes[1]->cli({"members"});
   ASSERT_EQ(table.exit_code, 0) << table.err;
-  EXPECT_NE(table.out.find("n4"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("n7"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("role=web"), std::string::npos) << table.out;
 
   // kill -9: every survivor sees it dead (local profile: well under 10 s).
-  n4->kill_hard();
-  std::vector<node_process*> survivors = {n1.get(), n2.get(), n3.get()};
+  nodes[6]->kill_hard();
+  std::vector<node_process*> survivors(all.begin(), all.begin() + 6);
   const auto detect = wait_all(
-      survivors, [](const json& m) { return status_of(m, "n4") == "dead"; }, 15s);
-  ASSERT_LT(detect, 15s) << members(*n1).dump();
-  std::printf("crash of n4 seen dead by all survivors after %lld ms\n",
+      survivors, [](const json& m) { return status_of(m, "n7") == "dead"; }, 15s);
+  ASSERT_LT(detect, 15s) << members(*nodes[0]).dump();
+  std::printf("crash of n7 seen dead by all 6 survivors after %lld ms\n",
               static_cast<long long>(detect.count()));
 
   // SIGTERM: a graceful leave, seen as left (not dead).
-  EXPECT_EQ(n3->stop(), 0);
-  std::vector<node_process*> rest = {n1.get(), n2.get()};
+  EXPECT_EQ(nodes[5]->stop(), 0);
+  std::vector<node_process*> rest(all.begin(), all.begin() + 5);
   EXPECT_LT(wait_all(
-                rest, [](const json& m) { return status_of(m, "n3") == "left"; }, 10s),
+                rest, [](const json& m) { return status_of(m, "n6") == "left"; }, 10s),
             10s)
-      << members(*n1).dump();
+      << members(*nodes[0]).dump();
 }
 
 TEST_F(GossipClusterTest, NodeWithTheWrongKeyCannotJoinAndIsCounted) {
