@@ -214,25 +214,35 @@ int run_node(const node_options& in) {
     peers = gossip->live_peers();
     hosts = std::move(live);
   };
-  // The live members' addresses, saved at most every 2 s after a change.
+  // The live members' addresses: saved at once the first time this process sees a peer (a node
+  // killed right after joining must still find the cluster again), then at most every 2 s.
   boost::asio::steady_timer snapshot_timer(io);
   bool snapshot_due = false;
+  bool snapshot_saved = false;
+  auto save_peers = [&] {
+    std::vector<std::string> addrs;
+    for (const auto& m : gossip->members()) {
+      if (m.meta.name != o.name && m.state == gossip::member_state::alive) {
+        addrs.push_back(m.meta.addr.to_string());
+      }
+    }
+    if (addrs.empty()) return;
+    if (!mesh::save_peer_snapshot(peer_file, addrs)) {
+      spdlog::warn("cannot write {}", peer_file.string());
+    }
+    snapshot_saved = true;
+  };
   auto save_peers_soon = [&] {
+    if (!snapshot_saved) {
+      save_peers();
+      return;
+    }
     if (snapshot_due) return;
     snapshot_due = true;
     snapshot_timer.expires_after(std::chrono::seconds(2));
     snapshot_timer.async_wait([&](const boost::system::error_code& e) {
       snapshot_due = false;
-      if (e) return;
-      std::vector<std::string> addrs;
-      for (const auto& m : gossip->members()) {
-        if (m.meta.name != o.name && m.state == gossip::member_state::alive) {
-          addrs.push_back(m.meta.addr.to_string());
-        }
-      }
-      if (!addrs.empty() && !mesh::save_peer_snapshot(peer_file, addrs)) {
-        spdlog::warn("cannot write {}", peer_file.string());
-      }
+      if (!e) save_peers();
     });
   };
   gossip->set_event_handler([&](const gossip::member_event&) {

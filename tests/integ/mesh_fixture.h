@@ -20,6 +20,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace meshdeploy::test {
@@ -150,6 +151,33 @@ class MeshFixture : public ::testing::Test {
       std::this_thread::sleep_for(100ms);
     }
     return doc;
+  }
+
+  // Creates `group` with `config`, makes every host's BeforeInstall sleep 30 s, deploys the
+  // revision through node 1 without waiting, and waits (at most 15 s) for the first host to
+  // enter its window; hooks are fast again afterwards. Returns the deployment id and that host
+  // (-1 when none entered).
+  std::pair<std::string, int> deploy_and_hold_first(const std::string& group,
+                                                    const std::string& config) {
+    EXPECT_EQ(cli(0, {"group", "create", "--app", "web", "--name", group, "--tag", "role=web",
+                      "--config", config})
+                  .exit_code,
+              0);
+    {
+      std::ofstream slow(dir_ / "slow_hosts");
+      for (int i = 0; i < static_cast<int>(nodes_.size()); ++i) slow << root(i).string() << "\n";
+    }
+    auto r =
+        cli(0, {"deploy", "--app", "web", "--group", group, "--source", (dir_ / "rev").string()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    const std::string id = r.out.substr(0, r.out.find('\n'));
+    int first = -1;
+    for (int i = 0; i < 300 && first < 0 && !id.empty(); ++i) {
+      if (auto e = entered(); !e.empty()) first = e.front();
+      std::this_thread::sleep_for(50ms);
+    }
+    fs::remove(dir_ / "slow_hosts");
+    return {id, first};
   }
 
   static bool ended(const json& d) {

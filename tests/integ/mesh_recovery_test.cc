@@ -10,25 +10,9 @@ namespace {
 using MeshRecoveryTest = MeshFixture;
 
 TEST_F(MeshRecoveryTest, KillNineOfAHostInsideItsHookEndsHonestlyAfterRestart) {
-  ASSERT_EQ(cli(0, {"group", "create", "--app", "web", "--name", "k9", "--tag", "role=web",
-                    "--config", "OneAtATime"})
-                .exit_code,
-            0);
-  {
-    std::ofstream slow(dir_ / "slow_hosts");
-    for (int i = 0; i < kNodes; ++i) slow << root(i).string() << "\n";
-  }
-  auto r = cli(0, {"deploy", "--app", "web", "--group", "k9", "--source", (dir_ / "rev").string()});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::string id = r.out.substr(0, r.out.find('\n'));
   // The first host to enter sleeps inside BeforeInstall: kill -9 its node there.
-  int victim = -1;
-  for (int i = 0; i < 300 && victim < 0; ++i) {
-    if (auto e = entered(); !e.empty()) victim = e.front();
-    std::this_thread::sleep_for(50ms);
-  }
+  const auto [id, victim] = deploy_and_hold_first("k9", "OneAtATime");
   ASSERT_GE(victim, 0) << "no host entered";
-  fs::remove(dir_ / "slow_hosts");
   nodes_[victim]->kill_hard();
   std::this_thread::sleep_for(500ms);
   ASSERT_TRUE(nodes_[victim]->start()) << read_file(nodes_[victim]->log_path());
@@ -103,24 +87,8 @@ TEST_F(MeshRecoveryTest, KillNineOfTheSubmittingNodeDoesNotStopTheRollout) {
 TEST_F(MeshRecoveryTest, ExcludingADeadHostFreesItsTokenAndTheRolloutFinishes) {
   // 7 of 8 healthy: K = 1 and one failure tolerated.
   ASSERT_EQ(cli(0, {"config", "create", "SevenOfEight", "--min-healthy", "7"}).exit_code, 0);
-  ASSERT_EQ(cli(0, {"group", "create", "--app", "web", "--name", "ex", "--tag", "role=web",
-                    "--config", "SevenOfEight"})
-                .exit_code,
-            0);
-  {
-    std::ofstream slow(dir_ / "slow_hosts");
-    for (int i = 0; i < kNodes; ++i) slow << root(i).string() << "\n";
-  }
-  auto r = cli(0, {"deploy", "--app", "web", "--group", "ex", "--source", (dir_ / "rev").string()});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::string id = r.out.substr(0, r.out.find('\n'));
-  int victim = -1;
-  for (int i = 0; i < 300 && victim < 0; ++i) {
-    if (auto e = entered(); !e.empty()) victim = e.front();
-    std::this_thread::sleep_for(50ms);
-  }
+  const auto [id, victim] = deploy_and_hold_first("ex", "SevenOfEight");
   ASSERT_GE(victim, 0) << "no host entered";
-  fs::remove(dir_ / "slow_hosts");
   nodes_[victim]->kill_hard();  // and it stays down: it holds the only token
   const int via = (victim + 2) % kNodes;
   std::this_thread::sleep_for(1s);
