@@ -193,8 +193,10 @@ void mesh_deployer::add_deployment(group_state& g, const rec::record& intent) {
 bool mesh_deployer::add_record(group_state& g, const rec::record& r) {
   switch (r.type) {
     case rec::record_type::intent:
-      if (group_of_.count(r.key) != 0)
-        return g.driver->add_intent(*payload_as<rec::intent_payload>(r), r.time_ms);
+      if (group_of_.count(r.key) != 0) {
+        auto in = payload_as<rec::intent_payload>(r);
+        return in && g.driver->add_intent(*in, r.time_ms);
+      }
       add_deployment(g, r);
       return true;
     case rec::record_type::approval:
@@ -421,7 +423,7 @@ void mesh_deployer::refresh_views(group_state& g) {
   for (const auto& id : ids) write_view(g, id);
 }
 
-void mesh_deployer::write_view(group_state& g, const std::string& id) {
+void mesh_deployer::write_view(group_state& g, const std::string& id, bool follow_link) {
   const ro::record_set& rs = g.driver->records();
   const ro::intent_entry* e = rs.intent(id);
   if (e == nullptr) return;
@@ -446,9 +448,11 @@ void mesh_deployer::write_view(group_state& g, const std::string& id) {
   } else if (env_.changed) {
     env_.changed(id);
   }
-  if (doc.rollback_of.empty()) return;
-  // The rolled-back deployment's document names this one.
-  if (rs.intent(doc.rollback_of) != nullptr) write_view(g, doc.rollback_of);
+  // The rolled-back deployment's document names this one (one level: signed intents could
+  // name each other in a cycle).
+  if (follow_link && !doc.rollback_of.empty() && rs.intent(doc.rollback_of) != nullptr) {
+    write_view(g, doc.rollback_of, false);
+  }
 }
 
 void mesh_deployer::maybe_auto_rollback(group_state& g) {

@@ -113,7 +113,9 @@ class mesh_deployer {
   void settle(group_state& g, std::vector<rollout::action> actions);
   bool perform(group_state& g, const rollout::action& a);
   void refresh_views(group_state& g);
-  void write_view(group_state& g, const std::string& deployment_id);
+  // Recomputes and stores one status document; `follow_link` also rewrites the document of the
+  // deployment it rolls back (which names it).
+  void write_view(group_state& g, const std::string& deployment_id, bool follow_link = true);
   void maybe_auto_rollback(group_state& g);
   void maybe_catch_up();
   void prefetch(const std::string& app, const std::string& revision,
