@@ -1051,20 +1051,28 @@ std::string gossip_driver::prometheus_text() const {
   for (const auto& [reason, n] : drops) {
     out += fmt::format("meshdeploy_gossip_dropped_total{{reason=\"{}\"}} {}\n", reason, n);
   }
-  metric("stream_errors_total", "counter", "Stream connect, read and write failures.");
-  out += fmt::format("meshdeploy_gossip_stream_errors_total {}\n", c.stream_errors);
-  metric("streams_opened_total", "counter",
-         "Outgoing stream connections opened (each carries many frames while in use).");
-  out += fmt::format("meshdeploy_gossip_streams_opened_total {}\n", c.streams_opened);
-  metric("stream_frames_reused_total", "counter",
-         "Stream messages sent on an already open connection.");
-  out += fmt::format("meshdeploy_gossip_stream_frames_reused_total {}\n", c.frames_reused);
-  metric("streams_evicted_total", "counter",
-         "Stream connections closed to stay within the connection limits.");
-  out += fmt::format("meshdeploy_gossip_streams_evicted_total {}\n", c.streams_evicted);
-  metric("stream_frames_dropped_total", "counter",
-         "Stream messages queued on a connection that closed before they were written.");
-  out += fmt::format("meshdeploy_gossip_stream_frames_dropped_total {}\n", c.frames_dropped);
+  struct stream_counter {
+    const char* name;
+    const char* help;
+    std::uint64_t value;
+  };
+  const stream_counter stream_counters[] = {
+      {"stream_errors_total", "Stream connect, read and write failures.", c.stream_errors},
+      {"streams_opened_total",
+       "Outgoing stream connections opened (each carries many frames while in use).",
+       c.streams_opened},
+      {"stream_frames_reused_total", "Stream messages sent on an already open connection.",
+       c.frames_reused},
+      {"streams_evicted_total", "Stream connections closed to stay within the connection limits.",
+       c.streams_evicted},
+      {"stream_frames_dropped_total",
+       "Stream messages queued on a connection that closed before they were written.",
+       c.frames_dropped},
+  };
+  for (const auto& sc : stream_counters) {
+    metric(sc.name, "counter", sc.help);
+    out += fmt::format("meshdeploy_gossip_{} {}\n", sc.name, sc.value);
+  }
   metric("suspicions_raised_total", "counter", "Members this node accused.");
   out += fmt::format("meshdeploy_gossip_suspicions_raised_total {}\n", s.suspicions_raised);
   metric("suspicions_refuted_total", "counter", "Suspicions about this node that it refuted.");
