@@ -27,7 +27,7 @@ config config::local() {
   c.indirect_checks = 1;
   c.gossip_interval = 100ms;
   c.gossip_to_dead = 15s;
-  c.push_pull_interval = 10s;
+  c.push_pull_interval = 3s;
   c.dead_reap_after = 30s;
   c.left_reap_after = 30s;
   return c;

@@ -98,7 +98,7 @@ TEST_F(GossipClusterTest, NodesJoinDetectCrashAndSeeLeave) {
     }
     return true;
   };
-  ASSERT_LT(wait_all(all, all_alive, 15s), 15s) << members(*nodes[0]).dump() << "\n"
+  ASSERT_LT(wait_all(all, all_alive, 30s), 30s) << members(*nodes[0]).dump() << "\n"
                                                 << members(*nodes[6]).dump() << "\nn7 log:\n"
                                                 << read_file(nodes[6]->log_path());
 

@@ -53,14 +53,21 @@ class MeshFixture : public ::testing::Test {
                                                       std::vector<std::string>{"role=web"}, args));
       ASSERT_FALSE(nodes_.back()->api().empty()) << read_file(nodes_.back()->log_path());
     }
-    // Everyone sees everyone.
-    for (int tries = 0; tries < 200; ++tries) {
-      auto m = json::parse(cli(0, {"members", "-o", "json"}).out, nullptr, false);
+    // Node 1 (which plans the deployments) sees everyone. Bounded by 30 s: a member that
+    // missed every gossip about a later joiner learns of it at the latest at the next
+    // anti-entropy exchange (5 to 15 s after start in the local profile).
+    const auto t0 = std::chrono::steady_clock::now();
+    std::string view;
+    for (int tries = 0; tries < 1000; ++tries) {
+      view = cli(0, {"members", "-o", "json"}).out;
+      auto m = json::parse(view, nullptr, false);
       int alive = 0;
       if (m.is_object()) {
         for (const auto& x : m["members"]) alive += x["status"] == "alive";
       }
       if (alive == kNodes) break;
+      ASSERT_LT(std::chrono::steady_clock::now() - t0, 30s) << "node-1 does not see all alive: "
+                                                            << view;
       std::this_thread::sleep_for(50ms);
     }
     ASSERT_EQ(cli(0, {"app", "create", "web"}).exit_code, 0);
