@@ -295,8 +295,8 @@ int run(int argc, char** argv) {
                      "when it lacks it (catch-up, CodeDeploy's Auto Scaling behaviour)");
   node_run
       ->add_option("--catch-up-delay", nopts.catch_up_delay_s,
-                   "Seconds after start before catch-up judges what this host lacks (the "
-                   "records arrive first)")
+                   "Longest wait after start before catch-up judges what this host lacks; it "
+                   "judges sooner once its records match a peer's")
       ->default_str(std::to_string(nopts.catch_up_delay_s));
   node_run->add_option("--log-level", nopts.log_level, "trace, debug, info, warn or error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))

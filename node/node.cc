@@ -332,7 +332,8 @@ int run_node(const node_options& in) {
           },
           [&io, &paced](std::function<void()> fn) {
             boost::asio::post(io, [&paced, fn = std::move(fn)] { paced(fn); });
-          }});
+          },
+          [&records] { return records.matched_a_peer(); }});
   auto deliver = [&](std::vector<records::record> batch) {
     if (batch.empty()) return;
     paced([&] {

@@ -116,6 +116,11 @@ void record_service::set_on_stored(std::function<void(const records::record&)> f
   on_stored_ = std::move(fn);
 }
 
+bool record_service::matched_a_peer() const {
+  std::lock_guard lock(mu_);
+  return replicator_.stats().syncs_equal > 0;
+}
+
 std::string record_service::prometheus_text() const {
   std::string out;
   out += "# HELP meshdeploy_records_stored Verified records held, by type.\n";

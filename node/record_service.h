@@ -62,6 +62,10 @@ class record_service {
   // Called for every record newly stored (from the API or a peer), after the audit append.
   void set_on_stored(std::function<void(const records::record&)> fn);
 
+  // True once an anti-entropy digest from a peer equalled this node's root since start: this
+  // node then held every record that peer held (a fresh node has caught up with the mesh).
+  bool matched_a_peer() const;
+
   // Prometheus text: records stored by type, rejected by reason, pending, traffic.
   std::string prometheus_text() const;
 

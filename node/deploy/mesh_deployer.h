@@ -53,6 +53,9 @@ struct mesh_env {
       fetch_bundle;
   // Runs `fn` on the io thread (asio::post).
   std::function<void(std::function<void()> fn)> post;
+  // True once this node's records matched a peer's since start (record_service::
+  // matched_a_peer); unset = never (catch-up then waits for catch_up_delay).
+  std::function<bool()> records_in_sync;
 };
 
 struct mesh_options {
@@ -60,8 +63,9 @@ struct mesh_options {
   // its part as skipped (DEPLOYMENT_TIMED_OUT), which fails the deployment; no token is freed.
   // 0 disables. Default: longer than the longest hook (3600 s) plus margin.
   std::chrono::milliseconds progress_deadline{std::chrono::minutes(65)};
-  // Catch-up: this host's tags (to match group selectors) and how long after start to wait
-  // for the records to arrive before judging what this host lacks. Disabled when !catch_up.
+  // Catch-up: this host's tags (to match group selectors) and the longest wait after start for
+  // the records to arrive before judging what this host lacks (it judges as soon as its records
+  // match a peer's: mesh_env::records_in_sync). Disabled when !catch_up.
   bool catch_up = true;
   std::vector<tag> tags;
   std::chrono::milliseconds catch_up_delay{std::chrono::seconds(10)};

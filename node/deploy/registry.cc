@@ -430,10 +430,34 @@ result<void> registry::store_bundle(const records::revision_payload& rev, const 
 }
 
 result<void> registry::put_deployment(const deployment_record& d, storage::durability durability) {
-  return db_.put(kDeployments, d.id, to_json(d).dump(), durability);
+  std::lock_guard lock(deferred_mu_);
+  MESH_CHECK(db_.put(kDeployments, d.id, to_json(d).dump(), durability));
+  deferred_.erase(d.id);
+  return ok();
+}
+
+void registry::put_deployment_deferred(deployment_record d) {
+  std::lock_guard lock(deferred_mu_);
+  std::string id = d.id;
+  deferred_.insert_or_assign(std::move(id), std::move(d));
+}
+
+result<void> registry::flush_deferred_deployments() {
+  std::lock_guard lock(deferred_mu_);
+  while (!deferred_.empty()) {
+    auto it = deferred_.begin();
+    MESH_CHECK(db_.put(kDeployments, it->first, to_json(it->second).dump(),
+                       storage::durability::buffered));
+    deferred_.erase(it);
+  }
+  return ok();
 }
 
 result<deployment_record> registry::get_deployment(const std::string& id) const {
+  {
+    std::lock_guard lock(deferred_mu_);
+    if (auto it = deferred_.find(id); it != deferred_.end()) return it->second;
+  }
   MESH_TRY(auto bytes, db_.get(kDeployments, id));
   if (!bytes) {
     return make_error(errc::not_found, fmt::format("deployment '{}' does not exist", id));
@@ -449,6 +473,18 @@ result<std::vector<deployment_record>> registry::list_deployments(const std::str
                                                                   const std::string& group) const {
   MESH_TRY(auto all,
            scan_all<deployment_record>(db_, kDeployments, "", "deployment", deployment_from_json));
+  std::map<std::string, deployment_record> held;
+  {
+    std::lock_guard lock(deferred_mu_);
+    held = deferred_;
+  }
+  for (auto& d : all) {
+    if (auto it = held.find(d.id); it != held.end()) {
+      d = std::move(it->second);
+      held.erase(it);
+    }
+  }
+  for (auto& [id, d] : held) all.push_back(std::move(d));
   std::vector<deployment_record> out;
   for (auto& d : all) {
     if ((app.empty() || d.application == app) && (group.empty() || d.group == group)) {

@@ -21,6 +21,8 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -110,9 +112,19 @@ class registry {
   std::filesystem::path bundle_path(const revision_info& r) const;
   bool has_bundle(const revision_info& r) const;
 
-  // `durability` buffered suits documents recomputed from records (the mesh's views).
+  // `durability` buffered suits documents recomputed from records (the mesh's views). Replaces
+  // a document put deferred.
   result<void> put_deployment(const deployment_record& d,
                               storage::durability durability = storage::durability::synced);
+  // For documents that change many times a second and can be recomputed after a crash (an open
+  // deployment's view, rewritten on every host's progress): held in memory, where every read
+  // below sees it at once, and written to the store (buffered) by the next
+  // flush_deferred_deployments. Rendering and writing the whole document on every change was
+  // most of a node's CPU in a 32-host rollout (bench/RESULTS.md).
+  void put_deployment_deferred(deployment_record d);
+  // Writes the documents put deferred since the last call; the first error is returned, the
+  // document it concerns stays held for the next call.
+  result<void> flush_deferred_deployments();
   result<deployment_record> get_deployment(const std::string& id) const;
   // Newest first; empty filters match everything.
   result<std::vector<deployment_record>> list_deployments(const std::string& app,
@@ -122,6 +134,8 @@ class registry {
   storage::db& db_;
   const records::store& records_;
   std::filesystem::path revisions_dir_;
+  mutable std::mutex deferred_mu_;
+  std::map<std::string, deployment_record> deferred_;  // GUARDED_BY(deferred_mu_)
 };
 
 // Conversions from record payloads to the API's shapes.

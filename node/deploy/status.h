@@ -37,6 +37,8 @@ struct diagnostics {
   std::string script_name;
   std::string message;
   std::string log_tail;  // last 4 KiB of the script output
+
+  friend bool operator==(const diagnostics&, const diagnostics&) = default;
 };
 
 struct event_status {
@@ -45,17 +47,23 @@ struct event_status {
   unix_ms start_time = 0;
   unix_ms end_time = 0;
   std::optional<diagnostics> diag;
+
+  friend bool operator==(const event_status&, const event_status&) = default;
 };
 
 struct host_progress {
   std::string host;
   host_status status = host_status::pending;
   std::vector<event_status> events;  // every lifecycle event, in execution order
+
+  friend bool operator==(const host_progress&, const host_progress&) = default;
 };
 
 struct error_information {
   std::string code;  // e.g. "HEALTH_CONSTRAINTS", "NO_INSTANCES", "DEPLOYMENT_INTERRUPTED"
   std::string message;
+
+  friend bool operator==(const error_information&, const error_information&) = default;
 };
 
 struct deployment_record {
@@ -80,6 +88,8 @@ struct deployment_record {
   std::optional<error_information> error;
   std::vector<host_progress> hosts;
   std::uint64_t version = 0;  // bumped on every change; lets watchers wait for news
+
+  friend bool operator==(const deployment_record&, const deployment_record&) = default;
 };
 
 struct overview {
