@@ -25,15 +25,6 @@ struct local_deployer::running {
 
 namespace {
 
-std::vector<event_status> fresh_events() {
-  std::vector<event_status> events;
-  for (agent::lifecycle_event e : agent::lifecycle_order()) {
-    events.push_back(
-        event_status{std::string(agent::to_string(e)), host_status::pending, 0, 0, {}});
-  }
-  return events;
-}
-
 // Updates the record's host entry from the executor's callbacks.
 class record_sink final : public agent::progress_sink {
  public:
@@ -218,7 +209,7 @@ result<deployment_record> local_deployer::submit(const deployment_request& req) 
     MESH_CHECK(reg_.put_deployment(d));
     return d;
   }
-  d.hosts.push_back(host_progress{self_.name, host_status::pending, fresh_events()});
+  d.hosts.push_back(host_progress{self_.name, host_status::pending, pending_lifecycle_events()});
   d.status = deployment_status::in_progress;
 
   auto r = std::make_shared<running>();

@@ -1,5 +1,6 @@
 #include "node/deploy/status.h"
 
+#include "node/agent/lifecycle_event.h"
 #include "node/deploy/errc.h"
 
 #include <fmt/format.h>
@@ -32,6 +33,15 @@ result<unix_ms> parse_rfc3339(const std::string& s) {
 }
 
 }  // namespace
+
+std::vector<event_status> pending_lifecycle_events() {
+  std::vector<event_status> events;
+  for (agent::lifecycle_event e : agent::lifecycle_order()) {
+    events.push_back(
+        event_status{std::string(agent::to_string(e)), host_status::pending, 0, 0, {}});
+  }
+  return events;
+}
 
 std::string_view to_string(deployment_status s) { return kDeploymentNames[static_cast<int>(s)]; }
 std::string_view to_string(host_status s) { return kHostNames[static_cast<int>(s)]; }

@@ -51,6 +51,9 @@ struct event_status {
   friend bool operator==(const event_status&, const event_status&) = default;
 };
 
+// One entry per lifecycle event, in execution order, all pending (a host row before it runs).
+std::vector<event_status> pending_lifecycle_events();
+
 struct host_progress {
   std::string host;
   host_status status = host_status::pending;

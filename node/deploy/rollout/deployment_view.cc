@@ -171,15 +171,6 @@ outcome judge_with(const record_set& rs, const admission_state& s, const std::st
   return {deployment_status::in_progress, std::nullopt};
 }
 
-std::vector<event_status> pending_events() {
-  std::vector<event_status> events;
-  for (agent::lifecycle_event e : agent::lifecycle_order()) {
-    events.push_back(
-        event_status{std::string(agent::to_string(e)), host_status::pending, 0, 0, {}});
-  }
-  return events;
-}
-
 host_status row_status(host_outcome o) {
   switch (o) {
     case host_outcome::pending:
@@ -293,7 +284,7 @@ deployment_record view(const record_set& rs, const admission_state& s, const std
   unix_ms last = e.created;
   for (std::size_t i = 0; i < in.targets.size(); ++i) {
     host_progress hp{in.targets[i], row_status(fact_of(rs, id, in.targets[i]).outcome),
-                     pending_events()};
+                     pending_lifecycle_events()};
     if (const progress_entry* p = rs.progress(id, in.targets[i]);
         p != nullptr && !p->progress.events.empty()) {
       hp.events.clear();
