@@ -7,8 +7,9 @@
 #  2. steady state: after SETTLE seconds, WINDOW seconds with no API traffic: per-node CPU from
 #     /proc/PID/stat (utime+stime), traffic from each node's /metrics (sealed bytes: envelope and
 #     crypto, no IP/UDP/TCP headers) and, when the cluster has a network namespace of its own
-#     (as root, by default), from the loopback device's counters, which see every byte the
-#     cluster sends, IP/UDP/TCP headers, ACKs and handshakes included;
+#     (as root, by default), from the loopback device's counters, which count every IP packet
+#     the cluster sends (IP/UDP/TCP headers, ACKs and handshakes included; lo adds no link
+#     header: a 100-byte UDP payload counts 128 bytes);
 #  3. KILLS trials: kill -9 of a random node, then every survivor's /v1/members is polled (one
 #     keep-alive connection each, a round at most every 100 ms) until all list it dead; the
 #     node is restarted (same data dir, new port, joining a live node) and, once all N are alive
@@ -127,7 +128,7 @@ for k in $(seq 1 "$kills"); do
   printf 'kill %d/%d: ' "$k" "$kills"
   "${probe[@]}" detect "${pid[$v]}" "h$v" 30 0.1 "$work/kill$k.json" "${survivors[@]}" ||
     echo "  (trial $k: not seen dead everywhere within 30 s; counted as such)"
-  wait "${pid[$v]}" 2>/dev/null || true
+  { wait "${pid[$v]}"; } 2>/dev/null || true  # reaped quietly (no "Killed" line)
   j=$((v % n + 1))
   start_node "$v" --join "${gaddr[$j]}"
   wait_ready "$v"

@@ -245,12 +245,17 @@ def cmd_report(work, n, sim_out):
     if st["netns"]:
         lo = st["lo"]
         per = lo["bytes"] / window / n
-        ip = (lo["bytes"] - 14 * lo["packets"]) / window / n
-        print(f"  loopback device (network namespace of the cluster only, nothing else on it): "
-              f"{per:.0f} B/s per node counted by lo ({ip:.0f} B/s at the IP layer, without lo's "
-              f"14 B link header), {lo['packets'] / window / n:.2f} packets/s per node; "
-              f"UDP {st['udp_out'] / window / n:.2f} datagrams/s, TCP {st['tcp_out'] / window / n:.2f} "
-              f"segments/s per node")
+        print(f"  loopback device (the cluster's own network namespace, nothing else on it; lo "
+              f"counts IP packets: IP/UDP/TCP headers and ACKs included): {per:.0f} B/s per node, "
+              f"{lo['packets'] / window / n:.2f} packets/s per node (UDP "
+              f"{st['udp_out'] / window / n:.2f} datagrams/s, TCP {st['tcp_out'] / window / n:.2f} "
+              f"segments/s)")
+        sealed = sum(m1[a]["metrics"][key_out] - m0[a]["metrics"][key_out] for a in m1)
+        model = sealed + 28 * st["udp_out"] + 52 * st["tcp_out"]
+        print(f"  check: /metrics sealed bytes + 28 B per UDP datagram + 52 B per TCP segment "
+              f"(IPv4 + TCP timestamps) = {model} B vs {lo['bytes']} B counted by lo "
+              f"({model / max(1, lo['bytes']):.3f}); the sealed bytes alone are "
+              f"{sealed / max(1, lo['bytes']):.2f} of the wire bytes")
     cpu = sorted(st["cpu_pct"])
     print(f"  CPU per node (utime+stime / window): mean {sum(cpu) / len(cpu):.2f}% of a core, "
           f"p50 {pct(cpu, 0.5):.2f}%, max {cpu[-1]:.2f}%; RSS mean {st['rss_mb']:.1f} MB")
