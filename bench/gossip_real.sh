@@ -126,9 +126,9 @@ for k in $(seq 1 "$kills"); do
   survivors=()
   for i in $(seq 1 "$n"); do [ "$i" = "$v" ] || survivors+=("${api[$i]}"); done
   printf 'kill %d/%d: ' "$k" "$kills"
+  disown "${pid[$v]}"  # bash reaps it without a "Killed" line
   "${probe[@]}" detect "${pid[$v]}" "h$v" 30 0.1 "$work/kill$k.json" "${survivors[@]}" ||
     echo "  (trial $k: not seen dead everywhere within 30 s; counted as such)"
-  { wait "${pid[$v]}"; } 2>/dev/null || true  # reaped quietly (no "Killed" line)
   j=$((v % n + 1))
   start_node "$v" --join "${gaddr[$j]}"
   wait_ready "$v"
