@@ -170,6 +170,7 @@ def cmd_detect(pid, name, timeout, period, out, addrs):
     os.kill(pid, signal.SIGKILL)
     before = {nd.addr: 0.0 for nd in nodes}  # last request start that still saw it not dead
     seen = {}  # addr -> (lo, hi)
+    suspect = {}  # addr -> first poll answer showing it suspect or dead (upper bound)
     errors = 0
     polls = 0
     while len(seen) < len(nodes) and time.monotonic() - t_kill < timeout:
@@ -184,6 +185,8 @@ def cmd_detect(pid, name, timeout, period, out, addrs):
                 errors += 1
                 continue
             polls += 1
+            if st in ("suspect", "dead") and nd.addr not in suspect:
+                suspect[nd.addr] = time.monotonic() - t_kill
             if st == "dead":
                 seen[nd.addr] = (before[nd.addr], time.monotonic() - t_kill)
             else:
@@ -191,7 +194,7 @@ def cmd_detect(pid, name, timeout, period, out, addrs):
         time.sleep(max(0.0, period - (time.monotonic() - round_start)))
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
     elapsed = time.monotonic() - t_kill
-    doc = {"victim": name, "observers": len(nodes), "seen": seen,
+    doc = {"victim": name, "observers": len(nodes), "seen": seen, "suspect": suspect,
            "missing": [nd.addr for nd in nodes if nd.addr not in seen], "poll_errors": errors,
            "polls": polls, "elapsed": elapsed,
            "poller_cpu_s": (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)}
@@ -268,6 +271,7 @@ def cmd_report(work, n, sim_out):
         trials.append(json.load(open(os.path.join(work, f"kill{i}.json"))))
         i += 1
     everyone, everyone_hi, obs, widths, cpu_poll, polls, elapsed = [], [], [], [], 0.0, 0, 0.0
+    first_suspect, after_suspect = [], []
     for t in trials:
         if t["missing"]:
             continue
@@ -276,6 +280,9 @@ def cmd_report(work, n, sim_out):
         everyone_hi.append(max(hi for lo, hi in t["seen"].values()))
         obs.extend(mids)
         widths.extend(hi - lo for lo, hi in t["seen"].values())
+        if t.get("suspect"):
+            first_suspect.append(min(t["suspect"].values()))
+            after_suspect.append(everyone_hi[-1] - first_suspect[-1])
         cpu_poll += t["poller_cpu_s"]
         polls += t["polls"]
         elapsed += t["elapsed"]
@@ -283,13 +290,20 @@ def cmd_report(work, n, sim_out):
     print(f"  seen dead by every survivor: {dist(everyone)}")
     print(f"    (upper bounds, first poll that showed it: {dist(everyone_hi)})")
     print(f"  per observer: {dist(obs)}")
+    if first_suspect:
+        print(f"  first poll answer showing it suspect (or dead), any survivor: "
+              f"{dist(first_suspect)}")
+        print(f"  from there to dead everywhere (upper bounds): {dist(after_suspect)}")
     if widths:
         print(f"  poll resolution: mean window {sum(widths) / len(widths) * 1000:.0f} ms per "
               f"observer (midpoint used); poller {polls} requests, "
               f"{cpu_poll / max(elapsed, 1e-9) * 100:.0f}% of a core while polling")
 
-    sim_all, sim_obs = [], []
+    sim_all, sim_obs, sim_first = [], [], []
     for line in open(sim_out):
+        m = re.search(r"first suspicion raised within ([0-9.]+) s", line)
+        if m:
+            sim_first.append(float(m.group(1)))
         m = re.match(r"\s*crash \d+: \S+ seen dead by all in ([0-9.]+) s", line)
         if m:
             sim_all.append(float(m.group(1)))
@@ -297,6 +311,8 @@ def cmd_report(work, n, sim_out):
         if m:
             sim_obs = [float(x) for x in m.groups()]
     print(f"simulator: seen dead by all: {dist(sim_all)}")
+    if sim_first:
+        print(f"  first suspicion raised (50 ms steps): {dist(sim_first)}")
     if sim_obs:
         print(f"  per observer: p50 {sim_obs[0]:.2f} s, p90 {sim_obs[1]:.2f} s, "
               f"p99 {sim_obs[2]:.2f} s")

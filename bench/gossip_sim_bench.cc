@@ -20,10 +20,11 @@
 // random nodes, 30 s apart, without loss, measure the time until every live member sees each one
 // dead (with --restart-crashed 1 each crashed node restarts at a new port 30 s after its crash,
 // joins a random live node and the cluster runs 30 s more, so every crash happens at full size,
-// as in bench/gossip_real.sh); then M simulated minutes in which 5% of the members freeze for 1-10
-// s once a minute (Lifeguard's experiment) count healthy nodes declared dead; then M simulated
-// minutes under 10% uniform packet loss count every dead declaration. Peak RSS is printed at the
-// end. Results and their commands: bench/RESULTS.md.
+// as in bench/gossip_real.sh; each crash prints a line with its times and when the first
+// suspicion was raised anywhere, in 50 ms steps); then M simulated minutes in which 5% of the
+// members freeze for 1-10 s once a minute (Lifeguard's experiment) count healthy nodes declared
+// dead; then M simulated minutes under 10% uniform packet loss count every dead declaration. Peak
+// RSS is printed at the end. Results and their commands: bench/RESULTS.md.
 #include "tests/sim/simulator.h"
 
 #include <fmt/format.h>
@@ -33,6 +34,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <string>
 
 namespace meshdeploy::sim {
@@ -277,7 +279,20 @@ int run(const args& a) {
       if (s.up(v)) break;
     }
     s.crash(v);
-    s.run_for(30s);
+    // 30 s in 50 ms steps (the same run: stepping only pauses it) to time the first accusation.
+    auto raised = [&s] {
+      std::uint64_t r = 0;
+      for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s.up(i)) r += s.node(i).stats().suspicions_raised;
+      }
+      return r;
+    };
+    const std::uint64_t raised0 = raised();
+    std::optional<duration> first_suspicion;
+    for (int step = 0; step < 600; ++step) {
+      s.run_for(50ms);
+      if (!first_suspicion && raised() > raised0) first_suspicion = 50ms * (step + 1);
+    }
     const auto d = s.detection_of(v);
     if (d.everyone) {
       everyone.push_back(*d.everyone);
@@ -285,10 +300,13 @@ int run(const args& a) {
       undetected++;
     }
     observers.insert(observers.end(), d.per_observer.begin(), d.per_observer.end());
-    fmt::print("  crash {}: {} seen dead by all {}: {}\n", k + 1, s.name(v),
+    fmt::print("  crash {}: {} seen dead by all {}: {}; first suspicion raised within {}\n", k + 1,
+               s.name(v),
                d.everyone ? fmt::format("in {:.3f} s", to_ms(*d.everyone) / 1000)
                           : fmt::format("NOT within 30 s ({} missing)", d.missing),
-               dist(d.per_observer));
+               dist(d.per_observer),
+               first_suspicion ? fmt::format("{:.2f} s", to_ms(*first_suspicion) / 1000)
+                               : std::string("-"));
     if (a.restart_crashed) {
       std::size_t seed = v;
       for (int tries = 0; tries < 1000 && !s.up(seed); ++tries) seed = s.random_below(a.nodes);
