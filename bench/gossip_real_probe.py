@@ -350,4 +350,7 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    try:
+        sys.exit(main(sys.argv))
+    except KeyboardInterrupt:  # Ctrl-C: gossip_real.sh's trap stops the nodes
+        sys.exit(130)
