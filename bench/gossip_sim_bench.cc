@@ -5,7 +5,8 @@
 //   bench_gossip_sim [--nodes N] [--seed S] [--profile lan|local] [--crashes K]
 //                    [--broadcasts B] [--loss P] [--latency-us U] [--jitter-us J]
 //                    [--freeze-minutes M] [--loss-minutes M] [--steady-minutes M]
-//                    [--join-seconds T] [--snapshot-join 0|1] [--probe-interval-ms X]
+//                    [--join-seconds T] [--snapshot-join 0|1] [--restart-crashed 0|1]
+//                    [--probe-interval-ms X]
 //                    [--probe-timeout-ms X]
 //                    [--suspicion-mult X] [--suspicion-max-mult X] [--retransmit-mult X]
 //                    [--gossip-interval-ms X] [--gossip-nodes X]
@@ -17,10 +18,13 @@
 // minutes (default 1) measure bytes per node per second and wall time; B user broadcasts from
 // random nodes under loss P (default 5%) measure time to reach 100% of live nodes; K crashes of
 // random nodes, 30 s apart, without loss, measure the time until every live member sees each one
-// dead; then M simulated minutes in which 5% of the members freeze for 1-10 s once a minute
-// (Lifeguard's experiment) count healthy nodes declared dead; then M simulated minutes under 10%
-// uniform packet loss count every dead declaration. Peak RSS is printed at the end. Results and
-// their commands: bench/RESULTS.md.
+// dead (with --restart-crashed 1 each crashed node restarts at a new port 30 s after its crash,
+// joins a random live node and the cluster runs 30 s more, so every crash happens at full size,
+// as in bench/gossip_real.sh; each crash prints a line with its times and when the first
+// suspicion was raised anywhere, in 50 ms steps); then M simulated minutes in which 5% of the
+// members freeze for 1-10 s once a minute (Lifeguard's experiment) count healthy nodes declared
+// dead; then M simulated minutes under 10% uniform packet loss count every dead declaration. Peak
+// RSS is printed at the end. Results and their commands: bench/RESULTS.md.
 #include "tests/sim/simulator.h"
 
 #include <fmt/format.h>
@@ -30,6 +34,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <string>
 
 namespace meshdeploy::sim {
@@ -52,6 +57,7 @@ struct args {
   std::size_t steady_minutes = 1;
   long join_seconds = 10;
   bool snapshot_join = false;
+  bool restart_crashed = false;
   // Profile overrides; negative = keep the profile's value.
   long probe_interval_ms = -1;
   long probe_timeout_ms = -1;
@@ -67,7 +73,8 @@ struct args {
                "bench_gossip_sim: %s\nusage: bench_gossip_sim [--nodes N] [--seed S] [--profile "
                "lan|local] [--crashes K] [--broadcasts B] [--loss P] [--latency-us U] "
                "[--jitter-us J] [--freeze-minutes M] [--loss-minutes M] [--steady-minutes M] "
-               "[--join-seconds T] [--snapshot-join 0|1] [--probe-interval-ms X] "
+               "[--join-seconds T] [--snapshot-join 0|1] [--restart-crashed 0|1] "
+               "[--probe-interval-ms X] "
                "[--probe-timeout-ms X] "
                "[--suspicion-mult X] [--suspicion-max-mult X] [--retransmit-mult X] "
                "[--gossip-interval-ms X] [--gossip-nodes X]\n",
@@ -105,6 +112,8 @@ args parse(int argc, char** argv) {
       a.steady_minutes = std::stoul(v);
     } else if (k == "--snapshot-join") {
       a.snapshot_join = v == "1" || v == "yes";
+    } else if (k == "--restart-crashed") {
+      a.restart_crashed = v == "1" || v == "yes";
     } else if (k == "--join-seconds") {
       a.join_seconds = std::stol(v);
     } else if (k == "--probe-interval-ms") {
@@ -158,9 +167,9 @@ double seconds_since(wall::time_point t) {
 
 std::string dist(const std::vector<duration>& v) {
   if (v.empty()) return "n/a";
-  return fmt::format("p50 {:.2f} s, p99 {:.2f} s, max {:.2f} s (n={})",
-                     to_ms(percentile(v, 0.5)) / 1000, to_ms(percentile(v, 0.99)) / 1000,
-                     to_ms(percentile(v, 1.0)) / 1000, v.size());
+  return fmt::format("p50 {:.2f} s, p90 {:.2f} s, p99 {:.2f} s, max {:.2f} s (n={})",
+                     to_ms(percentile(v, 0.5)) / 1000, to_ms(percentile(v, 0.9)) / 1000,
+                     to_ms(percentile(v, 0.99)) / 1000, to_ms(percentile(v, 1.0)) / 1000, v.size());
 }
 
 int run(const args& a) {
@@ -270,7 +279,20 @@ int run(const args& a) {
       if (s.up(v)) break;
     }
     s.crash(v);
-    s.run_for(30s);
+    // 30 s in 50 ms steps (the same run: stepping only pauses it) to time the first accusation.
+    auto raised = [&s] {
+      std::uint64_t r = 0;
+      for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s.up(i)) r += s.node(i).stats().suspicions_raised;
+      }
+      return r;
+    };
+    const std::uint64_t raised0 = raised();
+    std::optional<duration> first_suspicion;
+    for (int step = 0; step < 600; ++step) {
+      s.run_for(50ms);
+      if (!first_suspicion && raised() > raised0) first_suspicion = 50ms * (step + 1);
+    }
     const auto d = s.detection_of(v);
     if (d.everyone) {
       everyone.push_back(*d.everyone);
@@ -278,6 +300,21 @@ int run(const args& a) {
       undetected++;
     }
     observers.insert(observers.end(), d.per_observer.begin(), d.per_observer.end());
+    fmt::print("  crash {}: {} seen dead by all {}: {}; first suspicion raised within {}\n", k + 1,
+               s.name(v),
+               d.everyone ? fmt::format("in {:.3f} s", to_ms(*d.everyone) / 1000)
+                          : fmt::format("NOT within 30 s ({} missing)", d.missing),
+               dist(d.per_observer),
+               first_suspicion ? fmt::format("{:.2f} s", to_ms(*first_suspicion) / 1000)
+                               : std::string("-"));
+    if (a.restart_crashed) {
+      std::size_t seed = v;
+      for (int tries = 0; tries < 1000 && !s.up(seed); ++tries) seed = s.random_below(a.nodes);
+      if (s.up(seed)) {
+        s.restart(v, seed);
+        s.run_for(30s);
+      }
+    }
   }
   fmt::print("crash seen dead by every live member: {}; {} not everywhere within 30 s\n",
              dist(everyone), undetected);

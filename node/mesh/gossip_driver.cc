@@ -1033,7 +1033,9 @@ std::string gossip_driver::prometheus_text() const {
   metric("streams_total", "counter", "Gossip stream messages.");
   out += fmt::format("meshdeploy_gossip_streams_total{{direction=\"in\"}} {}\n", s.streams_in);
   out += fmt::format("meshdeploy_gossip_streams_total{{direction=\"out\"}} {}\n", s.streams_out);
-  metric("wire_bytes_total", "counter", "Bytes on the wire, headers and crypto included.");
+  metric("wire_bytes_total", "counter",
+         "Sealed UDP payloads and TCP stream frames (envelope, crypto and frame length included; "
+         "IP/UDP/TCP headers and TCP ACKs not).");
   out +=
       fmt::format("meshdeploy_gossip_wire_bytes_total{{direction=\"in\"}} {}\n", c.sealed_bytes_in);
   out += fmt::format("meshdeploy_gossip_wire_bytes_total{{direction=\"out\"}} {}\n",

@@ -106,7 +106,9 @@ struct driver_counters {
   std::uint64_t frames_reused = 0;     // stream messages sent on an already open connection
   std::uint64_t streams_evicted = 0;   // connections closed to stay within the limits
   std::uint64_t frames_dropped = 0;    // queued on a connection that closed before writing them
-  std::uint64_t sealed_bytes_out = 0;  // on the wire, headers and crypto included
+  // UDP payloads and TCP frames as written: envelope, crypto and the 4-byte frame length
+  // included; the IP/UDP/TCP headers (28 B per datagram, 52 B per TCP segment with ACKs) not.
+  std::uint64_t sealed_bytes_out = 0;
   std::uint64_t sealed_bytes_in = 0;
 };
 
