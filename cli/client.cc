@@ -97,7 +97,9 @@ result<http_reply> exchange(const std::string& api, http::request<Body>& req,
 
 std::string http_reply::header(std::string_view name) const {
   for (const auto& [n, v] : headers) {
-    if (beast::iequals(n, name)) return v;
+    if (beast::iequals(beast::string_view(n.data(), n.size()),
+                       beast::string_view(name.data(), name.size())))
+      return v;
   }
   return {};
 }
