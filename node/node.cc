@@ -451,8 +451,9 @@ int run_node(const node_options& in) {
   }
   spdlog::info("gossip on {} (cluster '{}'), joining {} seed(s)", gossip->local_address(),
                o.gossip.cluster_id, o.gossip.join.size());
-  router.set_metrics_provider(
-      [&gossip, &records] { return gossip->prometheus_text() + records.prometheus_text(); });
+  router.set_metrics_provider([&gossip, &records, &logs] {
+    return gossip->prometheus_text() + records.prometheus_text() + logs.prometheus_text();
+  });
   router.set_members_provider([&gossip] {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& m : gossip->members()) {

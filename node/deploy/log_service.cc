@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 #include <variant>
 
 namespace meshdeploy::deploy {
@@ -236,6 +237,24 @@ void log_service::on_tick(log_clock::time_point now) {
                                       "died, be partitioned away or overloaded)",
                                       host, options_.timeout.count())));
   }
+}
+
+std::string log_service::prometheus_text() const {
+  std::string out;
+  out +=
+      "# HELP meshdeploy_log_reads_total Remote log reads: requests sent and served, answers "
+      "received, timeouts, messages rejected, answers that could not be sent.\n";
+  out += "# TYPE meshdeploy_log_reads_total counter\n";
+  const std::pair<const char*, std::uint64_t> counters[] = {
+      {"sent", stats_.requests_sent},         {"served", stats_.requests_served},
+      {"answered", stats_.answers_received},  {"timed_out", stats_.timeouts},
+      {"rejected", stats_.rejected_messages}, {"send_failed", stats_.send_failures}};
+  for (const auto& [what, n] : counters) {
+    out += fmt::format("meshdeploy_log_reads_total{{what=\"{}\"}} {}\n", what, n);
+  }
+  out += "# TYPE meshdeploy_log_reads_pending gauge\n";
+  out += fmt::format("meshdeploy_log_reads_pending {}\n", pending_.size());
+  return out;
 }
 
 log_clock::time_point log_service::next_deadline() const {

@@ -121,6 +121,9 @@ class log_service {
 
   [[nodiscard]] std::size_t pending() const { return pending_.size(); }
   [[nodiscard]] const log_service_stats& stats() const { return stats_; }
+  // Prometheus text for /metrics: meshdeploy_log_reads_total{what=sent|served|answered|
+  // timed_out|rejected|send_failed} and meshdeploy_log_reads_pending.
+  [[nodiscard]] std::string prometheus_text() const;
 
  private:
   struct waiting {

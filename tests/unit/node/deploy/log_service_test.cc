@@ -188,6 +188,11 @@ TEST_F(LogServiceTest, NoAnswerTimesOutExactlyAtTheDeadline) {
             std::string::npos);
   EXPECT_EQ(svc.next_deadline(), log_clock::time_point::max());
   EXPECT_EQ(svc.stats().timeouts, 1u);
+  const std::string metrics = svc.prometheus_text();
+  EXPECT_NE(metrics.find("meshdeploy_log_reads_total{what=\"timed_out\"} 1\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("meshdeploy_log_reads_total{what=\"sent\"} 1\n"), std::string::npos);
+  EXPECT_NE(metrics.find("meshdeploy_log_reads_pending 0\n"), std::string::npos);
 }
 
 TEST_F(LogServiceTest, ALateAnswerAfterTheTimeoutIsDropped) {
