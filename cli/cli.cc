@@ -822,19 +822,43 @@ int run(int argc, char** argv) {
   auto* logs_cmd = app.add_subcommand(
       "logs",
       "Print a host's script log for a deployment, optionally one lifecycle event's part.\n\n"
+      "Works through any node: the node you talk to (--api) asks host H for its log over the\n"
+      "encrypted mesh, and H has 5 s to answer. A log over 1 MiB shows its last 1 MiB (a note on\n"
+      "standard error says so).\n\n"
+      "Exit codes: 2 when the deployment or H is unknown, H is not one of the deployment's\n"
+      "targets, or E is not a lifecycle event; 1 when H is down or did not answer in time;\n"
+      "3 when no node answers at --api.\n\n"
       "Example:\n  meshdeploy logs d-AB12CD34E --host web-1 --event ValidateService");
   logs_cmd->add_option("DEPLOYMENT_ID", s_id, "Deployment id")->required();
-  logs_cmd->add_option("--host", s_host, "Host (default: the node you talk to)");
+  logs_cmd->add_option("--host", s_host, "Host whose log to read (default: the node you talk to)");
   logs_cmd->add_option("--event", lg_event, "Lifecycle event, e.g. ApplicationStart");
   logs_cmd->callback([&] {
     auto r =
         c().call("GET", fmt::format("/v1/deployments/{}/logs?host={}&event={}", url_encode(s_id),
                                     url_encode(s_host), url_encode(lg_event)));
-    if (r && r.value().status == 200) {
-      std::cout << r.value().body;
+    if (!r || r.value().status != 200) {
+      code = check_reply(r).code;
       return;
     }
-    code = check_reply(r).code;
+    const std::string& text = r.value().body;
+    // Present when the host kept only the end of a longer log: the whole log's size.
+    const std::string full = r.value().header("X-Meshdeploy-Log-Truncated");
+    if (g.json()) {
+      json j{{"deploymentId", s_id},
+             {"host", s_host.empty() ? json(nullptr) : json(s_host)},
+             {"event", lg_event.empty() ? json(nullptr) : json(lg_event)},
+             {"log", text},
+             {"truncated", !full.empty()}};
+      if (!full.empty()) j["fullBytes"] = std::strtoull(full.c_str(), nullptr, 10);
+      // Logs are script output, not always UTF-8.
+      std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+      return;
+    }
+    std::cout << text;
+    if (!full.empty()) {
+      std::fprintf(stderr, "note: truncated: showing the last %zu of %s bytes\n", text.size(),
+                   full.c_str());
+    }
   });
 
   // members --------------------------------------------------------------------

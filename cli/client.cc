@@ -82,11 +82,27 @@ result<http_reply> exchange(const std::string& api, http::request<Body>& req,
   error_code ignored;
   stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
   auto& res = parser.get();
-  return http_reply{static_cast<unsigned>(res.result_int()),
-                    std::string(res[http::field::content_type]), std::move(res.body())};
+  http_reply reply{static_cast<unsigned>(res.result_int()),
+                   std::string(res[http::field::content_type]),
+                   std::move(res.body()),
+                   {}};
+  for (const auto& field : res) {
+    if (field.name() == http::field::content_type) continue;
+    reply.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  return reply;
 }
 
 }  // namespace
+
+std::string http_reply::header(std::string_view name) const {
+  for (const auto& [n, v] : headers) {
+    if (beast::iequals(beast::string_view(n.data(), n.size()),
+                       beast::string_view(name.data(), name.size())))
+      return v;
+  }
+  return {};
+}
 
 const boost::system::error_category& client_category() noexcept {
   static const category instance;

@@ -7,6 +7,9 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 namespace meshdeploy::cli {
 
@@ -14,6 +17,10 @@ struct http_reply {
   unsigned status = 0;
   std::string content_type;
   std::string body;
+  // Every header field but Content-Type, as received (name, value).
+  std::vector<std::pair<std::string, std::string>> headers;
+  // The value of header field `name` (case-insensitive); "" when absent.
+  std::string header(std::string_view name) const;
 };
 
 enum class client_errc { ok = 0, unreachable = 1, protocol = 2 };

@@ -9,6 +9,7 @@
 #include "node/api/router.h"
 #include "node/api/server.h"
 #include "node/deploy/local_deployer.h"
+#include "node/deploy/log_service.h"
 #include "node/deploy/mesh_deployer.h"
 #include "node/mesh/gossip_driver.h"
 #include "node/mesh/keyring_store.h"
@@ -245,10 +246,6 @@ int run_node(const node_options& in) {
       if (!e) save_peers();
     });
   };
-  gossip->set_event_handler([&](const gossip::member_event&) {
-    refresh_peers();
-    save_peers_soon();
-  });
 
   record_service records(
       *store.value(), *audit.value(), self_id.value(),
@@ -354,11 +351,62 @@ int run_node(const node_options& in) {
       deliver(std::move(act.deliver));
     });
   });
-  gossip->set_user_handler([&records, &bundles](std::uint8_t type,
-                                                std::span<const std::byte> payload,
-                                                const std::string& from) {
+  // Remote log reads (`meshdeploy logs ID --host H` through any node; node/deploy/log_service.h):
+  // requests and answers are direct messages; this host's own log is read on the pool, never on
+  // the io thread.
+  deploy::log_service logs(
+      o.name,
+      deploy::log_service_env{
+          [&gossip](const std::string& host, std::vector<std::byte> bytes) {
+            return gossip->send_user(host, mesh::user_type_logs, std::move(bytes));
+          },
+          [&gossip](const std::string& host) -> std::optional<gossip::member_state> {
+            for (const auto& m : gossip->members()) {
+              if (m.meta.name == host) return m.state;
+            }
+            return std::nullopt;
+          },
+          [&deployer, &pool, &io](const std::string& id, const std::string& event,
+                                  std::function<void(result<std::string>)> done) {
+            boost::asio::post(pool, [&deployer, &io, id, event, done = std::move(done)]() mutable {
+              auto text = deployer.read_log(id, "", event);
+              boost::asio::post(io, [text = std::move(text), done = std::move(done)]() mutable {
+                done(std::move(text));
+              });
+            });
+          }});
+  boost::asio::steady_timer logs_timer(io);
+  std::function<void()> arm_logs = [&] {
+    const auto next = logs.next_deadline();
+    if (next == deploy::log_clock::time_point::max()) return;
+    logs_timer.expires_at(next);
+    logs_timer.async_wait([&](const boost::system::error_code& e) {
+      if (e) return;
+      logs.on_tick(deploy::log_clock::now());
+      arm_logs();
+    });
+  };
+  router.set_remote_log_reader([&logs, &arm_logs](const std::string& host, const std::string& id,
+                                                  const std::string& event,
+                                                  deploy::log_service::done_fn done) {
+    logs.fetch(host, id, event, deploy::log_clock::now(), std::move(done));
+    arm_logs();
+  });
+  gossip->set_user_handler([&records, &bundles, &logs](std::uint8_t type,
+                                                       std::span<const std::byte> payload,
+                                                       const std::string& from) {
     if (type == mesh::user_type_records) records.on_message(from, payload);
     if (type == mesh::user_type_swarm) bundles.on_message(from, payload, swarm::clock::now());
+    if (type == mesh::user_type_logs) logs.on_message(from, payload, deploy::log_clock::now());
+  });
+  gossip->set_event_handler([&](const gossip::member_event& ev) {
+    refresh_peers();
+    save_peers_soon();
+    // A log read waiting on a host declared dead or gone fails now rather than at its timeout.
+    if (ev.type == gossip::member_event::kind::fail ||
+        ev.type == gossip::member_event::kind::leave) {
+      logs.on_member_down(ev.who.meta.name);
+    }
   });
   for (const auto& g : o.grant_files) {
     if (auto l = load_grant(records, g); !l) {
@@ -404,8 +452,9 @@ int run_node(const node_options& in) {
   }
   spdlog::info("gossip on {} (cluster '{}'), joining {} seed(s)", gossip->local_address(),
                o.gossip.cluster_id, o.gossip.join.size());
-  router.set_metrics_provider(
-      [&gossip, &records] { return gossip->prometheus_text() + records.prometheus_text(); });
+  router.set_metrics_provider([&gossip, &records, &logs] {
+    return gossip->prometheus_text() + records.prometheus_text() + logs.prometheus_text();
+  });
   router.set_members_provider([&gossip] {
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& m : gossip->members()) {
@@ -491,6 +540,7 @@ int run_node(const node_options& in) {
     feed_timer.cancel();
     swarm_timer.cancel();
     snapshot_timer.cancel();
+    logs_timer.cancel();
     // A graceful leave, then a moment for it to go out before the loop ends.
     gossip->leave();
     auto t = std::make_shared<boost::asio::steady_timer>(io, std::chrono::milliseconds(300));

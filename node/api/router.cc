@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 namespace meshdeploy::api {
 
 using nlohmann::json;
@@ -144,6 +146,14 @@ api_response error_response(const error& e) {
         status = 400;
         code = "NoInstances";
         break;
+      case deploy::errc::unavailable:
+        status = 503;
+        code = "HostUnavailable";
+        break;
+      case deploy::errc::timed_out:
+        status = 504;
+        code = "HostTimedOut";
+        break;
       default:
         break;
     }
@@ -192,6 +202,15 @@ api_response error_response(const error& e) {
   return json_response(status, json{{"error", {{"code", code}, {"message", e.message}}}});
 }
 
+api_response log_response(deploy::log_text t) {
+  api_response r;
+  r.content_type = "text/plain; charset=utf-8";
+  if (t.truncated)
+    r.headers.emplace_back("X-Meshdeploy-Log-Truncated", std::to_string(t.full_bytes));
+  r.body = std::move(t.text);
+  return r;
+}
+
 router::router(deploy::registry& reg, deploy::local_deployer& deployer, node_info info)
     : reg_(reg), deployer_(deployer), info_(std::move(info)) {}
 
@@ -202,6 +221,8 @@ void router::set_members_provider(std::function<json()> provider) {
 void router::set_metrics_provider(std::function<std::string()> provider) {
   metrics_ = std::move(provider);
 }
+
+void router::set_remote_log_reader(remote_log_fn reader) { remote_logs_ = std::move(reader); }
 
 void router::add_route_handler(route_handler h) { extra_routes_.push_back(std::move(h)); }
 
@@ -344,11 +365,32 @@ api_response router::handle(const api_request& req) {
         return json_response(200, deploy::to_json(d.value()));
       }
       if (m == "GET" && seg.size() == 4 && seg[3] == "logs") {
-        auto log = deployer_.read_log(id, query("host"), query("event"));
-        if (!log) return error_response(log.error());
+        const std::string host = query("host");
+        const std::string event = query("event");
+        if (host.empty() || host == info_.name || !remote_logs_) {
+          auto log = deployer_.read_log(id, host, event);
+          if (!log) return error_response(log.error());
+          return log_response(deploy::tail_log(std::move(log).value(), deploy::max_log_text_bytes));
+        }
+        // A deployment this node knows names its targets: a host outside them has no log of it.
+        if (auto d = reg_.get_deployment(id); d && !d.value().hosts.empty()) {
+          const auto& hosts = d.value().hosts;
+          if (std::none_of(hosts.begin(), hosts.end(),
+                           [&](const deploy::host_progress& h) { return h.host == host; })) {
+            std::string names;
+            for (const auto& h : hosts) names += (names.empty() ? "" : ", ") + h.host;
+            return error_response(make_error(
+                deploy::errc::not_found,
+                fmt::format("host '{}' is not a target of {} (its hosts: {})", host, id, names)));
+          }
+        }
         api_response r;
-        r.content_type = "text/plain; charset=utf-8";
-        r.body = std::move(log).value();
+        r.wait_timeout = std::chrono::seconds(30);
+        r.deferred = [reader = remote_logs_, host, id, event](api_response::reply_fn reply) {
+          reader(host, id, event, [reply = std::move(reply)](result<deploy::log_text> t) {
+            reply(t ? log_response(std::move(t).value()) : error_response(t.error()));
+          });
+        };
         return r;
       }
     }

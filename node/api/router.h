@@ -3,10 +3,12 @@
 // Routes and shapes: docs/api.md.
 //
 // Thread safety: `handle` may be called from any thread; it only touches the
-// registry and deployer, which are thread-safe.
+// registry and deployer, which are thread-safe. A `deferred` response it returns (a log read
+// from another host) must be started on the io thread, as api::server does.
 #pragma once
 
 #include "node/deploy/local_deployer.h"
+#include "node/deploy/log_service.h"
 #include "node/deploy/registry.h"
 
 #include <chrono>
@@ -15,6 +17,8 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace meshdeploy::api {
 
@@ -29,10 +33,19 @@ struct api_response {
   unsigned status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // Extra header fields (name, value), e.g. X-Meshdeploy-Log-Truncated.
+  std::vector<std::pair<std::string, std::string>> headers;
   // Long poll: when set, the server waits until this deployment's status
   // changes or `wait_timeout` passes, then calls `handle` again.
   std::optional<std::string> wait_for_deployment;
   std::chrono::milliseconds wait_timeout{0};
+  // Asynchronous answer, for routes that ask another node: when set, the server calls it once,
+  // on the io thread, with `reply`, which the route must call once, on the io thread, with the
+  // real response (status, body and the rest of this one are ignored). The server answers
+  // 504 HostTimedOut itself if `reply` is not called within `wait_timeout` (a backstop: the
+  // route has its own, shorter deadline), and 503 when it shuts down meanwhile.
+  using reply_fn = std::function<void(api_response)>;
+  std::function<void(reply_fn reply)> deferred;
 };
 
 struct node_info {
@@ -61,6 +74,13 @@ class router {
   void set_members_provider(std::function<nlohmann::json()> provider);
   // Supplies GET /metrics (Prometheus text exposition format).
   void set_metrics_provider(std::function<std::string()> provider);
+  // Reads another host's log for GET /v1/deployments/ID/logs?host=H when H is not this node
+  // (deploy::log_service::fetch; called on the io thread, `done` called once on it). Without
+  // one, only this node's own log can be read.
+  using remote_log_fn =
+      std::function<void(const std::string& host, const std::string& deployment_id,
+                         const std::string& event, deploy::log_service::done_fn done)>;
+  void set_remote_log_reader(remote_log_fn reader);
 
   // Adds routes owned by another module (keys, records, ...). Handlers are tried in the order
   // added, before the built-in routes; the first that returns a response answers. Call before
@@ -77,6 +97,7 @@ class router {
   node_info info_;
   std::function<nlohmann::json()> members_;
   std::function<std::string()> metrics_;
+  remote_log_fn remote_logs_;
   std::vector<route_handler> extra_routes_;
 };
 
@@ -90,6 +111,10 @@ std::vector<std::string> path_segments(std::string_view path);
 result<nlohmann::json> parse_body(const api_request& req);
 // Reads a string field, checking its type; "" when absent and not required.
 result<std::string> str_field(const nlohmann::json& j, const char* key, bool required);
+
+// A log as a text/plain answer; a truncated one carries the header X-Meshdeploy-Log-Truncated
+// with the whole log's size in bytes (the body is its last bytes).
+api_response log_response(deploy::log_text t);
 
 // Maps an error to an HTTP status and a JSON error document
 // {"error": {"code": "NotFound", "message": "..."}}.

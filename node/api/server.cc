@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include <map>
+#include <optional>
 #include <set>
 
 namespace meshdeploy::api {
@@ -43,6 +44,11 @@ struct server::impl : std::enable_shared_from_this<impl> {
   awaitable<void> accept_loop();
   awaitable<void> session(std::shared_ptr<tcp::socket> socket);
   awaitable<api_response> dispatch(api_request req);
+  // Waits for a route's asynchronous answer (api_response::deferred).
+  awaitable<api_response> wait_deferred(api_response pending);
+  // Deferred answers park under this key in `waiters`, so that stop() cancels them; no
+  // deployment id contains a space.
+  static constexpr const char* deferred_waiter_key = "(deferred answer)";
 };
 
 namespace {
@@ -60,6 +66,7 @@ http::response<http::string_body> to_http(const api_response& a, unsigned versio
   http::response<http::string_body> res{static_cast<http::status>(a.status), version};
   res.set(http::field::server, "meshdeploy");
   res.set(http::field::content_type, a.content_type);
+  for (const auto& [name, value] : a.headers) res.set(name, value);
   res.keep_alive(keep_alive);
   res.body() = a.body;
   res.prepare_payload();
@@ -67,6 +74,39 @@ http::response<http::string_body> to_http(const api_response& a, unsigned versio
 }
 
 }  // namespace
+
+awaitable<api_response> server::impl::wait_deferred(api_response pending) {
+  if (stopped) {
+    co_return error_response(
+        make_error(deploy::errc::unavailable, "the node is shutting down; ask another node"));
+  }
+  // The route answers through `reply`, which may run before `deferred` returns; the timer is
+  // the backstop deadline and is cancelled by the answer or by stop().
+  auto timer = std::make_shared<asio::steady_timer>(io);
+  timer->expires_after(pending.wait_timeout > std::chrono::milliseconds::zero()
+                           ? pending.wait_timeout
+                           : std::chrono::milliseconds(30'000));
+  auto answer = std::make_shared<std::optional<api_response>>();
+  pending.deferred([timer, answer](api_response res) {
+    if (answer->has_value()) return;  // a second call is a route bug: the first one counts
+    *answer = std::move(res);
+    timer->cancel();
+  });
+  if (!answer->has_value()) {
+    const auto parked = waiters.emplace(deferred_waiter_key, timer);
+    error_code ec;
+    co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!stopped) waiters.erase(parked);  // stop() clears them all
+  }
+  if (answer->has_value()) co_return std::move(**answer);
+  if (stopped) {
+    co_return error_response(
+        make_error(deploy::errc::unavailable, "the node is shutting down; ask another node"));
+  }
+  co_return error_response(make_error(deploy::errc::timed_out,
+                                      "the node could not answer in time (another host it "
+                                      "asked did not answer)"));
+}
 
 awaitable<api_response> server::impl::dispatch(api_request req) {
   if (router::is_upload(req.method, req.target)) {
@@ -78,6 +118,7 @@ awaitable<api_response> server::impl::dispatch(api_request req) {
   }
   for (int rounds = 0; rounds < 1000; ++rounds) {
     api_response res = r.handle(req);
+    if (res.deferred) co_return co_await wait_deferred(std::move(res));
     if (!res.wait_for_deployment || stopped) co_return res;
     auto timer = std::make_shared<asio::steady_timer>(io);
     timer->expires_after(res.wait_timeout);

@@ -2,7 +2,8 @@
 // io_context. Uploads are streamed to files under `upload_dir`; the handling
 // of an upload (hashing a large bundle) runs on `pool`, everything else on the
 // io thread. Long polls (router says "wait") park on a timer that
-// `notify(deployment_id)` wakes.
+// `notify(deployment_id)` wakes; deferred answers (a route that asks another node, e.g. a log
+// read) park until the route replies, at most the response's wait_timeout.
 //
 // Thread safety: construct, start and stop on the io thread; `notify` may be
 // called from any thread (it posts to the io thread).

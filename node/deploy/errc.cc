@@ -24,6 +24,10 @@ class category final : public boost::system::error_category {
         return "no targets";
       case errc::internal:
         return "internal error";
+      case errc::unavailable:
+        return "host unavailable";
+      case errc::timed_out:
+        return "host did not answer in time";
     }
     return "unknown deploy error " + std::to_string(ev);
   }

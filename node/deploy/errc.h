@@ -15,6 +15,8 @@ enum class errc : int {
   conflict = 4,          // e.g. the group already has an active deployment
   no_targets = 5,        // the group's selector matches no live host
   internal = 6,          // storage or filesystem failure (message has the detail)
+  unavailable = 7,       // another host needed for the answer is dead, left or overloaded
+  timed_out = 8,         // another host needed for the answer did not answer in time
 };
 
 const boost::system::error_category& deploy_category() noexcept;

@@ -8,6 +8,7 @@
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -350,6 +351,16 @@ result<std::string> local_deployer::read_log(const std::string& id, const std::s
     return make_error(
         errc::invalid_argument,
         fmt::format("'{}' is not a lifecycle event name (e.g. ApplicationStart)", event));
+  }
+  if (!d.hosts.empty() && std::none_of(d.hosts.begin(), d.hosts.end(), [&](const host_progress& h) {
+        return h.host == self_.name;
+      })) {
+    std::string names;
+    for (const auto& h : d.hosts) names += (names.empty() ? "" : ", ") + h.host;
+    return make_error(errc::not_found,
+                      fmt::format("this host ('{}') is not a target of {}, so it has no log of it "
+                                  "(its hosts: {}; name one with --host)",
+                                  self_.name, id, names));
   }
   const fs::path file = exec_.log_file(d.group_id, d.id);
   std::ifstream in(file, std::ios::binary);

@@ -68,7 +68,10 @@ class local_deployer {
   result<deployment_record> stop(const std::string& id);
 
   // The deployment's script log on `host` ("" = this host), optionally only
-  // the section of one lifecycle event.
+  // the section of one lifecycle event; only this host's own log can be read (other hosts' go
+  // through deploy::log_service). Errors: not_found (unknown deployment, another host, this
+  // host is not among the deployment's targets, no log file: never written or pruned),
+  // invalid_argument (`event` is not a lifecycle event name).
   result<std::string> read_log(const std::string& id, const std::string& host,
                                const std::string& event) const;
 

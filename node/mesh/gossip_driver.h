@@ -46,6 +46,9 @@ inline constexpr std::uint8_t user_type_deployments = 2;  // deployments
 inline constexpr std::uint8_t user_type_swarm = 3;        // swarm (artifact distribution)
 // Keyring operations: handled inside the driver, never passed to the user handler.
 inline constexpr std::uint8_t user_type_keys = 4;
+// Remote log reads (node/deploy/log_service.h). Direct messages only: one that arrives in a
+// packet (a broadcast, whose origin name is only claimed) is dropped before the user handler.
+inline constexpr std::uint8_t user_type_logs = 5;
 
 // Cluster-wide key operations (run_key_operation; docs/security.md "Key rotation").
 enum class key_action : std::uint8_t { list, install, use, remove };

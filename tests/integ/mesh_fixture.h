@@ -36,7 +36,7 @@ class MeshFixture : public ::testing::Test {
   void SetUp() override {
     std::string why;
     ASSERT_TRUE(ensure_cluster_keys(keys(), &why)) << why;
-    for (int i = 1; i <= kNodes; ++i) {
+    for (int i = 1; i <= node_count(); ++i) {
       const std::string name = "host-" + std::to_string(i);
       std::vector<std::string> args = {"--keyring",        (keys() / "keyring.txt").string(),
                                        "--admin-pub",      (keys() / "admin.pub").string(),
@@ -65,14 +65,17 @@ class MeshFixture : public ::testing::Test {
       if (m.is_object()) {
         for (const auto& x : m["members"]) alive += x["status"] == "alive";
       }
-      if (alive == kNodes) break;
-      ASSERT_LT(std::chrono::steady_clock::now() - t0, 30s) << "node-1 does not see all alive: "
-                                                            << view;
+      if (alive == node_count()) break;
+      ASSERT_LT(std::chrono::steady_clock::now() - t0, 30s)
+          << "node-1 does not see all alive: " << view;
       std::this_thread::sleep_for(50ms);
     }
     ASSERT_EQ(cli(0, {"app", "create", "web"}).exit_code, 0);
     make_revision();
   }
+
+  // How many nodes SetUp starts (host-1 .. host-N); a test fixture may want fewer.
+  virtual int node_count() const { return kNodes; }
 
   fs::path keys() const { return dir_ / "cluster"; }
   command_result cli(int node, std::vector<std::string> args) {

@@ -6,6 +6,7 @@
 #include "node/agent/host_state.h"
 #include "node/agent/journal.h"
 #include "node/api/record_routes.h"
+#include "node/deploy/errc.h"
 #include "node/deploy/rollout/planning.h"
 #include "node/security/verifier.h"
 #include "storage/db.h"
@@ -14,6 +15,9 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
 
 namespace meshdeploy::api {
 namespace {
@@ -219,6 +223,107 @@ TEST_F(RouterTest, DeploymentOfUnknownRevisionIsRejected) {
   auto r = define(in);
   EXPECT_EQ(r.status, 404u) << r.body;
   EXPECT_EQ(call("GET", "/v1/deployments/d-NOPE").status, 404u);
+}
+
+// A deployment record of group "gid" on `hosts`, stored in the registry as the mesh deployer
+// stores status documents.
+deploy::deployment_record logged_deployment(const std::string& id, std::vector<std::string> hosts) {
+  deploy::deployment_record d;
+  d.id = id;
+  d.application = "web";
+  d.group = "g";
+  d.group_id = "gid";
+  d.status = deploy::deployment_status::succeeded;
+  d.version = 1;
+  for (auto& h : hosts) d.hosts.push_back(deploy::host_progress{std::move(h), {}, {}});
+  return d;
+}
+
+TEST_F(RouterTest, OwnLogIsReadLocallyAndALongOneKeepsItsLastMebibyte) {
+  ASSERT_TRUE(reg_->put_deployment(logged_deployment("d-LOG000001", {"h1", "h2"})));
+  const auto file = exec_->log_file("gid", "d-LOG000001");
+  std::filesystem::create_directories(file.parent_path());
+  std::string log = "[t] LifecycleEvent - Install\ninstalling\n";
+  std::ofstream(file, std::ios::binary) << log;
+  int remote_calls = 0;
+  router_->set_remote_log_reader([&](const std::string&, const std::string&, const std::string&,
+                                     deploy::log_service::done_fn) { ++remote_calls; });
+  for (const char* target :
+       {"/v1/deployments/d-LOG000001/logs", "/v1/deployments/d-LOG000001/logs?host=h1&event="}) {
+    auto r = call("GET", target);
+    EXPECT_EQ(r.status, 200u) << r.body;
+    EXPECT_EQ(r.body, log);
+    EXPECT_TRUE(r.headers.empty());
+    EXPECT_FALSE(r.deferred);
+  }
+  EXPECT_EQ(remote_calls, 0);
+
+  std::string big(deploy::max_log_text_bytes + 100, 'x');
+  big += "\nlast line\n";
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << big;
+  auto r = call("GET", "/v1/deployments/d-LOG000001/logs");
+  EXPECT_EQ(r.status, 200u);
+  EXPECT_EQ(r.body, "last line\n");
+  ASSERT_EQ(r.headers.size(), 1u);
+  EXPECT_EQ(r.headers[0].first, "X-Meshdeploy-Log-Truncated");
+  EXPECT_EQ(r.headers[0].second, std::to_string(big.size()));
+}
+
+TEST_F(RouterTest, AnotherHostsLogIsADeferredAnswerFromTheRemoteReader) {
+  ASSERT_TRUE(reg_->put_deployment(logged_deployment("d-LOG000002", {"h1", "h2"})));
+  std::vector<std::string> asked;
+  std::vector<deploy::log_service::done_fn> pending;
+  router_->set_remote_log_reader([&](const std::string& host, const std::string& id,
+                                     const std::string& event, deploy::log_service::done_fn done) {
+    asked.push_back(host + " " + id + " " + event);
+    pending.push_back(std::move(done));
+  });
+  std::vector<api_response> replies;
+  auto start = [&](const std::string& target) {
+    auto r = call("GET", target);
+    EXPECT_TRUE(r.deferred) << r.body;
+    if (r.deferred) r.deferred([&](api_response a) { replies.push_back(std::move(a)); });
+  };
+  start("/v1/deployments/d-LOG000002/logs?host=h2&event=Install");
+  // An unknown deployment is not checked here: the host decides.
+  start("/v1/deployments/d-UNKNOWN01/logs?host=h7");
+  start("/v1/deployments/d-UNKNOWN01/logs?host=h8");
+  ASSERT_EQ(asked, (std::vector<std::string>{"h2 d-LOG000002 Install", "h7 d-UNKNOWN01 ",
+                                             "h8 d-UNKNOWN01 "}));
+  EXPECT_TRUE(replies.empty());
+  pending[0](deploy::log_text{"tail\n", true, 123});
+  pending[1](make_error(deploy::errc::unavailable, "host 'h7' is dead"));
+  pending[2](make_error(deploy::errc::timed_out, "host 'h8' did not answer"));
+  ASSERT_EQ(replies.size(), 3u);
+  EXPECT_EQ(replies[0].status, 200u);
+  EXPECT_EQ(replies[0].body, "tail\n");
+  EXPECT_EQ(replies[0].content_type, "text/plain; charset=utf-8");
+  ASSERT_EQ(replies[0].headers.size(), 1u);
+  EXPECT_EQ(replies[0].headers[0].second, "123");
+  EXPECT_EQ(replies[1].status, 503u);
+  EXPECT_EQ(body(replies[1])["error"]["code"], "HostUnavailable");
+  EXPECT_EQ(body(replies[1])["error"]["message"], "host 'h7' is dead");
+  EXPECT_EQ(replies[2].status, 504u);
+  EXPECT_EQ(body(replies[2])["error"]["code"], "HostTimedOut");
+}
+
+TEST_F(RouterTest, AHostOutsideAKnownDeploymentsTargetsIsRefusedWithoutAsking) {
+  ASSERT_TRUE(reg_->put_deployment(logged_deployment("d-LOG000003", {"h1", "h2"})));
+  int remote_calls = 0;
+  router_->set_remote_log_reader([&](const std::string&, const std::string&, const std::string&,
+                                     deploy::log_service::done_fn) { ++remote_calls; });
+  auto r = call("GET", "/v1/deployments/d-LOG000003/logs?host=h9");
+  EXPECT_EQ(r.status, 404u);
+  EXPECT_EQ(body(r)["error"]["message"],
+            "host 'h9' is not a target of d-LOG000003 (its hosts: h1, h2)");
+  EXPECT_EQ(remote_calls, 0);
+  // This node itself, when not a target, says so (a mesh deployment it only watches).
+  ASSERT_TRUE(reg_->put_deployment(logged_deployment("d-LOG000004", {"h2"})));
+  auto own = call("GET", "/v1/deployments/d-LOG000004/logs");
+  EXPECT_EQ(own.status, 404u);
+  EXPECT_NE(body(own)["error"]["message"].get<std::string>().find(
+                "this host ('h1') is not a target of d-LOG000004"),
+            std::string::npos);
 }
 
 }  // namespace
