@@ -77,7 +77,8 @@ class RecordsClusterTest : public ::testing::Test {
         std::this_thread::sleep_for(50ms);
       }
       ASSERT_TRUE(all) << "node did not see the cluster within 30 s; its last view: " << last
-                       << "\nits log:\n" << read_file(node->log_path());
+                       << "\nits log:\n"
+                       << read_file(node->log_path());
     }
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - t0);
