@@ -14,7 +14,9 @@
 # Usage: bench/mesh_deploy.sh BUILD_DIR [N] [REPEAT] [CONFIGS]
 #   CONFIGS: space-separated deployment configurations (default "AllAtOnce OneAtATime").
 # Environment: MESHDEPLOY_BENCH_LOG=LEVEL sets the nodes' --log-level (default warn);
-# MESHDEPLOY_BENCH_KEEP=1 keeps the work dir (nodes' logs in h*.log) and prints its path.
+# MESHDEPLOY_BENCH_KEEP=1 keeps the work dir (nodes' logs in h*.log) and prints its path;
+# MESHDEPLOY_BENCH_METRICS=1 prints, per run, how node h2's counters in /metrics moved (records
+# received / stored / stale, gossip packets and streams, sealed bytes).
 # Every wait is bounded: node start-up 10 s each, membership 30 s, each deployment 120 s
 # (MESHDEPLOY_BENCH_TIMEOUT=SECONDS changes the last; 32 nodes before this session's changes
 # needed up to 112 s).
@@ -61,6 +63,9 @@ wait_ready() {  # wait_ready I: up to 10 s for node I's address files
   cat "$work/h$i.log" >&2
   exit 1
 }
+scrape() {  # node h2's /metrics
+  curl -s --max-time 5 "http://$(cat "$work/d2/api.addr")/metrics" || true
+}
 # Node 1 first (the seed), then all others at once (each port picked by the kernel).
 start_node 1
 wait_ready 1
@@ -86,6 +91,7 @@ for config in $configs; do
   for r in $(seq 1 "$repeat"); do
     g="$config-$r"
     "$bin" group create --app noop --name "$g" --tag role=app --config "$config" >/dev/null
+    [ "${MESHDEPLOY_BENCH_METRICS:-0}" = 1 ] && scrape >"$work/m0"
     c0=$(node_cpu_ms)
     t0=$(date +%s%N)
     timeout "${MESHDEPLOY_BENCH_TIMEOUT:-120}" "$bin" deploy --app noop --group "$g" --revision "$rev" --wait -o json \
@@ -127,5 +133,25 @@ if config == "OneAtATime" and n > 1:
     line += f"; median hand-off {gaps[len(gaps) // 2]:.0f} ms, in window {inside[n // 2]:.0f} ms"
 print(line)
 EOF
+    if [ "${MESHDEPLOY_BENCH_METRICS:-0}" = 1 ]; then
+      scrape >"$work/m1"
+      python3 - "$work/m0" "$work/m1" <<'EOF'
+import sys
+def load(p):
+    out = {}
+    for line in open(p):
+        if line.startswith("#") or not line.strip():
+            continue
+        k, _, v = line.rpartition(" ")
+        try:
+            out[k] = float(v)
+        except ValueError:
+            pass
+    return out
+a, b = load(sys.argv[1]), load(sys.argv[2])
+moved = [f"{k} +{b[k] - a.get(k, 0):.0f}" for k in sorted(b) if "_total" in k and b[k] != a.get(k, 0)]
+print("  h2 /metrics moved: " + "; ".join(moved))
+EOF
+    fi
   done
 done

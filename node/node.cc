@@ -249,8 +249,9 @@ int run_node(const node_options& in) {
 
   record_service records(
       *store.value(), *audit.value(), self_id.value(),
-      record_service_options{admin.value().second, o.name,
-                             records::replicator_config{.adaptive_fanout = true}},
+      record_service_options{
+          admin.value().second, o.name, records::replicator_config{.adaptive_fanout = true},
+          [&io](std::function<void()> fn) { boost::asio::post(io, std::move(fn)); }},
       [&] {
         std::lock_guard lock(peers_mu);
         return peers;

@@ -12,6 +12,11 @@ namespace meshdeploy::node {
 
 namespace {
 
+records::replicator_config with_batching(records::replicator_config c, bool batch) {
+  c.batch_forwarding = batch;
+  return c;
+}
+
 bool operator_written(records::record_type t) {
   using records::record_type;
   switch (t) {
@@ -40,7 +45,8 @@ record_service::record_service(records::store& st, security::audit_log& audit,
                                             if (!p) return p.error();
                                             return ok();
                                           }},
-                  options_.replication, std::random_device{}()) {
+                  with_batching(options_.replication, options_.defer != nullptr),
+                  std::random_device{}()) {
   replicator_.set_on_stored([this](const records::record& r) { stored(r); });
 }
 
@@ -99,11 +105,23 @@ result<bool> record_service::publish_own(const records::payload& p, bool durable
 void record_service::on_message(const std::string& from, std::span<const std::byte> bytes) {
   std::lock_guard lock(mu_);
   replicator_.on_message(from, bytes, records::clock::now());
+  schedule_forwarding();
 }
 
 void record_service::on_tick() {
   std::lock_guard lock(mu_);
   replicator_.on_tick(records::clock::now());
+  schedule_forwarding();
+}
+
+void record_service::schedule_forwarding() {
+  if (!options_.defer || forwarding_scheduled_ || !replicator_.forwarding_pending()) return;
+  forwarding_scheduled_ = true;
+  options_.defer([this] {
+    std::lock_guard lock(mu_);
+    forwarding_scheduled_ = false;
+    replicator_.flush_forwarding();
+  });
 }
 
 records::time_point record_service::next_deadline() const {

@@ -27,6 +27,11 @@ struct record_service_options {
   records::public_key admin{};  // the cluster admin's key: grants must carry its signature
   std::string node_name;        // this node, for the audit chain
   records::replicator_config replication;
+  // When set, records from peers are forwarded once per burst (replicator_config
+  // batch_forwarding): `defer` must run the function it gets later on the thread that delivers
+  // messages, after the work already queued there (the node: boost::asio::post on its io
+  // thread), and never after the service is destroyed.
+  std::function<void(std::function<void()>)> defer;
 };
 
 class record_service {
@@ -71,13 +76,16 @@ class record_service {
 
  private:
   void stored(const records::record& r);
+  // With options_.defer: schedules one flush_forwarding for what is waiting. Requires mu_.
+  void schedule_forwarding();
 
   records::store& store_;
   security::audit_log& audit_;
   const security::identity& self_;
   record_service_options options_;
   mutable std::mutex mu_;
-  records::replicator replicator_;  // GUARDED_BY(mu_)
+  records::replicator replicator_;     // GUARDED_BY(mu_)
+  bool forwarding_scheduled_ = false;  // GUARDED_BY(mu_)
   std::function<void(const records::record&)> on_stored_;
 };
 

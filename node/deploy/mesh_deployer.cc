@@ -328,9 +328,6 @@ void mesh_deployer::on_tick() {
     settle(*g, g->driver->on_tick(now_ms()));
     refresh_views(*g);
   }
-  if (auto f = reg_.flush_deferred_deployments(); !f) {
-    spdlog::error("cannot store deployment status documents: {}", f.error().message);
-  }
   maybe_catch_up();
 }
 
@@ -458,7 +455,8 @@ void mesh_deployer::write_view(group_state& g, const std::string& id, bool follo
   const std::string rollback_of = doc.rollback_of;
   if (changed) {
     // An open deployment's document changes with every host's progress: held in memory by the
-    // registry and written about once a second (on_tick); an ended one is written at once.
+    // registry (written at shutdown; recomputed from the records at start); an ended one is
+    // written at once.
     if (!terminal) {
       reg_.put_deployment_deferred(doc);
     } else if (auto p = reg_.put_deployment(doc, storage::durability::buffered); !p) {

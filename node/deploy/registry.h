@@ -118,9 +118,10 @@ class registry {
                               storage::durability durability = storage::durability::synced);
   // For documents that change many times a second and can be recomputed after a crash (an open
   // deployment's view, rewritten on every host's progress): held in memory, where every read
-  // below sees it at once, and written to the store (buffered) by the next
-  // flush_deferred_deployments. Rendering and writing the whole document on every change was
-  // most of a node's CPU in a 32-host rollout (bench/RESULTS.md).
+  // below sees it at once, until put_deployment replaces it (the deployment ended) or
+  // flush_deferred_deployments writes it (buffered; the node does at shutdown). Rendering and
+  // writing the whole document on every change, and then once a second, was most of a node's
+  // CPU in a 32-host rollout (bench/RESULTS.md).
   void put_deployment_deferred(deployment_record d);
   // Writes the documents put deferred since the last call; the first error is returned, the
   // document it concerns stays held for the next call.

@@ -67,6 +67,7 @@ result<bool> replicator::publish(const record& r, time_point now, bool durable) 
   outbox_.push_back(encode(r));
   if (r.type == record_type::grant || r.type == record_type::host) retry_due_ = true;
   retry_pending();
+  outbox_from_.clear();  // anything batched goes out with it
   flush_outbox({});
   return true;
 }
@@ -111,6 +112,15 @@ replicator::accept replicator::receive(const record& r, bool forward) {
   return accept::stored;
 }
 
+void replicator::remember(const record_hash& h) {
+  if (config_.recent_capacity == 0 || !recent_.insert(h).second) return;
+  recent_order_.push_back(h);
+  while (recent_order_.size() > config_.recent_capacity) {
+    recent_.erase(recent_order_.front());
+    recent_order_.pop_front();
+  }
+}
+
 void replicator::add_pending(const record& r, bool forward) {
   const record_hash h = hash_of(r);
   if (pending_index_.contains(h)) return;
@@ -152,9 +162,10 @@ void replicator::retry_pending() {
   in_retry_ = false;
 }
 
-std::vector<std::string> replicator::pick_peers(std::size_t k, const std::string& exclude) {
+std::vector<std::string> replicator::pick_peers(std::size_t k,
+                                                const std::set<std::string>& exclude) {
   std::vector<std::string> peers = env_.peers();
-  if (!exclude.empty()) std::erase(peers, exclude);
+  if (!exclude.empty()) std::erase_if(peers, [&](const auto& p) { return exclude.contains(p); });
   // Partial Fisher-Yates with our own rng (std::shuffle's use of the engine is unspecified).
   const std::size_t n = std::min(k, peers.size());
   for (std::size_t i = 0; i < n; ++i) {
@@ -201,7 +212,13 @@ void replicator::send_push(const std::string& peer, bool sync,
   flush();
 }
 
-void replicator::flush_outbox(const std::string& exclude) {
+void replicator::flush_forwarding() {
+  auto exclude = std::move(outbox_from_);
+  outbox_from_.clear();
+  flush_outbox(exclude);
+}
+
+void replicator::flush_outbox(const std::set<std::string>& exclude) {
   if (outbox_.empty()) return;
   auto records = std::move(outbox_);
   outbox_.clear();
@@ -242,19 +259,30 @@ void replicator::on_message(const std::string& from, std::span<const std::byte> 
       },
       m.value());
   retry_pending();
-  flush_outbox(from);
+  if (!config_.batch_forwarding) {
+    flush_outbox({from});
+  } else if (!outbox_.empty()) {
+    outbox_from_.insert(from);
+  }
 }
 
 void replicator::on_push(const std::string& from, push_msg m) {
   (void)from;
   for (const auto& bytes : m.records) {
     ++stats_.received;
+    const record_hash h = hash_of_encoded(bytes);
+    if (recent_.contains(h)) {
+      ++stats_.stale;
+      ++stats_.stale_recent;
+      continue;
+    }
     auto r = decode(bytes);
     if (!r) {
       count_rejected(reason_of(r.error()));
       continue;
     }
-    (void)receive(r.value(), !m.sync);
+    const accept a = receive(r.value(), !m.sync);
+    if (a == accept::stored || a == accept::stale) remember(h);
   }
   for (const auto& t : m.tombstones) {
     auto id = parse_sync_id(t.id);
@@ -403,7 +431,7 @@ void replicator::on_tick(time_point now) {
   ++stats_.syncs_started;
   send(peer.front(), digest_msg{store_.root_digest(), store_.index_size()});
   retry_pending();
-  flush_outbox({});
+  if (!config_.batch_forwarding) flush_outbox({});
 }
 
 time_point replicator::next_deadline() const { return ticked_ ? next_sync_ : time_point::min(); }

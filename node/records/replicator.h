@@ -29,6 +29,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <random>
@@ -62,12 +63,24 @@ struct replicator_config {
   duration sync_interval = std::chrono::seconds(1);
   std::size_t max_stream_bytes = 8u << 20;  // per message; clamped to max_sync_message_bytes
   std::size_t max_pending = 10'000;
+  // How many encodings of records recently stored or found stale are remembered, so a copy of
+  // one arriving again (push gossip delivers each record about `fanout` times) is dropped by
+  // its hash before the store read, decode and comparison. 0 turns it off.
+  std::size_t recent_capacity = 4096;
+  // When true, records received from peers wait in the outbox until flush_forwarding() instead
+  // of going out after each message: the caller flushes once per burst of messages (the node:
+  // a handler posted behind the messages already queued), so one push per peer carries the
+  // whole burst, and no peer that sent one of the burst's records gets the push. At 32 nodes
+  // nearly every record otherwise travelled alone, ~900 frames per node per deployment
+  // (bench/RESULTS.md). Local publications still go out at once.
+  bool batch_forwarding = false;
 };
 
 struct replicator_stats {
-  std::uint64_t received = 0;  // records received from peers (before verification)
-  std::uint64_t stored = 0;    // newly stored or replacing (from peers and published)
-  std::uint64_t stale = 0;     // already held (or older/equal, or tombstoned)
+  std::uint64_t received = 0;      // records received from peers (before verification)
+  std::uint64_t stored = 0;        // newly stored or replacing (from peers and published)
+  std::uint64_t stale = 0;         // already held (or older/equal, or tombstoned)
+  std::uint64_t stale_recent = 0;  // of those, known by the hash of their encoding alone
   // Dropped records by reason: "malformed", "bad_signature", "permission_denied", "schema",
   // "conflict", "too_large", "pending_evicted", "io", ... and "message" for undecodable messages.
   std::map<std::string, std::uint64_t> rejected_by_reason;
@@ -98,6 +111,11 @@ class replicator {
   // Handles one message from `from`. Never throws; hostile bytes are counted and dropped.
   void on_message(const std::string& from, std::span<const std::byte> bytes, time_point now);
 
+  // With batch_forwarding: true while received records wait to be forwarded, and the call
+  // that forwards them (to fanout peers that did not send any of them).
+  [[nodiscard]] bool forwarding_pending() const { return !outbox_.empty(); }
+  void flush_forwarding();
+
   // Runs anti-entropy when due. Call at (or after) next_deadline().
   void on_tick(time_point now);
   // When on_tick wants to run next; time_point::min() before the first tick.
@@ -123,9 +141,9 @@ class replicator {
   void retry_pending();
   void add_pending(const record& r, bool forward);
   void count_rejected(const std::string& reason);
-  void flush_outbox(const std::string& exclude);
+  void flush_outbox(const std::set<std::string>& exclude);
   void send(const std::string& peer, const sync_message& m);
-  std::vector<std::string> pick_peers(std::size_t k, const std::string& exclude);
+  std::vector<std::string> pick_peers(std::size_t k, const std::set<std::string>& exclude);
   // Sends records/tombstones in push messages of at most max_stream_bytes each.
   void send_push(const std::string& peer, bool sync,
                  const std::vector<std::vector<std::byte>>& records,
@@ -149,12 +167,18 @@ class replicator {
 
   // Encoded records stored during the current call, to forward (dissemination).
   std::vector<std::vector<std::byte>> outbox_;
-  bool retry_due_ = false;  // a grant or host record was stored: retry pending
+  std::set<std::string> outbox_from_;  // with batch_forwarding: the peers those came from
+  bool retry_due_ = false;             // a grant or host record was stored: retry pending
   bool in_retry_ = false;
   // Pending records in arrival order (seq -> item), and their hashes for deduplication.
   std::map<std::uint64_t, pending_item> pending_;
   std::map<record_hash, std::uint64_t> pending_index_;
   std::uint64_t pending_seq_ = 0;
+  // Hashes of encodings recently stored or found stale (at most recent_capacity, oldest out
+  // first): a push carrying one of them again changes nothing.
+  std::set<record_hash> recent_;
+  std::deque<record_hash> recent_order_;
+  void remember(const record_hash& h);
 };
 
 }  // namespace meshdeploy::records

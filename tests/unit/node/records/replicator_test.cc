@@ -193,6 +193,69 @@ TEST_F(ReplicatorTest, ReceivedNewRecordIsForwardedButNotBackToTheSender) {
   EXPECT_EQ(queue_.front().to, "c");
 }
 
+TEST_F(ReplicatorTest, BatchForwardingSendsOnePushPerPeerPerBurstAndSkipsTheSenders) {
+  replicator_config cfg;
+  cfg.fanout = 3;
+  cfg.batch_forwarding = true;
+  auto& b = add_node("b", cfg);
+  for (const char* p : {"a1", "a2", "c1", "c2", "c3", "c4"}) add_node(p);
+  // A burst: two messages from two peers, three new records in all.
+  push_msg m1, m2;
+  m1.records = {encode(grant_for(2)), encode(grant_for(3))};
+  m2.records = {encode(grant_for(4))};
+  b.rep->on_message("a1", encode_sync_message(m1), now_);
+  b.rep->on_message("a2", encode_sync_message(m2), now_);
+  EXPECT_EQ(b.stored.size(), 3u);
+  EXPECT_TRUE(queue_.empty());  // nothing goes out before the flush
+  EXPECT_TRUE(b.rep->forwarding_pending());
+  b.rep->flush_forwarding();
+  EXPECT_FALSE(b.rep->forwarding_pending());
+  ASSERT_EQ(queue_.size(), 3u);  // one push per fanout peer, none to a1 or a2
+  for (const auto& q : queue_) {
+    EXPECT_TRUE(q.to.starts_with("c")) << q.to;
+    auto decoded = decode_sync_message(q.bytes);
+    ASSERT_TRUE(decoded);
+    ASSERT_TRUE(std::holds_alternative<push_msg>(decoded.value()));
+    EXPECT_EQ(std::get<push_msg>(decoded.value()).records.size(), 3u);
+  }
+  // A stale burst leaves nothing to forward; a flush then sends nothing.
+  queue_.clear();
+  b.rep->on_message("a1", encode_sync_message(m1), now_);
+  EXPECT_FALSE(b.rep->forwarding_pending());
+  b.rep->flush_forwarding();
+  EXPECT_TRUE(queue_.empty());
+}
+
+TEST_F(ReplicatorTest, CopiesOfRecentRecordsAreDroppedByHashAndTheMemoryIsBounded) {
+  replicator_config cfg;
+  cfg.recent_capacity = 2;
+  add_node("a");
+  auto& b = add_node("b", cfg);
+  auto push = [&](std::vector<record> rs) {
+    push_msg m;
+    for (const auto& r : rs) m.records.push_back(encode(r));
+    b.rep->on_message("a", encode_sync_message(m), now_);
+  };
+  push({grant_for(2), grant_for(3)});
+  EXPECT_EQ(b.rep->stats().stored, 2u);
+  push({grant_for(2), grant_for(3)});  // both remembered
+  EXPECT_EQ(b.rep->stats().stale, 2u);
+  EXPECT_EQ(b.rep->stats().stale_recent, 2u);
+  push({grant_for(4)});  // evicts grant 2's hash
+  push({grant_for(2)});  // still stale, found by the store this time
+  EXPECT_EQ(b.rep->stats().stale, 3u);
+  EXPECT_EQ(b.rep->stats().stale_recent, 2u);
+  // A newer version is new bytes: stored, never mistaken for its predecessor.
+  push({grant_for(3, 2)});
+  EXPECT_EQ(b.st->get(record_type::grant, to_hex(key_of(3))).value(), grant_for(3, 2));
+  // A rejected record is not remembered: a valid one with other bytes is still judged.
+  record bad = grant_for(5);
+  bad.sig[0] = 0;
+  push({bad});
+  push({bad});
+  EXPECT_EQ(b.rep->stats().rejected_by_reason.at("bad_signature"), 2u);
+}
+
 TEST_F(ReplicatorTest, ReplaysChangeNothingAndAreNotForwarded) {
   add_node("a");
   auto& b = add_node("b");
