@@ -82,9 +82,9 @@ class MeshFixture : public ::testing::Test {
     return nodes_[node]->cli_as(keys() / "tester.key", std::move(args), 120s);
   }
 
-  // A revision whose BeforeInstall stamps "enter" (and then sleeps 30 s on hosts listed in
-  // slow_hosts), whose ValidateService stamps "leave" after holding the window a moment, and
-  // which fails on hosts listed in fail_hosts.
+  // A revision whose BeforeInstall stamps "enter" (and then sleeps 30 s, or the seconds in the
+  // file slow_seconds, on hosts listed in slow_hosts), whose ValidateService stamps "leave"
+  // after holding the window a moment, and which fails on hosts listed in fail_hosts.
   void make_revision() {
     const fs::path rev = dir_ / "rev";
     fs::create_directories(rev / "scripts");
@@ -102,7 +102,8 @@ class MeshFixture : public ::testing::Test {
     std::ofstream(rev / "scripts" / "enter.sh")
         << "#!/bin/sh\nread t _ < /proc/uptime\necho \"enter $MESHDEPLOY_INSTALL_ROOT $t\" >> "
         << stamp << "\nif grep -qx \"$MESHDEPLOY_INSTALL_ROOT\" " << slow
-        << " 2>/dev/null; then sleep 30; fi\n";
+        << " 2>/dev/null; then sleep \"$(cat " << (dir_ / "slow_seconds").string()
+        << " 2>/dev/null || echo 30)\"; fi\n";
     std::ofstream(rev / "scripts" / "leave.sh")
         << "#!/bin/sh\nsleep 0.3\nif grep -qx \"$MESHDEPLOY_INSTALL_ROOT\" " << fail
         << " 2>/dev/null; then echo failing on purpose; exit 3; fi\n"

@@ -2,8 +2,8 @@
 // own data dir and install root. The hooks append enter/leave stamps (CLOCK_MONOTONIC, through
 // /proc/uptime's clock) to one shared file, and the test computes the true overlap from it
 // instead of trusting the nodes' reports: OneAtATime <= 1, HalfAtATime <= N/2, 75% healthy <= 2,
-// AllAtOnce all. Submitted through node 1, watched through node 6. Also: a failing host,
-// rollback, concurrent submissions.
+// AllAtOnce all. Submitted through node 1, watched through node 6. Also: a failing host under
+// OneAtATime and under HalfAtATime, stop through another node, rollback, concurrent submissions.
 #include "tests/integ/mesh_fixture.h"
 
 namespace meshdeploy::test {
@@ -70,6 +70,51 @@ TEST_F(MeshRolloutTest, AFailingHostFailsOneAtATimeAndLaterHostsAreSkipped) {
   EXPECT_EQ(failed, 1) << d.dump(2);
   EXPECT_GE(skipped, 1);  // the other failing host, ordered after the first, never entered
   EXPECT_LE(max_overlap(), 1);
+}
+
+TEST_F(MeshRolloutTest, AFailingHostUnderHalfAtATimeFailsAloneAndTheDeploymentSucceeds) {
+  // HalfAtATime on 8 hosts needs 4 successes (APPSPEC.md); one failed host leaves 7. It keeps
+  // its token, so at most 4 hosts are out of service, the failed one included, to the end.
+  std::ofstream(dir_ / "fail_hosts") << root(2).string() << "\n";
+  auto d = deploy("halffail", "HalfAtATime");
+  EXPECT_EQ(last_exit_, 0);
+  EXPECT_EQ(d["status"], "Succeeded") << d.dump(2);
+  EXPECT_EQ(d["overview"]["Succeeded"], kNodes - 1) << d.dump(2);
+  EXPECT_EQ(d["overview"]["Failed"], 1) << d.dump(2);
+  for (const auto& h : d["hosts"]) {
+    EXPECT_EQ(h["status"], h["host"] == "host-3" ? "Failed" : "Succeeded") << h.dump(2);
+  }
+  EXPECT_LE(max_overlap(), kNodes / 2);
+}
+
+TEST_F(MeshRolloutTest, StopThroughAnotherNodeStartsNoFurtherScriptAnywhere) {
+  // The first host holds its window 3 s in BeforeInstall; the stop goes through node 6.
+  std::ofstream(dir_ / "slow_seconds") << "3\n";
+  fs::remove(dir_ / "stamps");
+  auto [id, first] = deploy_and_hold_first("stop", "OneAtATime");
+  ASSERT_FALSE(id.empty());
+  ASSERT_GE(first, 0) << "no host entered its window within 15 s";
+  auto stop = cli(5, {"stop", id});
+  ASSERT_EQ(stop.exit_code, 0) << stop.out << stop.err;
+  auto d = status_until(2, id, settled, 60s);
+  EXPECT_EQ(d["status"], "Stopped") << d.dump(2);
+  // Only the host inside its window when the stop came ever ran a script: its BeforeInstall
+  // finished, its ValidateService (the "leave" stamp) never started, nobody else entered.
+  EXPECT_EQ(entered(), std::vector<int>{first});
+  std::ifstream stamps(dir_ / "stamps");
+  const std::string all((std::istreambuf_iterator<char>(stamps)), {});
+  EXPECT_EQ(all.find("leave"), std::string::npos) << all;
+  for (const auto& h : d["hosts"]) {
+    if (h["host"] == "host-" + std::to_string(first + 1)) {
+      EXPECT_NE(h["status"], "Succeeded") << h.dump(2);
+    } else {
+      EXPECT_EQ(h["status"], "Skipped") << h.dump(2);
+    }
+  }
+  // Every node tells the same story.
+  auto other = status_until(7, id, settled, 10s);
+  EXPECT_EQ(other["status"], "Stopped");
+  EXPECT_EQ(other["hosts"], d["hosts"]);
 }
 
 TEST_F(MeshRolloutTest, RollbackRedeploysTheLastSuccessfulRevision) {
