@@ -92,11 +92,13 @@ struct gossip_options {
   std::chrono::milliseconds key_op_timeout{3000};
   // Stream connections (docs/gossip.md "Running it"): at most this many open at once in each
   // direction (the least recently used idle one is closed for a new one), each closed after
-  // this long without a frame. Keep inbound_idle above the peers' outbound_idle.
+  // this long without a frame. Keep inbound_idle above the peers' outbound_idle. The records
+  // layer's anti-entropy sends each peer a digest every N-1 seconds or so, so at N=50 a 20 s
+  // idle closed most streams before their next use (a new connection for 2 digests in 3).
   std::size_t max_outbound_streams = 64;
   std::size_t max_inbound_streams = 256;
-  std::chrono::milliseconds outbound_idle{20'000};
-  std::chrono::milliseconds inbound_idle{60'000};
+  std::chrono::milliseconds outbound_idle{120'000};
+  std::chrono::milliseconds inbound_idle{180'000};
 };
 
 // Packets and streams the driver refused before they reached the core.
