@@ -371,13 +371,15 @@ int run_node(const node_options& in) {
             return std::nullopt;
           },
           [&deployer, &pool, &io](const std::string& id, const std::string& event,
-                                  std::function<void(result<std::string>)> done) {
-            boost::asio::post(pool, [&deployer, &io, id, event, done = std::move(done)]() mutable {
-              auto text = deployer.read_log(id, "", event);
-              boost::asio::post(io, [text = std::move(text), done = std::move(done)]() mutable {
-                done(std::move(text));
-              });
-            });
+                                  std::size_t max_bytes,
+                                  std::function<void(result<deploy::log_text>)> done) {
+            boost::asio::post(
+                pool, [&deployer, &io, id, event, max_bytes, done = std::move(done)]() mutable {
+                  auto text = deployer.read_log(id, "", event, max_bytes);
+                  boost::asio::post(io, [text = std::move(text), done = std::move(done)]() mutable {
+                    done(std::move(text));
+                  });
+                });
           }});
   boost::asio::steady_timer logs_timer(io);
   std::function<void()> arm_logs = [&] {

@@ -367,20 +367,25 @@ result<std::vector<interrupted_run>> executor::recover() {
   return out;
 }
 
+bool log_section_filter::keep(std::string_view line) {
+  if (event_.empty()) return true;
+  static constexpr std::string_view marker = "] LifecycleEvent - ";
+  if (auto m = line.find(marker); m != std::string_view::npos && line.starts_with('[')) {
+    inside_ = line.substr(m + marker.size()) == event_;
+  }
+  return inside_;
+}
+
 std::string filter_log(std::string_view log, std::string_view event) {
   if (event.empty()) return std::string(log);
-  const std::string marker = "] LifecycleEvent - ";
+  log_section_filter filter(event);
   std::string out;
-  bool inside = false;
   std::size_t pos = 0;
   while (pos < log.size()) {
     std::size_t end = log.find('\n', pos);
     if (end == std::string_view::npos) end = log.size();
     std::string_view line = log.substr(pos, end - pos);
-    if (auto m = line.find(marker); m != std::string_view::npos && line.starts_with('[')) {
-      inside = line.substr(m + marker.size()) == event;
-    }
-    if (inside) {
+    if (filter.keep(line)) {
       out.append(line);
       out.push_back('\n');
     }

@@ -112,8 +112,23 @@ class executor {
 };
 
 // Returns the lines of `log` that belong to lifecycle event `event` (the
-// section after its "LifecycleEvent - <event>" marker), or the whole log when
-// `event` is empty.
+// section after its "LifecycleEvent - <event>" marker), each ending with a line
+// break, or the whole log when `event` is empty.
 std::string filter_log(std::string_view log, std::string_view event);
+
+// filter_log one line at a time, for logs read in pieces: keep(line) (without its
+// line break) says whether the line belongs to `event`'s section; an empty
+// `event` keeps everything.
+class log_section_filter {
+ public:
+  // Marker lines are shorter than this; a longer line may be judged by its start.
+  static constexpr std::size_t max_marker_bytes = 1024;
+  explicit log_section_filter(std::string_view event) : event_(event) {}
+  bool keep(std::string_view line);
+
+ private:
+  std::string event_;
+  bool inside_ = false;
+};
 
 }  // namespace meshdeploy::agent

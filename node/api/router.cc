@@ -368,9 +368,9 @@ api_response router::handle(const api_request& req) {
         const std::string host = query("host");
         const std::string event = query("event");
         if (host.empty() || host == info_.name || !remote_logs_) {
-          auto log = deployer_.read_log(id, host, event);
+          auto log = deployer_.read_log(id, host, event, deploy::max_log_text_bytes);
           if (!log) return error_response(log.error());
-          return log_response(deploy::tail_log(std::move(log).value(), deploy::max_log_text_bytes));
+          return log_response(std::move(log).value());
         }
         // A deployment this node knows names its targets: a host outside them has no log of it.
         if (auto d = reg_.get_deployment(id); d && !d.value().hosts.empty()) {

@@ -9,8 +9,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 namespace meshdeploy::deploy {
 
@@ -338,8 +336,8 @@ result<deployment_record> local_deployer::stop(const std::string& id) {
   return reg_.get_deployment(id);
 }
 
-result<std::string> local_deployer::read_log(const std::string& id, const std::string& host,
-                                             const std::string& event) const {
+result<log_text> local_deployer::read_log(const std::string& id, const std::string& host,
+                                          const std::string& event, std::size_t max_bytes) const {
   MESH_TRY(auto d, reg_.get_deployment(id));
   if (!host.empty() && host != self_.name) {
     return make_error(
@@ -362,15 +360,12 @@ result<std::string> local_deployer::read_log(const std::string& id, const std::s
                                   "(its hosts: {}; name one with --host)",
                                   self_.name, id, names));
   }
-  const fs::path file = exec_.log_file(d.group_id, d.id);
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
+  auto t = read_log_tail(exec_.log_file(d.group_id, d.id), event, max_bytes);
+  if (!t && t.error().code == make_error_code(errc::not_found)) {
     return make_error(errc::not_found,
                       fmt::format("no log for {} on this host (it may have been pruned)", id));
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return agent::filter_log(ss.str(), event);
+  return t;
 }
 
 }  // namespace meshdeploy::deploy

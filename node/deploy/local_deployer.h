@@ -9,6 +9,7 @@
 #pragma once
 
 #include "node/agent/executor.h"
+#include "node/deploy/log_text.h"
 #include "node/deploy/registry.h"
 #include "node/deploy/status.h"
 #include "storage/result.h"
@@ -71,9 +72,11 @@ class local_deployer {
   // the section of one lifecycle event; only this host's own log can be read (other hosts' go
   // through deploy::log_service). Errors: not_found (unknown deployment, another host, this
   // host is not among the deployment's targets, no log file: never written or pruned),
-  // invalid_argument (`event` is not a lifecycle event name).
-  result<std::string> read_log(const std::string& id, const std::string& host,
-                               const std::string& event) const;
+  // invalid_argument (`event` is not a lifecycle event name). At most the last `max_bytes`
+  // are returned (deploy::read_log_tail: memory stays bounded however long the log).
+  // REQUIRES: max_bytes > 0.
+  result<log_text> read_log(const std::string& id, const std::string& host,
+                            const std::string& event, std::size_t max_bytes) const;
 
   const host_identity& self() const { return self_; }
 

@@ -11,31 +11,6 @@
 
 namespace meshdeploy::deploy {
 
-log_text tail_log(std::string text, std::size_t max_bytes) {
-  log_text t;
-  t.full_bytes = text.size();
-  if (text.size() <= max_bytes) {
-    t.text = std::move(text);
-    return t;
-  }
-  std::size_t cut = text.size() - max_bytes;
-  // Start at a line when one begins inside the kept part (a line longer than everything kept
-  // is shown from the middle).
-  if (text[cut - 1] != '\n') {
-    if (const auto nl = text.find('\n', cut); nl != std::string::npos && nl + 1 < text.size()) {
-      cut = nl + 1;
-    }
-  }
-  t.text = text.substr(cut);
-  t.truncated = true;
-  return t;
-}
-
-std::string truncation_note(const log_text& t) {
-  if (!t.truncated) return {};
-  return fmt::format("truncated: showing the last {} of {} bytes", t.text.size(), t.full_bytes);
-}
-
 namespace {
 
 // The reason to give the asker for a local read error.
@@ -182,14 +157,14 @@ void log_service::serve(const std::string& from, const log_request& req) {
   ++serving_;
   const std::size_t max = std::min<std::size_t>(req.max_bytes, options_.max_bytes);
   env_.read_local(
-      req.deployment_id, req.event, [this, from, id = req.request_id, max](result<std::string> r) {
+      req.deployment_id, req.event, max, [this, from, id = req.request_id](result<log_text> r) {
         --serving_;
         if (!r) {
           answer(from, log_response{
                            id, status_of(r.error()), cut_message(r.error().message), {}, false, 0});
           return;
         }
-        log_text t = tail_log(std::move(r).value(), max);
+        log_text t = std::move(r).value();
         answer(from,
                log_response{id, log_status::ok, {}, std::move(t.text), t.truncated, t.full_bytes});
       });

@@ -5,8 +5,8 @@
 //     or with an error naming the host when it is unknown, dead, left, or does not answer
 //     within the timeout;
 //   - answering: a request from a member is served by reading this host's own log (through the
-//     injected `read_local`, which is local_deployer::read_log on the node's thread pool), cut
-//     to its last bytes when it is longer than the asker accepts, and sent back to that member.
+//     injected `read_local`, which is local_deployer::read_log on the node's thread pool), only
+//     its last bytes when it is longer than the asker accepts, and sent back to that member.
 // Sans-IO: sends, membership and the log read go through log_service_env, time comes in as
 // arguments, and timeouts fire from on_tick.
 //
@@ -21,6 +21,7 @@
 
 #include "gossip/types.h"
 #include "node/deploy/log_messages.h"
+#include "node/deploy/log_text.h"
 #include "storage/result.h"
 
 #include <chrono>
@@ -37,34 +38,18 @@ namespace meshdeploy::deploy {
 
 using log_clock = std::chrono::steady_clock;
 
-// A log as shown to an operator: `text` is all of it, or only its last bytes when `truncated`
-// (`full_bytes` is the size of the whole log).
-struct log_text {
-  std::string text;
-  bool truncated = false;
-  std::uint64_t full_bytes = 0;
-  friend bool operator==(const log_text&, const log_text&) = default;
-};
-
-// Keeps at most the last `max_bytes` bytes of `text`, starting after a line break when the cut
-// falls inside a line (so the first line shown is whole, unless one line is longer than
-// `max_bytes`). REQUIRES: max_bytes > 0.
-log_text tail_log(std::string text, std::size_t max_bytes);
-
-// "truncated: showing the last N of M bytes" for a truncated log, "" otherwise.
-std::string truncation_note(const log_text& t);
-
 struct log_service_env {
   // Sends `bytes` to the member `host` (gossip_driver::send_user with mesh::user_type_logs).
   // An error means nothing was sent.
   std::function<result<void>(const std::string& host, std::vector<std::byte> bytes)> send;
   // The state of the member `host` in this node's view; nullopt when it is not a member.
   std::function<std::optional<gossip::member_state>(const std::string& host)> member_state;
-  // Reads this host's log of `deployment_id` ("" `event` = all of it) and calls `done` once, on
-  // the service's thread, with the text or an error (deploy::errc: not_found, invalid_argument,
-  // or another). May call `done` before returning.
+  // Reads the last `max_bytes` of this host's log of `deployment_id` ("" `event` = all of it;
+  // local_deployer::read_log) and calls `done` once, on the service's thread, with the text or
+  // an error (deploy::errc: not_found, invalid_argument, or another). May call `done` before
+  // returning.
   std::function<void(const std::string& deployment_id, const std::string& event,
-                     std::function<void(result<std::string>)> done)>
+                     std::size_t max_bytes, std::function<void(result<log_text>)> done)>
       read_local;
 };
 
