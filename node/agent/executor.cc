@@ -306,8 +306,12 @@ bool executor::run_event(run_context& ctx, lifecycle_event e) {
     if (out.code != script_error_code::success) return fail(std::move(diag));
     last = std::move(diag);
   }
+  // Not synced: it only says no script is running. Lost in a crash, recovery finds the entry
+  // of the event's last script (synced before its fork) and reports that script interrupted:
+  // the host is Failed either way (docs/agent.md). One fsync less per event, 13 per host.
   (void)journal_.record(
-      {d.deployment_id, d.group_id, journal_phase::entered, event_name, {}, {}, {}});
+      {d.deployment_id, d.group_id, journal_phase::entered, event_name, {}, {}, {}},
+      storage::durability::buffered);
   if (last && last->message.empty()) last->message = "Succeeded";
   ctx.sink.event_finished(e, host_status::succeeded, last, now_ms());
   return true;

@@ -49,7 +49,7 @@ std::string_view to_string(journal_phase p) {
   return "prepared";
 }
 
-result<void> journal::record(const journal_entry& e) {
+result<void> journal::record(const journal_entry& e, storage::durability durability) {
   const nlohmann::json j = {{"deploymentId", e.deployment_id},
                             {"groupId", e.group_id},
                             {"phase", to_string(e.phase)},
@@ -57,7 +57,7 @@ result<void> journal::record(const journal_entry& e) {
                             {"script", e.script},
                             {"hookToken", e.hook_token},
                             {"result", e.result}};
-  return db_.put(column_family, e.deployment_id, j.dump(), storage::durability::synced);
+  return db_.put(column_family, e.deployment_id, j.dump(), durability);
 }
 
 result<std::optional<journal_entry>> journal::get(const std::string& deployment_id) const {

@@ -39,8 +39,11 @@ class journal {
   // `db` must outlive the journal and have the "journal" column family.
   explicit journal(storage::db& db) : db_(db) {}
 
-  // Writes the entry with an fsync before returning.
-  result<void> record(const journal_entry& e);
+  // Writes the entry, with an fsync before returning unless `durability` is buffered (then a
+  // crash may lose it, but not the synced entries before it, and the next synced write makes
+  // it durable too: one write-ahead log).
+  result<void> record(const journal_entry& e,
+                      storage::durability durability = storage::durability::synced);
   result<std::optional<journal_entry>> get(const std::string& deployment_id) const;
   // Entries whose phase is not finished: what a crash interrupted.
   result<std::vector<journal_entry>> unfinished() const;
