@@ -93,6 +93,9 @@ void simulator::start_process(std::size_t i) {
   s.m = std::make_unique<gossip::membership>(opt_.cfg, gossip::node_meta{s.name, s.addr, {}, 1, 1},
                                              *s.transport, rng_(), pool_);
   s.m->set_event_handler([this, i](const gossip::member_event& ev) { on_member_event(i, ev); });
+  if (opt_.trace_suspicions) {
+    s.m->set_trace_handler([this, i](const gossip::trace_event& ev) { on_trace(i, ev); });
+  }
   s.m->set_user_handler([this, i](std::uint8_t, std::span<const std::byte> payload,
                                   const gossip::address&, const std::string&) {
     if (payload.size() < 8) return;
@@ -496,8 +499,41 @@ void simulator::on_member_event(std::size_t observer, const gossip::member_event
     const auto window = std::chrono::seconds(60);
     const bool was_frozen =
         s.frozen_until.has_value() || (s.last_thaw && now_ - *s.last_thaw < window);
-    false_deaths_.push_back(false_death{now_ - epoch_, observer, subject, was_frozen});
+    false_deaths_.push_back(false_death{now_ - epoch_, observer, subject, was_frozen, {}});
+    if (subject < traces_.size()) false_deaths_.back().trace = traces_[subject].steps;
   }
+}
+
+void simulator::on_trace(std::size_t observer, const gossip::trace_event& ev) {
+  using k = gossip::trace_event::kind;
+  auto subject = by_name_.find(std::string(ev.subject));
+  if (subject == by_name_.end()) return;
+  if (traces_.size() < nodes_.size()) traces_.resize(nodes_.size());
+  subject_trace& t = traces_[subject->second];
+  trace_step step;
+  step.at = now_ - epoch_;
+  if (ev.deadline != time_point{}) step.deadline = ev.deadline - epoch_;
+  step.observer = static_cast<std::uint32_t>(observer);
+  if (!ev.from.empty()) {
+    auto from = by_name_.find(std::string(ev.from));
+    if (from != by_name_.end()) step.from = static_cast<std::uint32_t>(from->second);
+  }
+  step.inc = static_cast<std::uint32_t>(ev.inc.value());
+  step.confirmations = static_cast<std::uint32_t>(ev.confirmations);
+  step.queue_depth = static_cast<std::uint32_t>(ev.queue_depth);
+  step.k = ev.k;
+  step.via = ev.via;
+  if (ev.k == k::suspected) {
+    // A new episode starts when no node suspected the subject: forget the previous one (a false
+    // death in it has copied it). Crashed observers are not subtracted, so with crashes an
+    // episode may last longer than it should; max_trace_steps bounds it.
+    if (t.open == 0) t.steps.clear();
+    t.open++;
+  }
+  if ((ev.k == k::cleared || ev.k == k::declared_dead || ev.k == k::dead_received) && t.open > 0) {
+    t.open--;
+  }
+  if (t.steps.size() < max_trace_steps) t.steps.push_back(step);
 }
 
 void simulator::observe(std::size_t observer, const gossip::member& m) {

@@ -75,6 +75,9 @@ struct sim_options {
   bool check_invariants = true;  // on every membership event
   // Also scan every node's full view this often (virtual time); zero disables. O(N^2) per scan.
   duration checkpoint_interval{};
+  // Record every node's suspicion steps (gossip/trace.h) per subject, and attach the subject's
+  // recent record to each false_death. Costs memory and time only while on.
+  bool trace_suspicions = false;
 };
 
 struct counters {
@@ -102,12 +105,29 @@ struct violation {
   std::string what;
 };
 
+// One suspicion step of one node about one subject (sim_options::trace_suspicions).
+struct trace_step {
+  static constexpr std::uint32_t nobody = 0xffffffffu;
+  duration at{};                // since the simulation's epoch
+  duration deadline{};          // suspicion deadline since the epoch (zero when not applicable)
+  std::uint32_t observer = 0;   // the node that took the step
+  std::uint32_t from = nobody;  // accuser or confirmer, when known
+  std::uint32_t inc = 0;        // the incarnation in the step
+  std::uint32_t confirmations = 0;
+  std::uint32_t queue_depth = 0;  // the observer's broadcast queue
+  gossip::trace_event::kind k = gossip::trace_event::kind::suspected;
+  gossip::trace_event::source via = gossip::trace_event::source::none;
+};
+
 // A healthy (not crashed) member declared dead by some node.
 struct false_death {
   duration at{};
   std::size_t observer = 0;
   std::size_t subject = 0;
   bool subject_frozen = false;  // frozen when declared, or within the last suspicion window
+  // With sim_options::trace_suspicions: every step about the subject (by any node, the subject's
+  // own refutations included) since the last moment no node suspected it, oldest first.
+  std::vector<trace_step> trace;
 };
 
 // How a crash was detected: per-observer latency for every live observer that saw it, and the
@@ -276,6 +296,7 @@ class simulator {
   void start_process(std::size_t i);
   void join_attempt(std::size_t i, std::size_t seed, std::uint64_t gen, duration backoff);
   void on_member_event(std::size_t observer, const gossip::member_event& ev);
+  void on_trace(std::size_t observer, const gossip::trace_event& ev);
   void observe(std::size_t observer, const gossip::member& m);
   void fail(std::string what);
   void mix(std::uint64_t v);
@@ -301,6 +322,14 @@ class simulator {
   };
   std::map<std::size_t, crash_rec> crashes_;  // by node index; the latest crash only
   std::vector<false_death> false_deaths_;
+  // Per subject (sim_options::trace_suspicions): steps since no node suspected it, and how many
+  // nodes suspect it now.
+  struct subject_trace {
+    std::vector<trace_step> steps;
+    std::size_t open = 0;
+  };
+  std::vector<subject_trace> traces_;
+  static constexpr std::size_t max_trace_steps = 1'000'000;
   std::vector<violation> violations_;
   std::optional<time_point> next_checkpoint_;
   counters counters_;
