@@ -34,6 +34,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -201,6 +202,8 @@ std::string_view kind_name(gossip::trace_event::kind k) {
       return "refuted";
     case K::self_suspect_ignored:
       return "self-suspect-ignored";
+    case K::heard_alive:
+      return "heard-alive";
   }
   return "?";
 }
@@ -218,6 +221,46 @@ std::string_view via_name(gossip::trace_event::source v) {
       return "-";
   }
   return "?";
+}
+
+// What one node received in [from, to]: packets, streams and alive messages, and when it heard
+// about `subject`.
+void print_inbound(const simulator& s, const std::vector<inbound_step>& ring, duration from,
+                   duration to, std::size_t subject) {
+  auto sec = [](duration d) { return to_ms(d) / 1000; };
+  if (ring.empty()) return;
+  std::size_t packets = 0, streams = 0, alives = 0;
+  std::vector<std::string> about;
+  duration last = from, gap{};
+  for (const auto& in : ring) {
+    if (in.at < from || in.at > to) continue;
+    switch (in.k) {
+      case inbound_step::kind::packet:
+        packets++;
+        gap = std::max(gap, in.at - last);
+        last = in.at;
+        break;
+      case inbound_step::kind::stream:
+        streams++;
+        break;
+      case inbound_step::kind::heard_alive:
+        alives++;
+        if (in.subject == subject) {
+          about.push_back(fmt::format("{:.3f} s inc {}", sec(in.at), in.value));
+        }
+        break;
+    }
+  }
+  gap = std::max(gap, to - last);
+  std::string heard;
+  for (const auto& a : about) heard += " " + a;
+  fmt::print(
+      "    observer's input {:.3f}-{:.3f} s: {} packets (longest silence {:.3f} s), {} streams, "
+      "{} alive messages, about {}:{}{}\n",
+      sec(from), sec(to), packets, sec(gap), streams, alives, s.name(subject),
+      heard.empty() ? " none" : heard,
+      ring.front().at > from ? fmt::format(" (ring starts at {:.3f} s)", sec(ring.front().at))
+                             : std::string());
 }
 
 // One false death with its suspicion trace, for finding out why it happened.
@@ -281,6 +324,11 @@ void print_false_death(const simulator& s, const false_death& f) {
         cleared_at.size(), suspected, sec(percentile(cleared_at, 0.5)),
         sec(percentile(cleared_at, 0.99)), sec(percentile(cleared_at, 1.0)));
   }
+  duration refuted{};
+  for (const auto& st : t) {
+    if (st.observer == f.subject && st.k == K::refuted) refuted = st.at;
+  }
+  if (refuted.count() > 0) print_inbound(s, f.inbound, refuted, f.at, f.subject);
 }
 
 int run(const args& a) {
@@ -470,6 +518,7 @@ int run(const args& a) {
     const auto false_before = s.false_deaths().size();
     s.net().loss = 0.10;
     std::size_t printed = s.false_deaths().size();
+    std::size_t late_printed = s.late_clears().size();
     for (std::size_t minute = 1; minute <= a.loss_minutes; ++minute) {
       s.run_for(std::chrono::minutes(1));
       if (a.trace_suspicions) {
@@ -477,14 +526,27 @@ int run(const args& a) {
           fmt::print("  in 10% loss minute {}:\n", minute);
           print_false_death(s, s.false_deaths()[printed]);
         }
+        for (; late_printed < s.late_clears().size(); ++late_printed) {
+          const auto& l = s.late_clears()[late_printed];
+          fmt::print(
+              "  late clear: {} cleared its suspicion of {} at {:.3f} s, {:.3f} s after the "
+              "refutation\n",
+              s.name(l.observer), s.name(l.subject), to_ms(l.at) / 1000, to_ms(l.lag) / 1000);
+          print_inbound(s, l.inbound, l.at - l.lag, l.at, l.subject);
+        }
       }
       if (minute % 5 != 0 || minute == a.loss_minutes) continue;
       std::uint64_t dead = 0;
       for (std::size_t i = 0; i < s.size(); ++i) {
         if (s.up(i)) dead += s.node(i).stats().members_declared_dead;
       }
-      fmt::print("  10% loss, {} min so far: {} dead declarations ({:.1f} s wall)\n", minute,
-                 dead - dead_before, seconds_since(t0));
+      fmt::print(
+          "  10% loss, {} min so far: {} dead declarations ({:.1f} s wall){}\n", minute,
+          dead - dead_before, seconds_since(t0),
+          a.trace_suspicions
+              ? fmt::format("; {} suspicions cleared more than {:.0f} s after the refutation",
+                            s.late_clear_count(), to_ms(simulator::late_clear_after) / 1000)
+              : std::string());
     }
     s.net().loss = 0;
     std::uint64_t dead_after = 0, raised = 0;
@@ -498,6 +560,10 @@ int run(const args& a) {
         "raised in the whole run, {} packets lost ({:.1f} s wall)\n",
         a.loss_minutes, dead_after - dead_before, s.false_deaths().size() - false_before, raised,
         s.stats().packets_lost, seconds_since(t0));
+    if (a.trace_suspicions) {
+      fmt::print("  suspicions cleared more than {:.0f} s after the refutation: {}\n",
+                 to_ms(simulator::late_clear_after) / 1000, s.late_clear_count());
+    }
   }
 
   std::size_t false_healthy = 0;

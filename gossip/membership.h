@@ -160,7 +160,8 @@ class membership {
 
   // State changes (SWIM's alive/suspect/dead rules with incarnations).
   void handle_alive(const alive_msg& m, time_point now);
-  // `via` says how the suspicion arrived (trace_event::source).
+  // `via` says how the suspicion arrived (trace_event::source): one relayed by a state exchange
+  // (push_pull) is no confirmation and is not gossiped on.
   void handle_suspect(const suspect_msg& m, time_point now, trace_event::source via);
   void handle_dead(const dead_msg& m, time_point now);
   void refute(incarnation seen, time_point now);

@@ -24,6 +24,7 @@ struct trace_event {
     dead_received,  // a dead message ended our suspicion (someone else's timer ran out)
     refuted,        // `subject` is us: we raised our incarnation to `inc` and queued an alive
     self_suspect_ignored,  // `subject` is us: a suspicion of an incarnation we already refuted
+    heard_alive,  // an alive message about `subject` at `inc` arrived (before it is handled)
   };
   // How the suspicion information arrived (meaningful for suspected and confirmed).
   enum class source : std::uint8_t {
