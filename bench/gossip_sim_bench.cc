@@ -231,7 +231,8 @@ void print_inbound(const simulator& s, const std::vector<inbound_step>& ring, du
   if (ring.empty()) return;
   std::size_t packets = 0, streams = 0, alives = 0;
   std::vector<std::string> about;
-  duration last = from, gap{};
+  // Silence is measured only where the ring reaches back.
+  duration last = std::max(from, ring.front().at), gap{};
   for (const auto& in : ring) {
     if (in.at < from || in.at > to) continue;
     switch (in.k) {

@@ -249,7 +249,7 @@ class simulator {
   [[nodiscard]] std::uint64_t late_clear_count() const { return late_clear_count_; }
   static constexpr duration late_clear_after = std::chrono::seconds(2);
   static constexpr std::size_t max_late_clears = 20;
-  static constexpr std::size_t inbound_ring = 512;
+  static constexpr std::size_t inbound_ring = 2048;
   [[nodiscard]] const counters& stats() const { return counters_; }
   [[nodiscard]] const std::vector<violation>& violations() const { return violations_; }
   // Runs the full-view invariant scan now (also done at checkpoints).
