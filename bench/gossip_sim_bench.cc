@@ -9,7 +9,7 @@
 //                    [--probe-interval-ms X]
 //                    [--probe-timeout-ms X]
 //                    [--suspicion-mult X] [--suspicion-max-mult X] [--retransmit-mult X]
-//                    [--gossip-interval-ms X] [--gossip-nodes X]
+//                    [--gossip-interval-ms X] [--gossip-nodes X] [--trace-suspicions 0|1]
 //
 // The parameter options override the profile's value (tuning experiments; docs/gossip.md).
 // Phases: N nodes join (one every T / N, default T = 10 s, at least 1 ms apart) and run until
@@ -24,18 +24,26 @@
 // suspicion was raised anywhere, in 50 ms steps); then M simulated minutes in which 5% of the
 // members freeze for 1-10 s once a minute (Lifeguard's experiment) count healthy nodes declared
 // dead; then M simulated minutes under 10% uniform packet loss count every dead declaration. Peak
-// RSS is printed at the end. Results and their commands: bench/RESULTS.md.
+// RSS is printed at the end. With --trace-suspicions 1 every healthy node declared dead is
+// printed as soon as the minute it happened in ends, with the suspicion steps about it
+// (sim_options::trace_suspicions): who accused it first, its refutations, the observer's
+// suspicion and confirmations, and how far the refutation got. The run is deterministic by seed,
+// so a shorter --loss-minutes replays a longer run's first minutes exactly (the trace does not
+// change the run). Results and their commands: bench/RESULTS.md.
 #include "tests/sim/simulator.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace meshdeploy::sim {
 namespace {
@@ -66,6 +74,7 @@ struct args {
   long retransmit_mult = -1;
   long gossip_interval_ms = -1;
   long gossip_nodes = -1;
+  bool trace_suspicions = false;
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -77,7 +86,7 @@ struct args {
                "[--probe-interval-ms X] "
                "[--probe-timeout-ms X] "
                "[--suspicion-mult X] [--suspicion-max-mult X] [--retransmit-mult X] "
-               "[--gossip-interval-ms X] [--gossip-nodes X]\n",
+               "[--gossip-interval-ms X] [--gossip-nodes X] [--trace-suspicions 0|1]\n",
                why);
   std::exit(2);
 }
@@ -130,6 +139,8 @@ args parse(int argc, char** argv) {
       a.gossip_interval_ms = std::stol(v);
     } else if (k == "--gossip-nodes") {
       a.gossip_nodes = std::stol(v);
+    } else if (k == "--trace-suspicions") {
+      a.trace_suspicions = v == "1" || v == "yes";
     } else {
       usage(("unknown option " + k).c_str());
     }
@@ -172,8 +183,158 @@ std::string dist(const std::vector<duration>& v) {
                      to_ms(percentile(v, 0.99)) / 1000, to_ms(percentile(v, 1.0)) / 1000, v.size());
 }
 
+std::string_view kind_name(gossip::trace_event::kind k) {
+  using K = gossip::trace_event::kind;
+  switch (k) {
+    case K::suspected:
+      return "suspected";
+    case K::confirmed:
+      return "confirmed";
+    case K::cleared:
+      return "cleared";
+    case K::stale_alive:
+      return "stale-alive";
+    case K::declared_dead:
+      return "declared-dead";
+    case K::dead_received:
+      return "dead-received";
+    case K::refuted:
+      return "refuted";
+    case K::self_suspect_ignored:
+      return "self-suspect-ignored";
+    case K::heard_alive:
+      return "heard-alive";
+  }
+  return "?";
+}
+
+std::string_view via_name(gossip::trace_event::source v) {
+  using V = gossip::trace_event::source;
+  switch (v) {
+    case V::probe:
+      return "probe";
+    case V::message:
+      return "message";
+    case V::push_pull:
+      return "push-pull";
+    case V::none:
+      return "-";
+  }
+  return "?";
+}
+
+// What one node received in [from, to]: packets, streams and alive messages, and when it heard
+// about `subject`.
+void print_inbound(const simulator& s, const std::vector<inbound_step>& ring, duration from,
+                   duration to, std::size_t subject) {
+  auto sec = [](duration d) { return to_ms(d) / 1000; };
+  if (ring.empty()) return;
+  std::size_t packets = 0, streams = 0, alives = 0;
+  std::vector<std::string> about;
+  // Silence is measured only where the ring reaches back.
+  duration last = std::max(from, ring.front().at), gap{};
+  for (const auto& in : ring) {
+    if (in.at < from || in.at > to) continue;
+    switch (in.k) {
+      case inbound_step::kind::packet:
+        packets++;
+        gap = std::max(gap, in.at - last);
+        last = in.at;
+        break;
+      case inbound_step::kind::stream:
+        streams++;
+        break;
+      case inbound_step::kind::heard_alive:
+        alives++;
+        if (in.subject == subject) {
+          about.push_back(fmt::format("{:.3f} s inc {}", sec(in.at), in.value));
+        }
+        break;
+    }
+  }
+  gap = std::max(gap, to - last);
+  std::string heard;
+  for (const auto& a : about) heard += " " + a;
+  fmt::print(
+      "    observer's input {:.3f}-{:.3f} s: {} packets (longest silence {:.3f} s), {} streams, "
+      "{} alive messages, about {}:{}{}\n",
+      sec(from), sec(to), packets, sec(gap), streams, alives, s.name(subject),
+      heard.empty() ? " none" : heard,
+      ring.front().at > from ? fmt::format(" (ring starts at {:.3f} s)", sec(ring.front().at))
+                             : std::string());
+}
+
+// One false death with its suspicion trace, for finding out why it happened.
+void print_false_death(const simulator& s, const false_death& f) {
+  using K = gossip::trace_event::kind;
+  auto sec = [](duration d) { return to_ms(d) / 1000; };
+  auto who = [&s](std::uint32_t i) {
+    return i == trace_step::nobody ? std::string("?") : s.name(i);
+  };
+  fmt::print("  false death: {} declared {} dead at {:.3f} s{}; {} trace steps\n",
+             s.name(f.observer), s.name(f.subject), sec(f.at),
+             f.subject_frozen ? " (subject stalled recently)" : "", f.trace.size());
+  if (f.trace.empty()) return;
+  const auto& t = f.trace;
+  // Accusations from failed probes (independent), and the subject's own steps.
+  for (const auto& st : t) {
+    if (st.k == K::suspected && st.via == gossip::trace_event::source::probe) {
+      fmt::print("    {:.3f} s accused by {} (own probe failed) at inc {}\n", sec(st.at),
+                 who(st.observer), st.inc);
+    }
+    if (st.k == K::confirmed && st.via == gossip::trace_event::source::probe) {
+      fmt::print("    {:.3f} s independently confirmed by {} (own probe failed) at inc {}\n",
+                 sec(st.at), who(st.observer), st.inc);
+    }
+  }
+  std::size_t ignored = 0;
+  for (const auto& st : t) {
+    if (st.observer != f.subject) continue;
+    if (st.k == K::refuted) {
+      fmt::print("    {:.3f} s subject refuted: now inc {}, its queue {} messages\n", sec(st.at),
+                 st.inc, st.queue_depth);
+    } else if (st.k == K::self_suspect_ignored) {
+      ignored++;
+    }
+  }
+  fmt::print("    subject ignored {} suspicions of an incarnation it had already refuted\n",
+             ignored);
+  // The observer's own view of the episode.
+  for (const auto& st : t) {
+    if (st.observer != f.observer) continue;
+    fmt::print("    observer {:.3f} s {} via {} from {} inc {} confirmations {} deadline {}\n",
+               sec(st.at), kind_name(st.k), via_name(st.via), who(st.from), st.inc,
+               st.confirmations,
+               st.deadline.count() ? fmt::format("{:.3f} s", sec(st.deadline)) : "-");
+  }
+  // Everyone else: how far suspicion and refutation got, and how confirmations arrived.
+  std::map<std::string, std::size_t> counts;
+  std::vector<duration> cleared_at;
+  std::size_t suspected = 0;
+  for (const auto& st : t) {
+    counts[fmt::format("{}/{}", kind_name(st.k), via_name(st.via))]++;
+    if (st.k == K::suspected) suspected++;
+    if (st.k == K::cleared) cleared_at.push_back(st.at);
+  }
+  std::string summary;
+  for (const auto& [k, n] : counts) summary += fmt::format(" {}={}", k, n);
+  fmt::print("    all nodes:{}\n", summary);
+  if (!cleared_at.empty()) {
+    fmt::print(
+        "    {} of {} suspicions cleared; clear times p50 {:.3f} s, p99 {:.3f} s, last {:.3f} s\n",
+        cleared_at.size(), suspected, sec(percentile(cleared_at, 0.5)),
+        sec(percentile(cleared_at, 0.99)), sec(percentile(cleared_at, 1.0)));
+  }
+  duration refuted{};
+  for (const auto& st : t) {
+    if (st.observer == f.subject && st.k == K::refuted) refuted = st.at;
+  }
+  if (refuted.count() > 0) print_inbound(s, f.inbound, refuted, f.at, f.subject);
+}
+
 int run(const args& a) {
   sim_options o;
+  o.trace_suspicions = a.trace_suspicions;
   o.seed = a.seed;
   o.cfg = a.profile == "lan" ? gossip::config::lan() : gossip::config::local();
   auto ms = [](long v) { return std::chrono::milliseconds(v); };
@@ -357,15 +518,36 @@ int run(const args& a) {
     }
     const auto false_before = s.false_deaths().size();
     s.net().loss = 0.10;
+    std::size_t printed = s.false_deaths().size();
+    std::size_t late_printed = s.late_clears().size();
     for (std::size_t minute = 1; minute <= a.loss_minutes; ++minute) {
       s.run_for(std::chrono::minutes(1));
+      if (a.trace_suspicions) {
+        for (; printed < s.false_deaths().size(); ++printed) {
+          fmt::print("  in 10% loss minute {}:\n", minute);
+          print_false_death(s, s.false_deaths()[printed]);
+        }
+        for (; late_printed < s.late_clears().size(); ++late_printed) {
+          const auto& l = s.late_clears()[late_printed];
+          fmt::print(
+              "  late clear: {} cleared its suspicion of {} at {:.3f} s, {:.3f} s after the "
+              "refutation\n",
+              s.name(l.observer), s.name(l.subject), to_ms(l.at) / 1000, to_ms(l.lag) / 1000);
+          print_inbound(s, l.inbound, l.at - l.lag, l.at, l.subject);
+        }
+      }
       if (minute % 5 != 0 || minute == a.loss_minutes) continue;
       std::uint64_t dead = 0;
       for (std::size_t i = 0; i < s.size(); ++i) {
         if (s.up(i)) dead += s.node(i).stats().members_declared_dead;
       }
-      fmt::print("  10% loss, {} min so far: {} dead declarations ({:.1f} s wall)\n", minute,
-                 dead - dead_before, seconds_since(t0));
+      fmt::print(
+          "  10% loss, {} min so far: {} dead declarations ({:.1f} s wall){}\n", minute,
+          dead - dead_before, seconds_since(t0),
+          a.trace_suspicions
+              ? fmt::format("; {} suspicions cleared more than {:.0f} s after the refutation",
+                            s.late_clear_count(), to_ms(simulator::late_clear_after) / 1000)
+              : std::string());
     }
     s.net().loss = 0;
     std::uint64_t dead_after = 0, raised = 0;
@@ -379,6 +561,10 @@ int run(const args& a) {
         "raised in the whole run, {} packets lost ({:.1f} s wall)\n",
         a.loss_minutes, dead_after - dead_before, s.false_deaths().size() - false_before, raised,
         s.stats().packets_lost, seconds_since(t0));
+    if (a.trace_suspicions) {
+      fmt::print("  suspicions cleared more than {:.0f} s after the refutation: {}\n",
+                 to_ms(simulator::late_clear_after) / 1000, s.late_clear_count());
+    }
   }
 
   std::size_t false_healthy = 0;

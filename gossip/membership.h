@@ -12,6 +12,7 @@
 #include "gossip/meta_pool.h"
 #include "gossip/metrics.h"
 #include "gossip/suspicion.h"
+#include "gossip/trace.h"
 #include "gossip/transport.h"
 #include "gossip/types.h"
 #include "storage/result.h"
@@ -88,6 +89,9 @@ class membership {
 
   void set_event_handler(event_handler h) { on_event_ = std::move(h); }
   void set_user_handler(user_handler h) { on_user_ = std::move(h); }
+  // Diagnosis only (gossip/trace.h): called synchronously at each step of suspicion handling,
+  // with views that are valid only during the call. No handler (the default) costs one branch.
+  void set_trace_handler(trace_handler h) { on_trace_ = std::move(h); }
 
   // Floods an opaque payload to the user handler of every other member (not delivered locally).
   // Delivery is best effort with high probability, at most once per node.
@@ -156,11 +160,15 @@ class membership {
 
   // State changes (SWIM's alive/suspect/dead rules with incarnations).
   void handle_alive(const alive_msg& m, time_point now);
-  void handle_suspect(const suspect_msg& m, time_point now);
+  // `via` says how the suspicion arrived (trace_event::source): one relayed by a state exchange
+  // (push_pull) is no confirmation and is not gossiped on.
+  void handle_suspect(const suspect_msg& m, time_point now, trace_event::source via);
   void handle_dead(const dead_msg& m, time_point now);
   void refute(incarnation seen, time_point now);
   void set_state(entry& e, member_state s, time_point now);
   void emit(member_event::kind k, const entry& e);
+  void trace(trace_event::kind k, trace_event::source via, std::string_view subject,
+             std::string_view from, incarnation inc, const suspicion* s = nullptr);
 
   // Dissemination and anti-entropy.
   void queue_message(const std::string& key, const message& m);
@@ -232,6 +240,7 @@ class membership {
 
   event_handler on_event_;
   user_handler on_user_;
+  trace_handler on_trace_;
   metrics stats_;
 };
 

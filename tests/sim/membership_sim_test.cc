@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <memory>
 #include <string>
 
 namespace meshdeploy::sim {
@@ -318,6 +319,39 @@ TEST(MembershipSimTest, RandomFaultsKeepTheInvariantsOnManySeeds) {
     EXPECT_TRUE(s.violations().empty()) << describe(s);
     EXPECT_TRUE(t) << describe_convergence(s);
   }
+}
+
+// The suspicion trace (sim_options::trace_suspicions) only observes: the same seed gives the same
+// run with it on or off. And it explains a death: a node stalled for longer than the floor is
+// declared dead, and its record holds the accusation and the observer's expired timer.
+TEST(MembershipSimTest, SuspicionTraceChangesNothingAndExplainsADeath) {
+  auto run = [](bool trace) {
+    sim_options o = options(21);
+    o.trace_suspicions = trace;
+    o.net.loss = 0.05;
+    auto s = std::make_unique<simulator>(o);
+    s->start_cluster(30, 10ms);
+    s->run_for(10s);
+    s->freeze(4, 20s);
+    s->run_for(30s);
+    return s;
+  };
+  const auto off = run(false);
+  const auto on = run(true);
+  EXPECT_EQ(off->trace_hash(), on->trace_hash());
+  ASSERT_FALSE(on->false_deaths().empty()) << "a 20 s stall was not declared dead";
+  for (const auto& f : off->false_deaths()) EXPECT_TRUE(f.trace.empty());
+  const auto& f = on->false_deaths().front();
+  EXPECT_EQ(f.subject, 4u);
+  EXPECT_TRUE(f.subject_frozen);
+  using kind = gossip::trace_event::kind;
+  const auto has = [&f](auto pred) { return std::any_of(f.trace.begin(), f.trace.end(), pred); };
+  EXPECT_TRUE(has([](const trace_step& t) {
+    return t.k == kind::suspected && t.via == gossip::trace_event::source::probe;
+  })) << "no accusation in the trace";
+  EXPECT_TRUE(has([&f](const trace_step& t) {
+    return t.k == kind::declared_dead && t.observer == f.observer && t.deadline <= f.at;
+  })) << "the observer's expired timer is not in the trace";
 }
 
 TEST(MembershipSimTest, SameSeedReplaysTheSameTrace) {

@@ -93,6 +93,9 @@ void simulator::start_process(std::size_t i) {
   s.m = std::make_unique<gossip::membership>(opt_.cfg, gossip::node_meta{s.name, s.addr, {}, 1, 1},
                                              *s.transport, rng_(), pool_);
   s.m->set_event_handler([this, i](const gossip::member_event& ev) { on_member_event(i, ev); });
+  if (opt_.trace_suspicions) {
+    s.m->set_trace_handler([this, i](const gossip::trace_event& ev) { on_trace(i, ev); });
+  }
   s.m->set_user_handler([this, i](std::uint8_t, std::span<const std::byte> payload,
                                   const gossip::address&, const std::string&) {
     if (payload.size() < 8) return;
@@ -165,6 +168,7 @@ void simulator::start_cluster_from_snapshot(std::size_t n, duration spread) {
     e.node = k;
     e.gen = nodes_[k]->gen;
     e.from = nodes_[first]->addr;
+    e.from_node = static_cast<std::uint32_t>(first);
     e.bytes = bytes;
     push(std::move(e));
   }
@@ -347,6 +351,14 @@ void simulator::deliver(event& e) {
     s.pending.push_back(std::move(e));
     return;
   }
+  if (opt_.trace_suspicions) {
+    inbound_step in;
+    in.at = now_ - epoch_;
+    in.from = e.from_node;
+    in.value = static_cast<std::uint32_t>(e.bytes.size());
+    in.k = e.k == kind::packet ? inbound_step::kind::packet : inbound_step::kind::stream;
+    record_inbound(e.node, in);
+  }
   if (e.k == kind::packet) {
     counters_.packets_delivered++;
     s.m->on_packet(e.from, e.bytes, now_);
@@ -461,6 +473,7 @@ void simulator::send(std::size_t from, const gossip::address& to, std::vector<st
   e.node = target;
   e.gen = nodes_[target]->gen;
   e.from = nodes_[from]->addr;
+  e.from_node = static_cast<std::uint32_t>(from);
   if (dup) {
     counters_.packets_duplicated++;
     event copy = e;
@@ -496,8 +509,85 @@ void simulator::on_member_event(std::size_t observer, const gossip::member_event
     const auto window = std::chrono::seconds(60);
     const bool was_frozen =
         s.frozen_until.has_value() || (s.last_thaw && now_ - *s.last_thaw < window);
-    false_deaths_.push_back(false_death{now_ - epoch_, observer, subject, was_frozen});
+    false_deaths_.push_back(false_death{now_ - epoch_, observer, subject, was_frozen, {}, {}});
+    if (subject < traces_.size()) false_deaths_.back().trace = traces_[subject].steps;
+    if (opt_.trace_suspicions) false_deaths_.back().inbound = inbound_of(observer);
   }
+}
+
+void simulator::record_inbound(std::size_t i, const inbound_step& step) {
+  slot& s = *nodes_[i];
+  if (s.inbound.size() < inbound_ring) {
+    s.inbound.push_back(step);
+  } else {
+    s.inbound[s.inbound_next] = step;
+  }
+  s.inbound_next = (s.inbound_next + 1) % inbound_ring;
+}
+
+std::vector<inbound_step> simulator::inbound_of(std::size_t i) const {
+  const slot& s = *nodes_[i];
+  std::vector<inbound_step> out;
+  out.reserve(s.inbound.size());
+  // Oldest first: once the ring is full, the oldest entry is the next one to be overwritten.
+  const std::size_t first = s.inbound.size() < inbound_ring ? 0 : s.inbound_next;
+  for (std::size_t k = 0; k < s.inbound.size(); ++k) {
+    out.push_back(s.inbound[(first + k) % s.inbound.size()]);
+  }
+  return out;
+}
+
+void simulator::on_trace(std::size_t observer, const gossip::trace_event& ev) {
+  using k = gossip::trace_event::kind;
+  auto subject = by_name_.find(std::string(ev.subject));
+  if (subject == by_name_.end()) return;
+  if (ev.k == k::heard_alive) {
+    inbound_step in;
+    in.at = now_ - epoch_;
+    in.subject = static_cast<std::uint32_t>(subject->second);
+    in.value = static_cast<std::uint32_t>(ev.inc.value());
+    in.k = inbound_step::kind::heard_alive;
+    record_inbound(observer, in);
+    return;
+  }
+  if (traces_.size() < nodes_.size()) traces_.resize(nodes_.size());
+  subject_trace& t = traces_[subject->second];
+  trace_step step;
+  step.at = now_ - epoch_;
+  if (ev.deadline != time_point{}) step.deadline = ev.deadline - epoch_;
+  step.observer = static_cast<std::uint32_t>(observer);
+  if (!ev.from.empty()) {
+    auto from = by_name_.find(std::string(ev.from));
+    if (from != by_name_.end()) step.from = static_cast<std::uint32_t>(from->second);
+  }
+  step.inc = static_cast<std::uint32_t>(ev.inc.value());
+  step.confirmations = static_cast<std::uint32_t>(ev.confirmations);
+  step.queue_depth = static_cast<std::uint32_t>(ev.queue_depth);
+  step.k = ev.k;
+  step.via = ev.via;
+  if (ev.k == k::suspected) {
+    // A new episode starts when no node suspected the subject: forget the previous one (a false
+    // death in it has copied it). Crashed observers are not subtracted, so with crashes an
+    // episode may last longer than it should; max_trace_steps bounds it.
+    if (t.open == 0) t.steps.clear();
+    t.open++;
+  }
+  if ((ev.k == k::cleared || ev.k == k::declared_dead || ev.k == k::dead_received) && t.open > 0) {
+    t.open--;
+  }
+  if (ev.k == k::refuted) {
+    t.refuted_at = now_ - epoch_;
+    t.refuted_inc = step.inc;
+  }
+  if (ev.k == k::cleared && step.inc == t.refuted_inc && t.refuted_at.count() > 0 &&
+      step.at - t.refuted_at > late_clear_after) {
+    late_clear_count_++;
+    if (late_clears_.size() < max_late_clears) {
+      late_clears_.push_back(late_clear{step.at, step.at - t.refuted_at, observer, subject->second,
+                                        inbound_of(observer)});
+    }
+  }
+  if (t.steps.size() < max_trace_steps) t.steps.push_back(step);
 }
 
 void simulator::observe(std::size_t observer, const gossip::member& m) {

@@ -75,6 +75,9 @@ struct sim_options {
   bool check_invariants = true;  // on every membership event
   // Also scan every node's full view this often (virtual time); zero disables. O(N^2) per scan.
   duration checkpoint_interval{};
+  // Record every node's suspicion steps (gossip/trace.h) per subject, and attach the subject's
+  // recent record to each false_death. Costs memory and time only while on.
+  bool trace_suspicions = false;
 };
 
 struct counters {
@@ -102,12 +105,51 @@ struct violation {
   std::string what;
 };
 
+// One suspicion step of one node about one subject (sim_options::trace_suspicions).
+struct trace_step {
+  static constexpr std::uint32_t nobody = 0xffffffffu;
+  duration at{};                // since the simulation's epoch
+  duration deadline{};          // suspicion deadline since the epoch (zero when not applicable)
+  std::uint32_t observer = 0;   // the node that took the step
+  std::uint32_t from = nobody;  // accuser or confirmer, when known
+  std::uint32_t inc = 0;        // the incarnation in the step
+  std::uint32_t confirmations = 0;
+  std::uint32_t queue_depth = 0;  // the observer's broadcast queue
+  gossip::trace_event::kind k = gossip::trace_event::kind::suspected;
+  gossip::trace_event::source via = gossip::trace_event::source::none;
+};
+
+// One input of one node (sim_options::trace_suspicions): a packet or stream delivered to it, or
+// an alive message it decoded.
+struct inbound_step {
+  enum class kind : std::uint8_t { packet, stream, heard_alive };
+  duration at{};
+  std::uint32_t from = trace_step::nobody;     // packet, stream: the sending node
+  std::uint32_t subject = trace_step::nobody;  // heard_alive
+  std::uint32_t value = 0;                     // packet, stream: bytes; heard_alive: incarnation
+  kind k = kind::packet;
+};
+
+// A node whose suspicion of a member was cleared late, long after the member refuted it
+// (sim_options::trace_suspicions): a false death that did not happen, and the same question.
+struct late_clear {
+  duration at{};
+  duration lag{};  // since the subject's refutation to that incarnation
+  std::size_t observer = 0;
+  std::size_t subject = 0;
+  std::vector<inbound_step> inbound;  // the observer's last inputs, oldest first
+};
+
 // A healthy (not crashed) member declared dead by some node.
 struct false_death {
   duration at{};
   std::size_t observer = 0;
   std::size_t subject = 0;
   bool subject_frozen = false;  // frozen when declared, or within the last suspicion window
+  // With sim_options::trace_suspicions: every step about the subject (by any node, the subject's
+  // own refutations included) since the last moment no node suspected it, oldest first.
+  std::vector<trace_step> trace;
+  std::vector<inbound_step> inbound;  // the observer's last inputs, oldest first
 };
 
 // How a crash was detected: per-observer latency for every live observer that saw it, and the
@@ -201,6 +243,13 @@ class simulator {
   std::uint64_t broadcast(std::size_t from, std::size_t bytes = 16);
   [[nodiscard]] reach reach_of(std::uint64_t id) const;
   [[nodiscard]] const std::vector<false_death>& false_deaths() const { return false_deaths_; }
+  // With sim_options::trace_suspicions: suspicions cleared more than late_clear_after after the
+  // refutation (the first max_late_clears kept), and how many there were in all.
+  [[nodiscard]] const std::vector<late_clear>& late_clears() const { return late_clears_; }
+  [[nodiscard]] std::uint64_t late_clear_count() const { return late_clear_count_; }
+  static constexpr duration late_clear_after = std::chrono::seconds(2);
+  static constexpr std::size_t max_late_clears = 20;
+  static constexpr std::size_t inbound_ring = 2048;
   [[nodiscard]] const counters& stats() const { return counters_; }
   [[nodiscard]] const std::vector<violation>& violations() const { return violations_; }
   // Runs the full-view invariant scan now (also done at checkpoints).
@@ -221,6 +270,7 @@ class simulator {
     std::size_t node = 0;
     std::uint64_t gen = 0;  // the target process generation (restarts, crashes bump it)
     gossip::address from;
+    std::uint32_t from_node = 0;
     std::vector<std::byte> bytes;
     std::function<void()> action;
   };
@@ -252,6 +302,8 @@ class simulator {
     std::unique_ptr<gossip::membership> m;
     std::optional<time_point> scheduled;  // the valid tick event's time
     std::vector<seen> views;              // by member index, sized on first use
+    std::vector<inbound_step> inbound;    // a ring (sim_options::trace_suspicions)
+    std::size_t inbound_next = 0;
   };
   struct cut {
     std::vector<char> from;
@@ -276,6 +328,7 @@ class simulator {
   void start_process(std::size_t i);
   void join_attempt(std::size_t i, std::size_t seed, std::uint64_t gen, duration backoff);
   void on_member_event(std::size_t observer, const gossip::member_event& ev);
+  void on_trace(std::size_t observer, const gossip::trace_event& ev);
   void observe(std::size_t observer, const gossip::member& m);
   void fail(std::string what);
   void mix(std::uint64_t v);
@@ -301,6 +354,20 @@ class simulator {
   };
   std::map<std::size_t, crash_rec> crashes_;  // by node index; the latest crash only
   std::vector<false_death> false_deaths_;
+  // Per subject (sim_options::trace_suspicions): steps since no node suspected it, and how many
+  // nodes suspect it now.
+  struct subject_trace {
+    std::vector<trace_step> steps;
+    std::size_t open = 0;
+    duration refuted_at{};  // its latest refutation
+    std::uint32_t refuted_inc = 0;
+  };
+  void record_inbound(std::size_t i, const inbound_step& step);
+  std::vector<inbound_step> inbound_of(std::size_t i) const;
+  std::vector<late_clear> late_clears_;
+  std::uint64_t late_clear_count_ = 0;
+  std::vector<subject_trace> traces_;
+  static constexpr std::size_t max_trace_steps = 1'000'000;
   std::vector<violation> violations_;
   std::optional<time_point> next_checkpoint_;
   counters counters_;

@@ -566,5 +566,76 @@ TEST(MembershipTimingTest, SuspicionAboutSelfIsRefutedWithHigherIncarnation) {
   EXPECT_EQ(m.self_incarnation(), incarnation(5));
 }
 
+// A state exchange only relays its sender's view of a suspicion, which the sender most likely got
+// from the same accuser: it is no independent confirmation (Lifeguard counts accusers whose own
+// probes failed), so the timer keeps running towards its maximum, and it is not gossiped on as
+// if the sender had accused the member. Counting it shortened nearly every suspicion at N=1,000
+// under 10% loss to the floor, and two healthy nodes that missed a refutation for those 4.5 s
+// were declared dead (bench/RESULTS.md, issue 3).
+TEST(MembershipTimingTest, SuspicionRelayedByAStateExchangeIsNoConfirmation) {
+  recording_transport t;
+  const config cfg = config::lan();
+  membership m(cfg, node_meta{"a", {"h", 1}, {}, 1, 1}, t, 5);
+  const time_point start = time_point{} + 1h;
+  std::vector<member> view{
+      member{node_meta{"a", {"h", 1}, {}, 1, 1}, incarnation(0), member_state::alive}};
+  for (const char* n : {"b", "c", "d", "e"}) {
+    const node_meta meta{n, {n, 2}, {}, 1, 1};
+    m.on_packet({"h", 9}, encode(alive_msg{incarnation(0), meta}), start);
+    view.push_back(member{meta, incarnation(0), member_state::alive});
+  }
+  ASSERT_EQ(m.live_count(), 5u);
+  // 5 members: floor 3 * max(1, log10 5) * 500 ms = 1.5 s, maximum 6 * 1.5 s = 9 s, one
+  // confirmation expected (suspicion_mult - 2).
+  const auto floor = suspicion_min_timeout(cfg.suspicion_mult, 5, 500ms);
+  ASSERT_EQ(floor, 1500ms);
+  ASSERT_EQ(suspicion_expected_confirmations(cfg.suspicion_mult, 5), 1u);
+
+  // c accuses b; then d's state exchange lists b as suspect (d heard c's accusation too).
+  m.on_packet({"c", 2}, encode(suspect_msg{incarnation(0), "b", "c"}), start);
+  ASSERT_EQ(m.find("b")->state, member_state::suspect);
+  for (auto& v : view) {
+    if (v.meta.name == "b") v.state = member_state::suspect;
+  }
+  push_pull_msg from_d{false, false, "d", {"d", 2}, view};
+  m.on_stream({"d", 2}, encode(from_d), start + 100ms);
+  // e's state exchange shows b dead (e's timer ran out): no confirmation either.
+  for (auto& v : view) {
+    if (v.meta.name == "b") v.state = member_state::dead;
+  }
+  push_pull_msg from_e{false, false, "e", {"e", 2}, view};
+  m.on_stream({"e", 2}, encode(from_e), start + 200ms);
+  m.on_tick(start + floor + 300ms);
+  EXPECT_EQ(m.find("b")->state, member_state::suspect)
+      << "a relayed suspicion cut the timer to the floor";
+
+  // A member we saw alive, listed as suspect in a state exchange: suspected, with the full timer,
+  // and not passed on as an accusation by the sender.
+  for (auto& v : view) {
+    v.state = v.meta.name == "c" ? member_state::suspect : member_state::alive;
+  }
+  t.packets.clear();
+  push_pull_msg again{false, false, "d", {"d", 2}, view};
+  m.on_stream({"d", 2}, encode(again), start + 2s);
+  EXPECT_EQ(m.find("c")->state, member_state::suspect);
+  // Let gossip rounds run (no probe round ends in between: their failures would be real
+  // accusations) and look at everything sent.
+  for (time_point now = start + 2s; now < start + 2s + 1s; now += 50ms) m.on_tick(now);
+  for (auto& [to, b] : t.packets) {
+    auto d = decode(b, channel::packet);
+    ASSERT_TRUE(d);
+    for (auto& msg : d.value()) {
+      if (auto* s = std::get_if<suspect_msg>(&msg)) {
+        EXPECT_FALSE(s->node == "c" && s->from == "d") << "relayed suspicion gossiped as d's";
+      }
+    }
+  }
+
+  // Control: an accusation by another node is a confirmation and cuts c's timer to the floor.
+  m.on_packet({"e", 2}, encode(suspect_msg{incarnation(0), "c", "e"}), start + 3s);
+  m.on_tick(start + 2s + floor);
+  EXPECT_EQ(m.find("c")->state, member_state::dead);
+}
+
 }  // namespace
 }  // namespace meshdeploy::gossip
