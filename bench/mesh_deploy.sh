@@ -15,6 +15,9 @@
 #   CONFIGS: space-separated deployment configurations (default "AllAtOnce OneAtATime").
 # Environment: MESHDEPLOY_BENCH_LOG=LEVEL sets the nodes' --log-level (default warn);
 # MESHDEPLOY_BENCH_KEEP=1 keeps the work dir (nodes' logs in h*.log) and prints its path;
+# MESHDEPLOY_BENCH_FRESH=1 pushes a new revision (a copy of examples/noop with one file
+# changed) before each run, untimed, so every run also moves a bundle no host holds yet from
+# node 1 to all hosts (by default one revision is pushed once and only the first run moves it);
 # MESHDEPLOY_BENCH_METRICS=1 prints, per run, how node h2's counters in /metrics moved (records
 # received / stored / stale, gossip packets and streams, sealed bytes).
 # Every wait is bounded: node start-up 10 s each, membership 30 s, each deployment 120 s
@@ -90,6 +93,11 @@ echo "nodes=$n repeat=$repeat binary=$bin machine=$(nproc) cores, $(uname -r), l
 for config in $configs; do
   for r in $(seq 1 "$repeat"); do
     g="$config-$r"
+    if [ "${MESHDEPLOY_BENCH_FRESH:-0}" = 1 ]; then
+      rm -rf "$work/rev" && cp -r "$repo/examples/noop" "$work/rev"
+      echo "$config $r $(date +%s%N)" >"$work/rev/run.txt"
+      rev=$("$bin" push --app noop --source "$work/rev" | head -n 1)
+    fi
     "$bin" group create --app noop --name "$g" --tag role=app --config "$config" >/dev/null
     [ "${MESHDEPLOY_BENCH_METRICS:-0}" = 1 ] && scrape >"$work/m0"
     c0=$(node_cpu_ms)
