@@ -15,6 +15,8 @@
 #   CONFIGS: space-separated deployment configurations (default "AllAtOnce OneAtATime").
 # Environment: MESHDEPLOY_BENCH_LOG=LEVEL sets the nodes' --log-level (default warn);
 # MESHDEPLOY_BENCH_KEEP=1 keeps the work dir (nodes' logs in h*.log) and prints its path;
+# MESHDEPLOY_BENCH_SETTLE=SECONDS waits that long after the nodes are up and the revision is
+# pushed before the first run (default 0.5);
 # MESHDEPLOY_BENCH_FRESH=1 pushes a new revision (a copy of examples/noop with one file
 # changed) before each run, untimed, so every run also moves a bundle no host holds yet from
 # node 1 to all hosts (by default one revision is pushed once and only the first run moves it);
@@ -88,7 +90,7 @@ if [ "$alive" -lt "$n" ]; then
 fi
 "$bin" app create noop >/dev/null
 rev=$("$bin" push --app noop --source "$repo/examples/noop" | head -n 1)
-sleep 0.5
+sleep "${MESHDEPLOY_BENCH_SETTLE:-0.5}"
 echo "nodes=$n repeat=$repeat binary=$bin machine=$(nproc) cores, $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
 for config in $configs; do
   for r in $(seq 1 "$repeat"); do
