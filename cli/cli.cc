@@ -17,6 +17,7 @@
 #include "node/deploy/registry.h"
 #include "node/node.h"
 #include "node/records/payloads.h"
+#include "node/swarm/manifest.h"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -111,6 +112,16 @@ reply_result push_revision(const client& c, const globals& g, const std::string&
   rev.id = bundle.value().id;
   rev.format = std::string(agent::to_string(bundle.value().format));
   rev.size = bundle.value().size;
+  // The piece manifest's name goes into the signed record, so every node verifies each piece
+  // it fetches from any peer (docs/swarm.md).
+  auto pieces = swarm::manifest_of_file(bundle.value().archive);
+  if (!pieces) {
+    print_error(pieces.error().message);
+    std::error_code ec;
+    fs::remove_all(work, ec);
+    return {exit_failed, {}};
+  }
+  rev.manifest = swarm::manifest_id(swarm::encode_manifest(pieces.value()));
   auto health = c.call("GET", "/v1/health", {}, std::chrono::seconds(10));
   if (health && health.value().status == 200) {
     rev.origin = json::parse(health.value().body, nullptr, false).value("name", "");
@@ -252,6 +263,18 @@ int run(int argc, char** argv) {
       ->add_option("--max-bundle-entries", nopts.bundle_limits.max_entries,
                    "Refuse bundles with more entries than this")
       ->default_str(std::to_string(nopts.bundle_limits.max_entries));
+  node_run
+      ->add_option("--max-upload-rate", nopts.max_upload_rate,
+                   "Bytes per second this node sends to other nodes' bundle downloads at most "
+                   "(suffixes K, M, G: 6M is about 50 Mbit/s; 0: unlimited)")
+      ->transform(CLI::AsSizeValue(false))
+      ->default_str("0");
+  node_run
+      ->add_option("--max-download-rate", nopts.max_download_rate,
+                   "Bytes per second this node downloads bundles at most (suffixes K, M, G; "
+                   "0: unlimited)")
+      ->transform(CLI::AsSizeValue(false))
+      ->default_str("0");
   std::string keyring_file, admin_pub, gossip_profile = "lan";
   std::vector<std::string> grant_files;
   node_run->add_option("--keyring", keyring_file,

@@ -115,6 +115,7 @@ std::string render_status(const json& d, std::size_t tail_lines) {
           detail += (detail.empty() ? "" : " ") + std::string("(") + s(diag, "scriptName") + ")";
         }
       }
+      if (detail.empty() && s(e, "status") == "InProgress") detail = s(e, "message");
       rows.push_back({"  " + s(e, "name"), s(e, "status"),
                       duration_between(e.value("startTime", json()), e.value("endTime", json())),
                       detail});
@@ -163,9 +164,16 @@ std::vector<std::string> progress_lines(const json& before, const json& after) {
       const auto& e = events[k];
       const std::string st = s(e, "status");
       const std::string old_st = k < old_events.size() ? s(old_events[k], "status") : "Pending";
+      const std::string msg = s(e, "message");
+      const std::string old_msg = k < old_events.size() ? s(old_events[k], "message") : "";
+      if (st == "InProgress" && st == old_st && !msg.empty() && msg != old_msg) {
+        out.push_back(fmt::format("{}  {:<20} {}", s(h, "host"), s(e, "name"), msg));
+        continue;
+      }
       if (st == old_st || st == "Pending") continue;
       if (st == "InProgress") {
-        out.push_back(fmt::format("{}  {:<20} started", s(h, "host"), s(e, "name")));
+        out.push_back(fmt::format("{}  {:<20} {}", s(h, "host"), s(e, "name"),
+                                  msg.empty() ? "started" : msg));
         continue;
       }
       std::string line = fmt::format("{}  {:<20} {}", s(h, "host"), s(e, "name"), st);

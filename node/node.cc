@@ -21,7 +21,7 @@
 #include "node/records/store.h"
 #include "node/security/audit.h"
 #include "node/security/identity.h"
-#include "node/swarm/bundle_fetch.h"
+#include "node/swarm_service.h"
 #include "storage/db.h"
 
 #include <boost/asio/io_context.hpp>
@@ -37,6 +37,7 @@
 #include <fstream>
 #include <iterator>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <unistd.h>
 
@@ -263,20 +264,38 @@ int run_node(const node_options& in) {
           }
         });
       });
-  // Bundles travel between nodes piece by piece over direct messages (node/swarm).
-  swarm::bundle_fetch bundles(
-      swarm::fetch_env{
-          [&reg](const swarm::bundle_ref& b) -> std::optional<fs::path> {
-            auto rv = reg.get_revision(b.app, b.id);
-            if (!rv || !reg.has_bundle(rv.value())) return std::nullopt;
-            return reg.bundle_path(rv.value());
-          },
-          [&gossip](const std::string& peer, std::vector<std::byte> bytes) {
-            if (auto s = gossip->send_user(peer, mesh::user_type_swarm, std::move(bytes)); !s) {
-              spdlog::debug("swarm: cannot send to {}: {}", peer, s.error().message);
+  // Bundles travel between nodes piece by piece, every node serving what it holds while it
+  // downloads (node/swarm_service.h, docs/swarm.md).
+  swarm::swarm_config swarm_cfg;
+  swarm_cfg.max_upload_rate = o.max_upload_rate;
+  swarm_cfg.max_download_rate = o.max_download_rate;
+  swarm_cfg.seed =
+      std::hash<std::string>{}(o.name) ^
+      static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  swarm_service bundles(
+      io, o.data_dir / "blobs", swarm_cfg,
+      [&gossip](const std::string& peer, std::vector<std::byte> bytes) {
+        if (auto s = gossip->send_user(peer, mesh::user_type_swarm, std::move(bytes)); !s) {
+          spdlog::debug("swarm: cannot send to {}: {}", peer, s.error().message);
+        }
+      },
+      [&reg, &o, &store](const std::string& app,
+                         const std::string& id) -> std::optional<swarm::held_bundle> {
+        auto rv = reg.get_revision(app, id);
+        if (!rv || !reg.has_bundle(rv.value())) return std::nullopt;
+        // The origin (where it was pushed) seeds each piece once (docs/swarm.md).
+        bool origin = false;
+        if (auto r = store.value()->get(records::record_type::revision, app + "/" + id);
+            r && r.value()) {
+          auto p = records::decode_payload(r.value()->type, r.value()->payload);
+          if (p) {
+            if (const auto* rev = std::get_if<records::revision_payload>(&p.value())) {
+              origin = rev->origin == o.name;
             }
-          }},
-      o.data_dir / "tmp" / "bundles");
+          }
+        }
+        return swarm::held_bundle{reg.bundle_path(rv.value()), origin};
+      });
   deploy::journal_store journals(*db.value());
   deploy::mesh_options mo;
   mo.progress_deadline = std::chrono::seconds(o.progress_deadline_s);
@@ -318,8 +337,11 @@ int run_node(const node_options& in) {
             return own_records.publish(p, durable, version);
           },
           [&server](const std::string& id) { server.notify(id); },
-          [&](const records::revision_payload& rev, std::function<void(result<fs::path>)> done) {
-            // The node the revision was pushed to first, then every other live peer.
+          [&](const records::revision_payload& rev,
+              std::function<void(std::uint64_t, std::uint64_t)> progress,
+              std::function<void(result<fs::path>)> done) {
+            // The origin first (the swarm dials it first), then every other live peer: the
+            // swarm keeps the ones that hold or fetch the bundle.
             std::vector<std::string> sources;
             if (!rev.origin.empty() && rev.origin != o.name) sources.push_back(rev.origin);
             {
@@ -328,8 +350,9 @@ int run_node(const node_options& in) {
                 if (p != rev.origin) sources.push_back(p);
               }
             }
-            bundles.fetch(swarm::bundle_ref{rev.app, rev.id, rev.format, rev.size}, sources,
-                          std::move(done), swarm::clock::now());
+            bundles.fetch(
+                swarm::bundle_ref{rev.app, rev.id, rev.format, rev.size, rev.manifest, rev.origin},
+                std::move(sources), std::move(progress), std::move(done));
           },
           [&io, &paced](std::function<void()> fn) {
             boost::asio::post(io, [&paced, fn = std::move(fn)] { paced(fn); });
@@ -402,7 +425,7 @@ int run_node(const node_options& in) {
                                                        std::span<const std::byte> payload,
                                                        const std::string& from) {
     if (type == mesh::user_type_records) records.on_message(from, payload);
-    if (type == mesh::user_type_swarm) bundles.on_message(from, payload, swarm::clock::now());
+    if (type == mesh::user_type_swarm) bundles.on_message(from, payload);
     if (type == mesh::user_type_logs) logs.on_message(from, payload, deploy::log_clock::now());
   });
   gossip->set_event_handler([&](const gossip::member_event& ev) {
@@ -412,6 +435,7 @@ int run_node(const node_options& in) {
     if (ev.type == gossip::member_event::kind::fail ||
         ev.type == gossip::member_event::kind::leave) {
       logs.on_member_down(ev.who.meta.name);
+      bundles.on_peer_down(ev.who.meta.name);
     }
   });
   for (const auto& g : o.grant_files) {
@@ -458,8 +482,9 @@ int run_node(const node_options& in) {
   }
   spdlog::info("gossip on {} (cluster '{}'), joining {} seed(s)", gossip->local_address(),
                o.gossip.cluster_id, o.gossip.join.size());
-  router.set_metrics_provider([&gossip, &records, &logs] {
-    return gossip->prometheus_text() + records.prometheus_text() + logs.prometheus_text();
+  router.set_metrics_provider([&gossip, &records, &logs, &bundles] {
+    return gossip->prometheus_text() + records.prometheus_text() + logs.prometheus_text() +
+           bundles.prometheus_text();
   });
   router.set_members_provider([&gossip] {
     nlohmann::json arr = nlohmann::json::array();
@@ -495,17 +520,16 @@ int run_node(const node_options& in) {
   arm_sync();
 
   // Bundle transfers: retry or move on from stalled sources; deployments' clock.
-  boost::asio::steady_timer swarm_timer(io);
-  std::function<void()> arm_swarm = [&] {
-    swarm_timer.expires_after(std::chrono::seconds(1));
-    swarm_timer.async_wait([&](const boost::system::error_code& e) {
+  boost::asio::steady_timer deploy_timer(io);
+  std::function<void()> arm_deploy = [&] {
+    deploy_timer.expires_after(std::chrono::seconds(1));
+    deploy_timer.async_wait([&](const boost::system::error_code& e) {
       if (e) return;
-      bundles.on_tick(swarm::clock::now());
       mesh_deploys.on_tick();  // progress deadlines, catch-up
-      arm_swarm();
+      arm_deploy();
     });
   };
-  arm_swarm();
+  arm_deploy();
 
   // Retention: prune old deployment records every hour (and once at start).
   boost::asio::steady_timer prune_timer(io);
@@ -517,6 +541,15 @@ int run_node(const node_options& in) {
     } else if (p.value().records > 0) {
       spdlog::info("retention: pruned {} deployment(s), {} record(s)", p.value().deployments,
                    p.value().records);
+    }
+    // Blobs (docs/swarm.md "On disk") live as long as their revision's record: manifests and
+    // unfinished downloads of revisions this node no longer knows are removed.
+    if (auto revs = store.value()->scan(records::record_type::revision, ""); revs) {
+      std::set<std::string> keep;
+      for (const auto& r : revs.value()) keep.insert(r.key.substr(r.key.find('/') + 1));
+      if (const auto n = bundles.collect_garbage(keep); n > 0) {
+        spdlog::info("retention: removed {} blob file(s)", n);
+      }
     }
     prune_timer.expires_after(std::chrono::hours(1));
     prune_timer.async_wait([&](const boost::system::error_code& e) {
@@ -544,7 +577,8 @@ int run_node(const node_options& in) {
     sync_timer.cancel();
     prune_timer.cancel();
     feed_timer.cancel();
-    swarm_timer.cancel();
+    deploy_timer.cancel();
+    bundles.stop();
     snapshot_timer.cancel();
     logs_timer.cancel();
     // A graceful leave, then a moment for it to go out before the loop ends.

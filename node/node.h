@@ -39,6 +39,10 @@ struct node_options {
   // last successful revision to itself, judged this long after start (records arrive first).
   bool catch_up = true;
   std::uint32_t catch_up_delay_s = 10;
+  // Swarm (bundle distribution, docs/swarm.md): piece bytes per second this node sends and
+  // receives at most; 0 = unlimited.
+  std::uint64_t max_upload_rate = 0;
+  std::uint64_t max_download_rate = 0;
   mesh::gossip_options gossip;  // refuse bundles over these (size bombs)
 };
 

@@ -577,17 +577,45 @@ void mesh_deployer::prefetch(const std::string& app, const std::string& revision
   auto payload = payload_as<rec::revision_payload>(*r.value());
   if (!payload) return;
   spdlog::info("fetching bundle {} ({} bytes)", revision.substr(0, 12), payload->size);
-  env_.fetch_bundle(*payload, [this, rev = *payload](result<fs::path> file) {
-    auto waiting = std::move(fetching_[rev.id]);
-    fetching_.erase(rev.id);
-    result<void> outcome = ok();
-    if (!file) {
-      outcome = file.error();
-    } else if (auto s = reg_.store_bundle(rev, file.value()); !s) {
-      outcome = s.error();
-    }
-    for (auto& done : waiting) done(outcome);
-  });
+  env_.fetch_bundle(
+      *payload,
+      [this, id = payload->id](std::uint64_t held, std::uint64_t size) {
+        on_download_progress(id, held, size);
+      },
+      [this, rev = *payload](result<fs::path> file) {
+        auto waiting = std::move(fetching_[rev.id]);
+        fetching_.erase(rev.id);
+        waiting_downloads_.erase(rev.id);
+        result<void> outcome = ok();
+        if (!file) {
+          outcome = file.error();
+        } else if (auto s = reg_.store_bundle(rev, file.value()); !s) {
+          outcome = s.error();
+        }
+        for (auto& done : waiting) done(outcome);
+      });
+}
+
+void mesh_deployer::on_download_progress(const std::string& revision, std::uint64_t held,
+                                         std::uint64_t size) {
+  auto it = waiting_downloads_.find(revision);
+  if (it == waiting_downloads_.end() || size == 0) return;
+  const int percent = static_cast<int>(held * 100 / size);
+  for (auto& w : it->second) {
+    if (w.shown_percent >= 0 && percent < w.shown_percent + 5 && held < size) continue;
+    auto git = groups_.find(w.group);
+    if (git == groups_.end() || shutting_down_) continue;
+    w.shown_percent = percent;
+    rec::event_progress ev;
+    ev.name = std::string(agent::to_string(agent::lifecycle_event::download_bundle));
+    ev.status = "InProgress";
+    ev.start_ms = w.start_ms;
+    ev.message = fmt::format("downloading the bundle: {:.1f} of {:.1f} MiB ({}%)",
+                             static_cast<double>(held) / (1 << 20),
+                             static_cast<double>(size) / (1 << 20), percent);
+    settle(*git->second, git->second->driver->on_event(w.deployment, ev));
+    refresh_views(*git->second);
+  }
 }
 
 void mesh_deployer::fail_start(group_state& g, const std::string& id, const std::string& message) {
@@ -607,6 +635,7 @@ void mesh_deployer::start_worker(group_state& g, const std::string& id) {
   if (e == nullptr) return;
   const rec::intent_payload in = e->intent;
   const std::string key = group_key(g.app, g.group);
+  const std::int64_t entered_ms = now_ms();
   prefetch(in.app, in.revision, [this, key, id, in](result<void> fetched) {
     auto git = groups_.find(key);
     if (git == groups_.end() || shutting_down_) return;
@@ -664,6 +693,10 @@ void mesh_deployer::start_worker(group_state& g, const std::string& id) {
       });
     });
   });
+  // Still downloading: the host shows the download as its DownloadBundle event meanwhile.
+  if (fetching_.count(in.revision) != 0 || fetching_.count("?" + in.revision) != 0) {
+    waiting_downloads_[in.revision].push_back(download_wait{key, id, entered_ms, -1});
+  }
 }
 
 }  // namespace meshdeploy::deploy

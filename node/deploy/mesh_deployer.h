@@ -46,9 +46,11 @@ struct mesh_env {
   std::function<result<bool>(const records::payload&, bool durable, std::uint64_t version)> publish;
   // Called on the io thread after a deployment's status document changed.
   std::function<void(const std::string& deployment_id)> changed;
-  // Fetches a revision's bundle from other nodes; `done` runs on the io thread with the
-  // verified file (the deployer moves it into the registry) or an error.
+  // Fetches a revision's bundle from other nodes (node/swarm); `progress(held, size)` runs on
+  // the io thread as pieces arrive, `done` once with the verified file (the deployer moves it
+  // into the registry) or an error.
   std::function<void(const records::revision_payload&,
+                     std::function<void(std::uint64_t held, std::uint64_t size)> progress,
                      std::function<void(result<std::filesystem::path>)> done)>
       fetch_bundle;
   // Runs `fn` on the io thread (asio::post).
@@ -125,6 +127,9 @@ class mesh_deployer {
   void prefetch(const std::string& app, const std::string& revision,
                 std::function<void(result<void>)> done);
   void start_worker(group_state& g, const std::string& deployment_id);
+  // A bundle download advanced: hosts in their window waiting for it show it as DownloadBundle
+  // InProgress with the bytes held (every 5%).
+  void on_download_progress(const std::string& revision, std::uint64_t held, std::uint64_t size);
   void fail_start(group_state& g, const std::string& deployment_id, const std::string& message);
 
   registry& reg_;
@@ -139,6 +144,14 @@ class mesh_deployer {
   std::map<std::string, std::shared_ptr<worker>> workers_;      // by deployment id
   // revision id -> callbacks waiting for its bundle
   std::map<std::string, std::vector<std::function<void(result<void>)>>> fetching_;
+  // Deployments (group key, id) inside their window waiting for a revision's bundle, and the
+  // last progress shown for it (percent).
+  struct download_wait {
+    std::string group, deployment;
+    std::int64_t start_ms = 0;
+    int shown_percent = -1;
+  };
+  std::map<std::string, std::vector<download_wait>> waiting_downloads_;
   std::map<std::string, agent::interrupted_run> interrupted_;  // by deployment id
   std::set<std::string> dirty_groups_;
   bool flush_scheduled_ = false;

@@ -3,6 +3,7 @@
 #include "node/agent/archive.h"
 #include "node/agent/revision.h"
 #include "node/deploy/errc.h"
+#include "node/swarm/manifest.h"
 #include "storage/key.h"
 
 #include <fmt/format.h>
@@ -407,6 +408,17 @@ result<void> registry::store_bundle(const records::revision_payload& rev, const 
                       fmt::format("the uploaded bundle ({} bytes, {}, id {}) does not match its "
                                   "signed revision record ({} bytes, {}, id {})",
                                   size, fmt_name, id, rev.size, rev.format, rev.id));
+  }
+  if (!rev.manifest.empty()) {
+    // The signed manifest name must describe these bytes, or peers would reject every piece.
+    MESH_TRY(auto m, swarm::manifest_of_file(file));
+    if (const auto mid = swarm::manifest_id(swarm::encode_manifest(m)); mid != rev.manifest) {
+      fs::remove(file, ec);
+      return make_error(errc::invalid_argument,
+                        fmt::format("the bundle's piece manifest is {} but its signed revision "
+                                    "record names {}",
+                                    mid, rev.manifest));
+    }
   }
   const revision_info info = revision_from_payload(rev, 0);
   const fs::path dest = bundle_path(info);

@@ -130,6 +130,7 @@ nlohmann::json to_json(const deployment_record& d) {
       } else {
         ej["diagnostics"] = nullptr;
       }
+      if (!e.message.empty()) ej["message"] = e.message;
       events.push_back(std::move(ej));
     }
     hosts.push_back(
@@ -248,6 +249,7 @@ result<deployment_record> deployment_from_json(const nlohmann::json& j) {
             e.diag = diagnostics{str(*dg, "errorCode"), str(*dg, "scriptName"), str(*dg, "message"),
                                  str(*dg, "logTail")};
           }
+          e.message = str(ejs, "message");
           h.events.push_back(std::move(e));
         }
       }

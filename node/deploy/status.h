@@ -47,6 +47,8 @@ struct event_status {
   unix_ms start_time = 0;
   unix_ms end_time = 0;
   std::optional<diagnostics> diag;
+  // What an InProgress event is doing when it says (e.g. DownloadBundle's bytes held); "".
+  std::string message;
 
   friend bool operator==(const event_status&, const event_status&) = default;
 };

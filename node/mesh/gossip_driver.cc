@@ -482,7 +482,9 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
       }
       if (!user_fn) return;
       // Direct messages arrive only on streams, broadcasts only in packets.
-      if (type == user_type_logs && stream_sender == nullptr) return;  // direct only
+      if ((type == user_type_logs || type == user_type_swarm) && stream_sender == nullptr) {
+        return;  // direct only: a packet's origin name is only claimed
+      }
       const std::string& name = stream_sender ? *stream_sender : origin;
       try {
         user_fn(type, payload, name);

@@ -43,7 +43,8 @@ namespace meshdeploy::mesh {
 // layers above; each layer owns its number and decodes its own payloads. Append, never reuse.
 inline constexpr std::uint8_t user_type_records = 1;      // records replication
 inline constexpr std::uint8_t user_type_deployments = 2;  // deployments
-inline constexpr std::uint8_t user_type_swarm = 3;        // swarm (artifact distribution)
+// Swarm (bundle distribution, node/swarm/wire.h). Direct messages only, like logs.
+inline constexpr std::uint8_t user_type_swarm = 3;
 // Keyring operations: handled inside the driver, never passed to the user handler.
 inline constexpr std::uint8_t user_type_keys = 4;
 // Remote log reads (node/deploy/log_service.h). Direct messages only: one that arrives in a

@@ -293,6 +293,8 @@ deployment_record view(const record_set& rs, const admission_state& s, const std
                         ev.start_ms, ev.end_ms, std::nullopt};
         if (!ev.error_code.empty()) {
           es.diag = diagnostics{ev.error_code, ev.script, ev.message, ev.log_tail};
+        } else if (es.status == host_status::in_progress) {
+          es.message = ev.message;
         }
         last = std::max({last, ev.start_ms, ev.end_ms});
         hp.events.push_back(std::move(es));
