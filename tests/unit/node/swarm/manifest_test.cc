@@ -167,7 +167,7 @@ TEST(ManifestTest, DecoderRefusesWhatIsNotAManifest) {
   expect_refused(wire().array(3).put(1).put(0).put(default_piece_size).bytes(),
                  "not an array of 4 fields");
   expect_refused(wire().array(5).put(1).put(0).put(default_piece_size).bin(0).put(0).bytes(),
-                 "not an array of 4 fields");
+                 "not msgpack");  // more elements than the unpack limit allows
   // A string, a map or a nested array is beyond the unpack limits.
   expect_refused(
       wire().array(4).put(std::string("1")).put(0).put(default_piece_size).bin(0).bytes(),
