@@ -38,9 +38,12 @@ bench_in() {
 bench_start_node() {
   local i=$1
   shift
+  local -a wrap=()
+  [ -n "${bench_ns[$i]:-}" ] && wrap=(ip netns exec "${bench_ns[$i]}")
   rm -f "$bench_work/d$i/gossip.addr" "$bench_work/d$i/api.addr"
-  # `ip netns exec` execs the node: the pid is the node's.
-  bench_in "$i" "$bench_bin" node run --name "h$i" --data-dir "$bench_work/d$i" \
+  # Started directly (not through a shell function, which would fork a subshell): `ip netns
+  # exec` execs the node, so the pid is the node's.
+  "${wrap[@]}" "$bench_bin" node run --name "h$i" --data-dir "$bench_work/d$i" \
     --install-root "$bench_work/r$i" "${bench_common[@]}" "$@" >>"$bench_work/h$i.log" 2>&1 &
   bench_pid[$i]=$!
 }

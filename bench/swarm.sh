@@ -162,12 +162,12 @@ http {
   }
 }
 EOF
-  bench_in 0 nginx -e "$work/nginx/error.log" -p "$work/nginx" -c "$work/nginx/nginx.conf" \
+  ip netns exec "${bench_ns[0]}" nginx -e "$work/nginx/error.log" -p "$work/nginx" -c "$work/nginx/nginx.conf" \
     >"$work/nginx/out.log" 2>&1 &
   http_pid=$!
 else
   http_kind="python3 -m http.server ($(python3 --version 2>&1))"
-  bench_in 0 python3 -m http.server --bind "${addr[0]}" --directory "$work/www" "$http_port" \
+  ip netns exec "${bench_ns[0]}" python3 -m http.server --bind "${addr[0]}" --directory "$work/www" "$http_port" \
     >"$work/http.log" 2>&1 &
   http_pid=$!
 fi
@@ -183,10 +183,9 @@ done
 [ "$up" = 1 ] || { echo "the HTTP server ($http_kind) did not answer within 10 s" >&2; exit 1; }
 
 # --- helpers for a run ---------------------------------------------------------------------------
-now() { echo "$EPOCHREALTIME"; }
-h0_metric() {  # h0_metric REGEX: sum of the /metrics samples whose name+labels match REGEX
+h0_metric() {  # h0_metric PREFIX: sum of h0's /metrics samples whose name{labels} start with PREFIX
   bench_in 0 curl -s --max-time 5 "http://${bench_api[0]}/metrics" |
-    awk -v re="$1" '!/^#/ && $1 ~ re { s += $2; f = 1 } END { if (f) printf "%.0f\n", s; else print "-" }'
+    awk -v p="$1" '!/^#/ && index($1, p) == 1 { s += $2; f = 1 } END { if (f) printf "%.0f\n", s; else print "-" }'
 }
 h0_tx() {  # bytes sent by h0's veth (netns mode) or by the namespace's loopback (loopback mode)
   local dev=eth0
@@ -202,7 +201,7 @@ wait_files() {
   local left=${#files[@]} k t
   local polls=$((limit * 20 + 1))
   for _ in $(seq 1 "$polls"); do
-    t=$(now)
+    t=$EPOCHREALTIME
     for k in "${!files[@]}"; do
       if [ -z "${seen[$k]:-}" ] && [ -e "${files[$k]}" ]; then
         seen[$k]=1
@@ -232,25 +231,31 @@ for r in $(seq 1 "$runs"); do
   limit=${MESHDEPLOY_BENCH_TIMEOUT:-$(awk -v s="$size" -v n="$n" -v b="$rate_mbit" \
     'BEGIN { if (b > 0) printf "%d", 3 * (n - 1) * s * 8 / (b * 1e6) + 30; else print 120 }')}
 
-  # 1. baseline: every receiver curls the bundle from h0 at once.
+  # 1. baseline: every receiver curls the bundle from h0 at once; a host's time is when its
+  # curl exits (the whole file written).
   rm -f "$work/curl.times"
   tx0=$(h0_tx)
-  t0=$(now)
-  files=()
-  curls=()
+  declare -A curl_host=()
+  t0=$EPOCHREALTIME
   for i in $receivers; do
-    mkdir -p "$work/get$i"
-    rm -f "$work/get$i/"*
-    (bench_in "$i" curl -sS --max-time "$limit" -o "$work/get$i/part" "$http_url" &&
-      mv "$work/get$i/part" "$work/get$i/bundle.tar") &
-    curls+=($!)
-    files+=("$work/get$i/bundle.tar")
+    rm -rf "$work/get$i" && mkdir -p "$work/get$i"
+    ip netns exec "${bench_ns[$i]}" curl -sS --max-time "$limit" -o "$work/get$i/bundle.tar" \
+      "$http_url" &
+    curl_host[$!]=$i
   done
-  wait_files "$limit" "$t0" "$work/curl.times" "${files[@]}" || {
-    echo "  (baseline: not every host had the file within $limit s)"
-    failed=1
-  }
-  wait "${curls[@]}" || true
+  for _ in $receivers; do
+    rc=0
+    wait -n -p done_pid "${!curl_host[@]}" || rc=$?
+    t=$EPOCHREALTIME
+    if [ "$rc" = 0 ]; then
+      echo "${curl_host[$done_pid]} $(awk -v a="$t0" -v b="$t" 'BEGIN { printf "%.3f", b - a }')" \
+        >>"$work/curl.times"
+    else
+      echo "  (baseline: curl on h${curl_host[$done_pid]} failed with $rc)"
+      failed=1
+    fi
+    unset "curl_host[$done_pid]"
+  done
   curl_tx=$(($(h0_tx) - tx0))
   bad=0
   for i in $receivers; do
@@ -263,11 +268,11 @@ for r in $(seq 1 "$runs"); do
   rm -f "$work/mesh.times"
   files=()
   for i in $receivers; do files+=("$work/d$i/revisions/$app/$rev.tar"); done
-  up0=$(h0_metric '^meshdeploy_swarm_upload_bytes_total')
-  wire0=$(h0_metric '^meshdeploy_gossip_wire_bytes_total\{direction="out"\}')
+  up0=$(h0_metric meshdeploy_swarm_upload_bytes_total)
+  wire0=$(h0_metric 'meshdeploy_gossip_wire_bytes_total{direction="out"}')
   tx0=$(h0_tx)
   c0=$(bench_nodes_cpu_ms)
-  t0=$(now)
+  t0=$EPOCHREALTIME
   dep=$(bench_cli 0 deploy --app "$app" --group "g$r" --revision "$rev" | head -n 1)
   wait_files "$limit" "$t0" "$work/mesh.times" "${files[@]}" || {
     echo "  (meshdeploy: not every host held the bundle within $limit s)"
@@ -275,8 +280,8 @@ for r in $(seq 1 "$runs"); do
   }
   cpu=$(($(bench_nodes_cpu_ms) - c0))
   mesh_tx=$(($(h0_tx) - tx0))
-  up1=$(h0_metric '^meshdeploy_swarm_upload_bytes_total')
-  wire1=$(h0_metric '^meshdeploy_gossip_wire_bytes_total\{direction="out"\}')
+  up1=$(h0_metric meshdeploy_swarm_upload_bytes_total)
+  wire1=$(h0_metric 'meshdeploy_gossip_wire_bytes_total{direction="out"}')
   python3 - "$mode" "$n" "$size" "$rate_mbit" "$piece" "$work/curl.times" "$work/mesh.times" \
     "$bad" "$curl_tx" "$mesh_tx" "$up0" "$up1" "$wire0" "$wire1" "$cpu" "$r" "$dep" <<'EOF'
 import math, statistics, sys

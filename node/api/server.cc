@@ -14,6 +14,7 @@
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -142,9 +143,10 @@ awaitable<void> server::impl::session(std::shared_ptr<tcp::socket> socket) {
     http::request_parser<http::empty_body> header_parser;
     header_parser.header_limit(16 * 1024);
     // Beast checks Content-Length against the body limit only while it reads the header (its
-    // default is 1 MiB), before the route is known: no limit there; each route's limit is
-    // checked against Content-Length below and enforced by its parser on chunked bodies.
-    header_parser.body_limit(boost::none);
+    // default is 1 MiB), before the route is known: no limit there (the largest value: Boost
+    // 1.74 treats boost::none as a limit every length exceeds); each route's limit is checked
+    // against Content-Length below and enforced by its parser on chunked bodies.
+    header_parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     // Idle keep-alive connections and slow clients are cut after a while.
     asio::steady_timer deadline(io);
     deadline.expires_after(std::chrono::seconds(120));
