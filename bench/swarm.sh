@@ -192,24 +192,37 @@ h0_tx() {  # bytes sent by h0's veth (netns mode) or by the namespace's loopback
   [ "$mode" = loopback ] && dev=lo
   bench_in 0 cat "/sys/class/net/$dev/statistics/tx_bytes"
 }
-# wait_files TIMEOUT T0 OUT FILE...: polls every 50 ms until every FILE exists; appends
-# "INDEX SECONDS" per file to OUT (INDEX = position in the list) as each first appears.
+dep_status() {  # dep_status ID: the deployment's overall status, as node h0 sees it
+  bench_cli 0 status "$1" -o json 2>/dev/null |
+    python3 -c 'import json, sys; print(json.load(sys.stdin).get("status", ""))' 2>/dev/null || true
+}
+dep_ended() { case "$(dep_status "$1")" in Succeeded | Failed | Stopped) return 0 ;; esac; return 1; }
+# wait_files TIMEOUT T0 OUT DEPLOYMENT FILE...: polls every 50 ms until every FILE exists;
+# appends "HOST SECONDS" to OUT as each first appears (FILE k belongs to host h(k+1)). Gives up
+# TIMEOUT seconds after T0 (at most 20 polls a second), or (if DEPLOYMENT is not "-") once that deployment has ended (checked
+# every 2 s) and a last look found files still missing: hosts that failed never get them.
 wait_files() {
-  local limit=$1 t0=$2 out=$3
-  shift 3
+  local limit=$1 t0=$2 out=$3 dep=$4
+  shift 4
   local -a files=("$@") seen=()
-  local left=${#files[@]} k t
-  local polls=$((limit * 20 + 1))
-  for _ in $(seq 1 "$polls"); do
+  local left=${#files[@]} k t poll ended=0 deadline=$((${t0%.*} + limit))
+  for poll in $(seq 1 $((limit * 20 + 1))); do
     t=$EPOCHREALTIME
     for k in "${!files[@]}"; do
       if [ -z "${seen[$k]:-}" ] && [ -e "${files[$k]}" ]; then
         seen[$k]=1
         left=$((left - 1))
-        echo "$k $(awk -v a="$t0" -v b="$t" 'BEGIN { printf "%.3f", b - a }')" >>"$out"
+        echo "$((k + 1)) $(awk -v a="$t0" -v b="$t" 'BEGIN { printf "%.3f", b - a }')" >>"$out"
       fi
     done
     [ "$left" = 0 ] && return 0
+    [ "$ended" = 1 ] && return 1
+    [ "${t%.*}" -ge "$deadline" ] && return 1
+    if [ "$dep" != - ] && [ $((poll % 40)) = 0 ] && dep_ended "$dep"; then
+      ended=1  # one more look at the files, then give up
+      echo "  (deployment $dep ended ($(dep_status "$dep")) with $left hosts still without the bundle)"
+      continue
+    fi
     sleep 0.05
   done
   return 1
@@ -274,7 +287,7 @@ for r in $(seq 1 "$runs"); do
   c0=$(bench_nodes_cpu_ms)
   t0=$EPOCHREALTIME
   dep=$(bench_cli 0 deploy --app "$app" --group "g$r" --revision "$rev" | head -n 1)
-  wait_files "$limit" "$t0" "$work/mesh.times" "${files[@]}" || {
+  wait_files "$limit" "$t0" "$work/mesh.times" "$dep" "${files[@]}" || {
     echo "  (meshdeploy: not every host held the bundle within $limit s)"
     failed=1
   }
@@ -289,14 +302,20 @@ import math, statistics, sys
  up0, up1, wire0, wire1, cpu, run, dep) = sys.argv[1:]
 n, size, rate, piece = int(n), int(size), float(rate), int(piece)
 receivers = n - 1
-def times(path):
+def host_times(path):  # {host number: seconds}
     try:
-        return sorted(float(l.split()[1]) for l in open(path) if l.strip())
+        return {int(l.split()[0]): float(l.split()[1]) for l in open(path) if l.strip()}
     except FileNotFoundError:
-        return []
+        return {}
+def per_host(d):
+    line = " ".join(f"h{h}:{t:.2f}" for h, t in sorted(d.items(), key=lambda x: x[1]))
+    missing = [f"h{h}" for h in range(1, receivers + 1) if h not in d]
+    return line + (f"; never: {' '.join(missing)}" if missing else "")
+curl_h, mesh_h = host_times(curl_f), host_times(mesh_f)
+times = lambda d: sorted(d.values())
 def delta(a, b):
     return None if "-" in (a, b) else int(b) - int(a)
-curl, mesh = times(curl_f), times(mesh_f)
+curl, mesh = times(curl_h), times(mesh_h)
 mib = 1024 * 1024
 def summary(t):
     if not t:
@@ -308,9 +327,9 @@ def summary(t):
 print(f"run {run}: S = {size} B ({size / mib:.2f} MiB), deployment {dep}")
 tx_name = "namespace lo tx (both nodes)" if mode == "loopback" else "h0 veth tx"
 print(f"  baseline curl: {summary(curl)}; {bad} bad files; {tx_name} {int(curl_tx) / size:.2f} x S")
-print(f"    per host: {' '.join(f'{x:.2f}' for x in curl)}")
+print(f"    per host: {per_host(curl_h)}")
 print(f"  meshdeploy:    {summary(mesh)}; node CPU {int(cpu) / 1000:.1f} s")
-print(f"    per host: {' '.join(f'{x:.2f}' for x in mesh)}")
+print(f"    per host: {per_host(mesh_h)}")
 up, wire = delta(up0, up1), delta(wire0, wire1)
 print("  h0 uploaded during meshdeploy: "
       + (f"swarm {up} B = {up / size:.2f} x S; " if up is not None else "swarm counter absent; ")
@@ -340,7 +359,7 @@ EOF
   [ "$failed" = 0 ] || break
   # Let the deployment finish before the next run (no hooks: it ends once every host installed).
   for _ in $(seq 1 100); do
-    bench_cli 0 status "$dep" -o json 2>/dev/null | grep -q '"status": *"\(Succeeded\|Failed\|Stopped\)"' && break
+    dep_ended "$dep" && break
     sleep 0.2
   done
 done
