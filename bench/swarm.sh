@@ -288,7 +288,7 @@ for r in $(seq 1 "$runs"); do
   t0=$EPOCHREALTIME
   dep=$(bench_cli 0 deploy --app "$app" --group "g$r" --revision "$rev" | head -n 1)
   wait_files "$limit" "$t0" "$work/mesh.times" "$dep" "${files[@]}" || {
-    echo "  (meshdeploy: not every host held the bundle within $limit s)"
+    echo "  (meshdeploy: not every host held the bundle; time limit $limit s)"
     failed=1
   }
   cpu=$(($(bench_nodes_cpu_ms) - c0))
