@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the bench scripts (bash): a cluster of real `meshdeploy node run` processes, each
 # optionally inside a network namespace of its own.
 #
@@ -12,6 +13,7 @@
 # Environment: MESHDEPLOY_BENCH_LOG=LEVEL sets the nodes' --log-level (default warn).
 # Every wait is bounded in time and count.
 
+# shellcheck disable=SC2034  # bench_gaddr and bench_ns are for the callers
 declare -A bench_pid=() bench_api=() bench_gaddr=() bench_ns=()
 bench_bin=""
 bench_work=""

@@ -73,7 +73,7 @@ cleanup() {
   local j ns
   for j in $(jobs -p); do kill "$j" 2>/dev/null || true; done
   bench_stop_nodes
-  [ -n "$http_pid" ] && kill "$http_pid" 2>/dev/null || true
+  if [ -n "$http_pid" ]; then kill "$http_pid" 2>/dev/null || true; fi
   wait 2>/dev/null || true
   for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
   if [ "${MESHDEPLOY_BENCH_KEEP:-0}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
