@@ -27,14 +27,16 @@
 #     first, against `curl` of the same file from the HTTP server on 127.0.0.1; MB/s and ratio.
 #
 # Environment: MESHDEPLOY_BENCH_TIMEOUT=SECONDS bounds each transfer (default 3 x the central
-# limit + 30 s; a run that times out reports the hosts that had the bundle and ends the bench);
+# limit + 30 s; a run that times out, or whose deployment ends with hosts still missing the
+# bundle, reports the hosts that had it and ends the bench with exit 1); keep N x RATE within
+# what the machine can move (about 100 MB/s on 2 cores);
 # MESHDEPLOY_BENCH_HTTP=python forces python3 -m http.server; MESHDEPLOY_BENCH_LOG=LEVEL the
 # nodes' --log-level (warn); MESHDEPLOY_BENCH_KEEP=1 keeps the work dir (logs) and prints its path.
 # Every wait is bounded; Ctrl-C, errors and the end remove every namespace and process started.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 usage() {
-  sed -n '2,33p' "$0" >&2
+  sed -n '2,35p' "$0" >&2
   exit 2
 }
 [ $# -ge 3 ] || usage
@@ -54,6 +56,10 @@ else
     exit 2
   fi
 fi
+for v in "$n" "$size_mib" "$rate_mbit" "$runs"; do
+  [[ "$v" =~ ^[0-9]+$ ]] || usage
+done
+if [ "$size_mib" -lt 1 ] || [ "$runs" -lt 1 ]; then usage; fi
 if [ "$(id -u)" != 0 ]; then
   echo "swarm.sh needs root (network namespaces, tc)" >&2
   exit 2
