@@ -31,63 +31,26 @@ n="${2:-8}"
 repeat="${3:-3}"
 configs="${4:-AllAtOnce OneAtATime}"
 repo=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/nodes.sh
+source "$repo/bench/nodes.sh"
 work=$(mktemp -d /tmp/meshdeploy-bench-XXXXXX)
-pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  bench_stop_nodes
   if [ "${MESHDEPLOY_BENCH_KEEP:-0}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
-"$bin" cluster init --dir "$work/c" --operator bench >/dev/null
-common=(--keyring "$work/c/keyring.txt" --admin-pub "$work/c/admin.pub" --grant "$work/c/bench.grant"
-        --gossip-profile local --bind 127.0.0.1:0 --api 127.0.0.1:0 --tag role=app --log-level "${MESHDEPLOY_BENCH_LOG:-warn}")
-start_node() {
-  local i=$1
-  shift
-  "$bin" node run --name "h$i" --data-dir "$work/d$i" --install-root "$work/r$i" "${common[@]}" "$@" \
-    >"$work/h$i.log" 2>&1 &
-  pids+=($!)
-}
-node_cpu_ms() {  # user+system CPU of all node processes so far (hooks included), in ms
-  local sum=0 p f
-  for p in "${pids[@]}"; do
-    f=$(cut -d')' -f2 "/proc/$p/stat" 2>/dev/null) || continue
-    set -- $f
-    sum=$((sum + ${12} + ${13} + ${14} + ${15}))
-  done
-  echo $((sum * 1000 / $(getconf CLK_TCK)))
-}
-wait_ready() {  # wait_ready I: up to 10 s for node I's address files
-  local i=$1
-  for _ in $(seq 1 200); do
-    [ -s "$work/d$i/gossip.addr" ] && [ -s "$work/d$i/api.addr" ] && return 0
-    sleep 0.05
-  done
-  echo "node h$i did not start; its log:" >&2
-  cat "$work/h$i.log" >&2
-  exit 1
-}
+bench_nodes_init "$bin" "$work"
+args=(--gossip-profile local --bind 127.0.0.1:0 --api 127.0.0.1:0 --tag role=app)
 scrape() {  # node h2's /metrics
-  curl -s --max-time 5 "http://$(cat "$work/d2/api.addr")/metrics" || true
+  curl -s --max-time 5 "http://${bench_api[2]}/metrics" || true
 }
 # Node 1 first (the seed), then all others at once (each port picked by the kernel).
-start_node 1
-wait_ready 1
-seed=$(cat "$work/d1/gossip.addr")
-for i in $(seq 2 "$n"); do start_node "$i" --join "$seed"; done
-for i in $(seq 2 "$n"); do wait_ready "$i"; done
-export MESHDEPLOY_API=$(cat "$work/d1/api.addr") MESHDEPLOY_IDENTITY="$work/c/bench.key"
-alive=0
-for _ in $(seq 1 300); do
-  alive=$("$bin" members -o json | grep -c '"alive"' || true)
-  [ "$alive" -ge "$n" ] && break
-  sleep 0.1
-done
-if [ "$alive" -lt "$n" ]; then
-  echo "only $alive of $n members alive after 30 s" >&2
-  exit 1
-fi
+bench_start_node 1 "${args[@]}"
+bench_wait_ready 1 10
+for i in $(seq 2 "$n"); do bench_start_node "$i" "${args[@]}" --join "${bench_gaddr[1]}"; done
+for i in $(seq 2 "$n"); do bench_wait_ready "$i" 10; done
+export MESHDEPLOY_API=${bench_api[1]} MESHDEPLOY_IDENTITY="$work/c/bench.key"
+bench_wait_alive 1 "$n" 30
 "$bin" app create noop >/dev/null
 rev=$("$bin" push --app noop --source "$repo/examples/noop" | head -n 1)
 sleep "${MESHDEPLOY_BENCH_SETTLE:-0.5}"
@@ -102,12 +65,12 @@ for config in $configs; do
     fi
     "$bin" group create --app noop --name "$g" --tag role=app --config "$config" >/dev/null
     [ "${MESHDEPLOY_BENCH_METRICS:-0}" = 1 ] && scrape >"$work/m0"
-    c0=$(node_cpu_ms)
+    c0=$(bench_nodes_cpu_ms)
     t0=$(date +%s%N)
     timeout "${MESHDEPLOY_BENCH_TIMEOUT:-120}" "$bin" deploy --app noop --group "$g" --revision "$rev" --wait -o json \
       >"$work/status.json" 2>/dev/null || echo "  ($g did not succeed)"
     t1=$(date +%s%N)
-    c1=$(node_cpu_ms)
+    c1=$(bench_nodes_cpu_ms)
     python3 - "$config" "$r" $(( (t1 - t0) / 1000000 )) "$work/status.json" $(( c1 - c0 )) <<'EOF'
 import json, sys
 from datetime import datetime

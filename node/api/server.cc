@@ -14,6 +14,7 @@
 #include <sodium.h>
 #include <spdlog/spdlog.h>
 
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -141,6 +142,11 @@ awaitable<void> server::impl::session(std::shared_ptr<tcp::socket> socket) {
   for (;;) {
     http::request_parser<http::empty_body> header_parser;
     header_parser.header_limit(16 * 1024);
+    // Beast checks Content-Length against the body limit only while it reads the header (its
+    // default is 1 MiB), before the route is known: no limit there (the largest value: Boost
+    // 1.74 treats boost::none as a limit every length exceeds); each route's limit is checked
+    // against Content-Length below and enforced by its parser on chunked bodies.
+    header_parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     // Idle keep-alive connections and slow clients are cut after a while.
     asio::steady_timer deadline(io);
     deadline.expires_after(std::chrono::seconds(120));
@@ -156,7 +162,13 @@ awaitable<void> server::impl::session(std::shared_ptr<tcp::socket> socket) {
     const unsigned version = header_parser.get().version();
     const bool keep_alive = header_parser.get().keep_alive();
     std::filesystem::path upload;
-    if (router::is_upload(req.method, req.target)) {
+    const auto too_long = [&](std::uint64_t limit) {
+      const auto length = header_parser.content_length();
+      return length && *length > limit;
+    };
+    if (router::is_upload(req.method, req.target) && too_long(options.max_upload_bytes)) {
+      ec = http::error::body_limit;
+    } else if (router::is_upload(req.method, req.target)) {
       http::request_parser<http::file_body> parser(std::move(header_parser));
       parser.body_limit(options.max_upload_bytes);
       upload = options.upload_dir / temp_name();
@@ -173,6 +185,8 @@ awaitable<void> server::impl::session(std::shared_ptr<tcp::socket> socket) {
                                 asio::redirect_error(asio::use_awaitable, ec));
       parser.get().body().close();
       req.body_file = upload;
+    } else if (too_long(options.max_body_bytes)) {
+      ec = http::error::body_limit;
     } else {
       http::request_parser<http::string_body> parser(std::move(header_parser));
       parser.body_limit(options.max_body_bytes);

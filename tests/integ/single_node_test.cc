@@ -7,7 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
+#include <random>
 #include <signal.h>
 #include <thread>
 
@@ -183,6 +185,36 @@ TEST_F(SingleNodeTest, GroupMatchingNoHostFailsAtOnce) {
   json d = status(first_line(r.out));
   EXPECT_EQ(d["status"], "Failed");
   EXPECT_EQ(d["errorInformation"]["code"], "NO_INSTANCES");
+}
+
+TEST_F(SingleNodeTest, BundleOverOneMebibyteIsPushedAndLargeJsonBodiesAreAnswered) {
+  // Beast's default body limit (1 MiB) used to apply to the header of every request, so a push of
+  // a bundle over 1 MiB was dropped. 3 MiB of random bytes stay over 1 MiB when zipped.
+  std::string payload(3u << 20, '\0');
+  std::mt19937_64 rng(42);
+  for (std::size_t i = 0; i + 8 <= payload.size(); i += 8) {
+    const std::uint64_t v = rng();
+    std::memcpy(payload.data() + i, &v, 8);
+  }
+  write_file(dir_ / "big/appspec.yml", "version: 0.0\nos: linux\n");
+  write_file(dir_ / "big/payload.bin", payload);
+  auto push = node_->cli({"push", "--app", "web", "--source", (dir_ / "big").string()});
+  ASSERT_EQ(push.exit_code, 0) << push.err;
+  const std::string id = first_line(push.out);
+  std::uintmax_t stored_size = 0;  // revisions/web/ID.FORMAT
+  for (const auto& e : fs::directory_iterator(dir_ / "data/revisions/web")) {
+    if (e.path().filename().string().rfind(id + ".", 0) == 0) stored_size = fs::file_size(e.path());
+  }
+  EXPECT_GT(stored_size, 1u << 20) << "revision " << id << " stored with its bundle";
+
+  // A JSON route still refuses a body over its limit, with an answer rather than a dropped
+  // connection, and without reading it.
+  write_file(dir_ / "big.json", payload);
+  auto r = run_command({"/usr/bin/curl", "-s", "-w", "\n%{http_code}", "-X", "POST", "-H",
+                        "Content-Type: application/json", "--data-binary",
+                        "@" + (dir_ / "big.json").string(), "http://" + node_->api() + "/v1/apps"});
+  EXPECT_NE(r.out.find("larger than this node accepts"), std::string::npos) << r.out << r.err;
+  EXPECT_EQ(r.out.substr(r.out.rfind('\n') + 1), "400") << r.out;
 }
 
 TEST_F(SingleNodeTest, UsageErrorsAndUnreachableNodeHaveTheirExitCodes) {
