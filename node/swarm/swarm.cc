@@ -334,7 +334,6 @@ void swarm::handle(const std::string& from, const request_msg& m, time_point now
     decline();
     return;
   }
-  const std::size_t index = m.index;
   if (b->origin) {
     // Seed each piece once: decline it while another holder serves it (unless the asker knows
     // none that does: it may have dropped them), or while the copy just sent may still be on
@@ -353,8 +352,8 @@ void swarm::handle(const std::string& from, const request_msg& m, time_point now
     decline();
     return;
   }
-  b->uploaded_at[index] = now;
-  uploads_.push_back(upload{from, m.id, index});
+  b->uploaded_at[m.index] = now;
+  uploads_.push_back(upload{from, m.id, m.index});
 }
 
 void swarm::pump_uploads(time_point now) {

@@ -127,7 +127,9 @@ void world::arm_tick(std::size_t i) {
   if (!n.alive) return;
   const auto next = n.s->next_deadline();
   if (next == sw::time_point::max()) return;
-  const double t = std::max(now_, secs(next));
+  // A microsecond late: the round trip through double seconds must not land a tick just
+  // before the deadline (it would find nothing due and ask for the same deadline forever).
+  const double t = std::max(now_, secs(next)) + 1e-6;
   if (t >= n.tick_at) return;
   n.tick_at = t;
   push(event{t, 0, kind::tick, i, 0, 0, {}});

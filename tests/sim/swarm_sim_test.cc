@@ -67,7 +67,9 @@ TEST(SwarmSimTest, CorruptPeersAreDroppedAndNothingBadIsStored) {
   EXPECT_EQ(r.bad_stored, 0u);
   EXPECT_GT(r.pieces_rejected, 0u);
   EXPECT_GT(r.peers_dropped, 0u);
-  EXPECT_LE(r.quantile(1.0), 2 * r.t_star);
+  // The first copies the origin gave the corrupt nodes must be seeded again, and every honest
+  // node finds each corrupt peer for itself: about 2.8 x T* with 3 of 16 (bench/RESULTS.md).
+  EXPECT_LE(r.quantile(1.0), 3.5 * r.t_star);
 }
 
 TEST(SwarmSimTest, RateLimitedUploadsStillFinish) {
