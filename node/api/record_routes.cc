@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <filesystem>
 #include <variant>
 
 namespace meshdeploy::api {
@@ -213,6 +214,11 @@ class record_routes {
                       app, rev.app));
     }
     if (auto a = ctx_.reg.get_app(rev.app); !a) return error_response(a.error());
+    if (auto m = ctx_.reg.check_manifest(rev, req.body_file); !m) {
+      std::error_code ec;
+      std::filesystem::remove(req.body_file, ec);
+      return error_response(m.error());
+    }
     if (auto s = ctx_.reg.store_bundle(rev, req.body_file); !s) return error_response(s.error());
     if (auto c = ctx_.reg.check_definition(p.value()); !c) return error_response(c.error());
     auto outcome = ctx_.publish(r.value());

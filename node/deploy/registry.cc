@@ -395,6 +395,19 @@ bool registry::has_bundle(const revision_info& r) const {
   return fs::is_regular_file(bundle_path(r), ec);
 }
 
+result<void> registry::check_manifest(const records::revision_payload& rev,
+                                      const fs::path& file) const {
+  if (rev.manifest.empty()) return ok();
+  MESH_TRY(auto m, swarm::manifest_of_file(file));
+  if (const auto mid = swarm::manifest_id(swarm::encode_manifest(m)); mid != rev.manifest) {
+    return make_error(errc::invalid_argument,
+                      fmt::format("the bundle's piece manifest is {} but its signed revision "
+                                  "record names {}",
+                                  mid, rev.manifest));
+  }
+  return ok();
+}
+
 result<void> registry::store_bundle(const records::revision_payload& rev, const fs::path& file) {
   MESH_CHECK(validate_name("application", rev.app));
   MESH_TRY(auto format, agent::detect_bundle_format(file));
@@ -408,17 +421,6 @@ result<void> registry::store_bundle(const records::revision_payload& rev, const 
                       fmt::format("the uploaded bundle ({} bytes, {}, id {}) does not match its "
                                   "signed revision record ({} bytes, {}, id {})",
                                   size, fmt_name, id, rev.size, rev.format, rev.id));
-  }
-  if (!rev.manifest.empty()) {
-    // The signed manifest name must describe these bytes, or peers would reject every piece.
-    MESH_TRY(auto m, swarm::manifest_of_file(file));
-    if (const auto mid = swarm::manifest_id(swarm::encode_manifest(m)); mid != rev.manifest) {
-      fs::remove(file, ec);
-      return make_error(errc::invalid_argument,
-                        fmt::format("the bundle's piece manifest is {} but its signed revision "
-                                    "record names {}",
-                                    mid, rev.manifest));
-    }
   }
   const revision_info info = revision_from_payload(rev, 0);
   const fs::path dest = bundle_path(info);

@@ -102,6 +102,11 @@ class registry {
   // Payload types that are not definitions pass. Errors: node/deploy errc.
   result<void> check_definition(const records::payload& p) const;
 
+  // Checks that `file` cuts into the piece manifest the signed record names (rev.manifest; ""
+  // passes), so peers will accept its pieces. Uploads need it; a bundle the swarm assembled was
+  // verified piece by piece against that manifest already. Errors: invalid_argument.
+  result<void> check_manifest(const records::revision_payload& rev,
+                              const std::filesystem::path& file) const;
   // Moves the uploaded bundle `file` into place for revision `rev` after checking that its
   // bytes hash to rev.id, and that its size and detected format match the record. Storing a
   // bundle that is already held just removes `file`. Errors: invalid_argument naming the

@@ -139,7 +139,7 @@ TEST_F(BlobStoreTest, WrittenPiecesAreHeldAndReadBack) {
   EXPECT_FALSE(part.read(0).has_value());
 }
 
-TEST_F(BlobStoreTest, WriteRefusesPiecesThatDoNotMatchTheManifest) {
+TEST_F(BlobStoreTest, WriteRefusesPiecesOutsideTheManifest) {
   part_file part = store_.open_part(id_a, m_).value();
   auto wrong_index = part.write(4, piece(3));
   ASSERT_FALSE(wrong_index.has_value());
@@ -147,11 +147,6 @@ TEST_F(BlobStoreTest, WriteRefusesPiecesThatDoNotMatchTheManifest) {
   auto wrong_length = part.write(3, piece(2));
   ASSERT_FALSE(wrong_length.has_value());
   EXPECT_TRUE(contains(wrong_length.error().message, "expected")) << wrong_length.error().message;
-  auto bytes = std::vector<std::byte>(piece(0).begin(), piece(0).end());
-  bytes[100] ^= std::byte{1};
-  auto wrong_hash = part.write(0, bytes);
-  ASSERT_FALSE(wrong_hash.has_value());
-  EXPECT_TRUE(contains(wrong_hash.error().message, "does not match its hash"));
   EXPECT_EQ(part.held_count(), 0u);
   // Nothing reached the disk: a reopen finds no piece.
   part = store_.open_part(id_a, m_).value();
@@ -217,16 +212,7 @@ TEST_F(BlobStoreTest, InconsistentManifestIsRefused) {
   EXPECT_FALSE(fs::exists(part_path(id_a)));
 }
 
-TEST_F(BlobStoreTest, ReadVerifiesTheBytesOnDisk) {
-  part_file part = store_.open_part(id_a, m_).value();
-  ASSERT_TRUE(part.write(1, piece(1)).has_value());
-  corrupt(part_path(id_a), m_.piece_offset(1));
-  auto got = part.read(1);
-  ASSERT_FALSE(got.has_value());
-  EXPECT_TRUE(contains(got.error().message, "no longer matches its hash")) << got.error().message;
-}
-
-TEST_F(BlobStoreTest, ReadPieceOfACompleteBundleIsVerified) {
+TEST_F(BlobStoreTest, ReadPieceOfACompleteBundle) {
   const fs::path bundle = dir_ / "bundle";
   std::ofstream(bundle, std::ios::binary)
       .write(reinterpret_cast<const char*>(data_.data()),
@@ -235,10 +221,6 @@ TEST_F(BlobStoreTest, ReadPieceOfACompleteBundleIsVerified) {
   auto past_end = read_piece(bundle, m_, 4);
   ASSERT_FALSE(past_end.has_value());
   EXPECT_EQ(past_end.error().code, make_error_code(agent::errc::invalid_argument));
-  corrupt(bundle, m_.piece_offset(2) + 5);
-  auto rotten = read_piece(bundle, m_, 2);
-  ASSERT_FALSE(rotten.has_value());
-  EXPECT_TRUE(contains(rotten.error().message, bundle.string())) << rotten.error().message;
   fs::resize_file(bundle, m_.piece_offset(3) + 1);  // the last piece is cut short
   auto cut = read_piece(bundle, m_, 3);
   ASSERT_FALSE(cut.has_value());
