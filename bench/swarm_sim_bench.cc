@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
         static_cast<double>(res.origin_upload_bytes) / s,
         static_cast<double>(res.total_upload_bytes) / s, res.origin_last_piece_s,
         res.duplicate_pieces, res.pieces_rejected, res.bad_stored, res.messages, wall);
+    if (!res.first_error.empty()) fmt::print("  first failure: {}\n", res.first_error);
   }
   return 0;
 }

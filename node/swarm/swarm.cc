@@ -14,7 +14,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A full table is asked again later than a peer that had nothing yet.
+// A full table, or a manifest request left unanswered, is asked again later than a peer that
+// had nothing yet.
 constexpr int full_table_backoff = 10;
 // While a download runs, on_tick comes at least this often (timeouts, re-dials).
 constexpr auto download_tick = std::chrono::seconds(1);
@@ -469,7 +470,9 @@ void swarm::handle(const std::string& from, const none_msg& m, time_point now) {
   if (b == nullptr || !b->downloading) return;
   drop_peer(*b, from, false);
   b->refused[from] = now + cfg_.retry_after;
-  if (!b->m && b->manifest_from == from) ask_manifest(*b, now);
+  // The next candidate is asked at the next tick (about a second), not at once: in a large
+  // fleet most peers lack the manifest at first, and asking them back to back floods the mesh.
+  if (!b->m && b->manifest_from == from) b->manifest_from.clear();
   dial(*b, now);
 }
 
@@ -627,7 +630,11 @@ void swarm::on_tick(time_point now) {
     }
     if (!b->m) {
       if (b->manifest_from.empty() || now - b->manifest_asked >= cfg_.hello_timeout) {
-        if (!b->manifest_from.empty()) b->refused[b->manifest_from] = now + cfg_.retry_after;
+        // Slow is not gone: a busy origin may still answer (any answer is taken), so it is
+        // not asked again for a while (each ask would queue another copy on its link).
+        if (!b->manifest_from.empty()) {
+          b->refused[b->manifest_from] = now + full_table_backoff * cfg_.retry_after;
+        }
         ask_manifest(*b, now);
       }
       continue;

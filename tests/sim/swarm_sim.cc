@@ -189,6 +189,10 @@ swarm_sim_result world::run() {
             nodes_[i].done_at = now_;
           } else {
             nodes_[i].failed = true;
+            if (r_.first_error.empty()) {
+              r_.first_error = fmt::format("{} at {:.1f} s: {}", nodes_[i].name, now_,
+                                           r.error().message);
+            }
           }
         },
         at(0));

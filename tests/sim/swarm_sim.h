@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace meshdeploy::sim {
@@ -42,6 +43,7 @@ struct swarm_sim_result {
   std::vector<double> done_s;  // completion time of each honest non-origin node that lived
   std::size_t expected = 0;    // how many that is
   std::size_t failed = 0;      // downloads that reported an error
+  std::string first_error;     // the first of them
   double s_over_b = 0;         // bundle size over one uplink
   double t_star = 0;           // S/B + (ceil(log2(N+1)) - 1) * c/B
   std::uint64_t origin_upload_bytes = 0;
