@@ -205,10 +205,25 @@ void swarm::dial(bundle& b, time_point now) {
   if (!b.downloading || !b.m) return;
   const std::size_t n = b.candidates.size();
   const auto bits = make_bits(held_of(b));
+  auto refused = [&](const std::string& c) {
+    auto r = b.refused.find(c);
+    return r != b.refused.end() && r->second > now;
+  };
+  // The origin holds every piece from the start: it is dialled whenever it is not in the table
+  // (beyond dial_peers if need be), else a table of downloaders that hold nothing yet could
+  // wait on each other forever.
+  const std::string& origin = b.ref.origin;
+  if (!origin.empty() && b.peers.count(origin) == 0 && b.banned.count(origin) == 0 &&
+      !refused(origin) &&
+      std::find(b.candidates.begin(), b.candidates.end(), origin) != b.candidates.end()) {
+    peer_state p;
+    p.hello_sent = now;
+    b.peers.emplace(origin, std::move(p));
+    send(origin, hello_msg{b.ref.app, b.ref.id, bits, false});
+  }
   for (std::size_t k = 0; k < n && b.peers.size() < cfg_.dial_peers; ++k) {
     const std::string& c = b.candidates[b.dial_turn++ % n];
-    if (b.peers.count(c) != 0 || b.banned.count(c) != 0) continue;
-    if (auto r = b.refused.find(c); r != b.refused.end() && r->second > now) continue;
+    if (b.peers.count(c) != 0 || b.banned.count(c) != 0 || refused(c)) continue;
     peer_state p;
     p.hello_sent = now;
     b.peers.emplace(c, std::move(p));
@@ -261,6 +276,7 @@ void swarm::handle(const std::string& from, const manifest_msg& m, time_point no
     reject(fmt::format("describes {} bytes, the revision {}", decoded.value().size, b->ref.size));
     return;
   }
+  b->refused.erase(from);  // it answered after all (a slow origin): dial it
   set_manifest(*b, std::move(decoded).value(), m.bytes, now);
 }
 
