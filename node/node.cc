@@ -519,7 +519,7 @@ int run_node(const node_options& in) {
   };
   arm_sync();
 
-  // Bundle transfers: retry or move on from stalled sources; deployments' clock.
+X
   boost::asio::steady_timer deploy_timer(io);
   std::function<void()> arm_deploy = [&] {
     deploy_timer.expires_after(std::chrono::seconds(1));
