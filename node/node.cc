@@ -519,7 +519,7 @@ int run_node(const node_options& in) {
   };
   arm_sync();
 
-X
+  // Deployments' clock: progress deadlines and catch-up (the swarm has its own timer).
   boost::asio::steady_timer deploy_timer(io);
   std::function<void()> arm_deploy = [&] {
     deploy_timer.expires_after(std::chrono::seconds(1));

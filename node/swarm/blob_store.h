@@ -39,7 +39,8 @@ class part_file {
   // (the swarm does, before anything is stored); the length is checked here. Errors:
   // io_error naming the file (disk full, I/O error); the piece then does not count as held.
   result<void> write(std::size_t index, std::span<const std::byte> data);
-  // Piece `index`'s bytes (not hashed again: receivers verify); only for held pieces. Errors: io_error naming the file.
+  // Piece `index`'s bytes (not hashed again: receivers verify); only for held pieces. Errors:
+  // io_error naming the file.
   [[nodiscard]] result<std::vector<std::byte>> read(std::size_t index) const;
   [[nodiscard]] const std::vector<bool>& held() const { return held_; }
   [[nodiscard]] std::size_t held_count() const { return held_count_; }

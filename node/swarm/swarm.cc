@@ -244,8 +244,7 @@ void swarm::on_message(const std::string& from, std::span<const std::byte> bytes
 }
 
 void swarm::handle(const std::string& from, const manifest_request_msg& m, time_point now) {
-  bundle* b = find(m.id);
-  if (b == nullptr || !b->m) b = seeding_entry(m.app, m.id, now);
+  bundle* b = seeding_entry(m.app, m.id, now);  // the running entry, or one for a held bundle
   if (b == nullptr || !b->m || b->ref.app != m.app) {
     send(from, none_msg{m.id});
     return;

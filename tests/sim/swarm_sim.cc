@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <deque>
 #include <limits>
 #include <map>
@@ -190,8 +189,8 @@ swarm_sim_result world::run() {
           } else {
             nodes_[i].failed = true;
             if (r_.first_error.empty()) {
-              r_.first_error = fmt::format("{} at {:.1f} s: {}", nodes_[i].name, now_,
-                                           r.error().message);
+              r_.first_error =
+                  fmt::format("{} at {:.1f} s: {}", nodes_[i].name, now_, r.error().message);
             }
           }
         },
