@@ -31,7 +31,7 @@
       else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
       else e.setAttribute(k, v === true ? '' : String(v));
     }
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === undefined || c === null || c === false) continue;
       e.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -365,7 +365,7 @@
       if (e && e.status !== 'Failed') picked = eventDetail(state, base, h, e, signal);
     }
 
-    view.replaceChildren(
+    view.replaceChildren(...[
       el('p', {class: 'crumbs'}, hashLink('Deployments', '#/deployments'), ' / ', d.deploymentId),
       el('h1', {}, 'Deployment ', el('span', {class: 'mono'}, d.deploymentId)),
       el('p', {class: 'live muted'}, ended ? 'Ended; still watching for late host reports.'
@@ -377,7 +377,8 @@
       picked ? el('section', {class: 'detail', 'aria-label': 'Selected event'},
         el('h2', {}, 'Selected event'), picked) : null,
       failures.length ? el('section', {class: 'failures', 'aria-label': 'Failures'},
-        el('h2', {}, 'Failures'), failures) : null);
+        el('h2', {}, 'Failures'), failures) : null,
+    ].filter(Boolean));
   }
 
   // One host's event: times, diagnostics, its log tail, and a button for the event's whole log.
@@ -389,6 +390,8 @@
     log.textContent = loaded !== undefined ? loaded : (diag && diag.logTail ? diag.logTail : '');
     const button = el('button', {type: 'button', class: 'load-log'},
       loaded !== undefined ? 'Reload full log' : 'Show full log');
+    const label = el('span', {}, loaded !== undefined ? 'Log of this event:'
+      : (diag && diag.logTail ? 'Log tail:' : 'No log tail in the status.'));
     button.addEventListener('click', async () => {
       button.disabled = true;
       try {
@@ -396,7 +399,9 @@
           encodeURIComponent(e.name), signal);
         state.logs.set(key, t);
         log.textContent = t;
+        label.textContent = 'Log of this event:';
         button.textContent = 'Reload full log';
+        if (!log.isConnected) button.parentNode.after(log);
       } catch (err) {
         log.textContent = 'Could not read the log: ' + (err.message || err);
       } finally {
@@ -414,8 +419,7 @@
         ['Script', diag ? diag.scriptName : null],
         ['Diagnostics', diag ? diag.message : null],
       ]),
-      el('p', {class: 'log-label'}, loaded !== undefined ? 'Log of this event:'
-        : (diag && diag.logTail ? 'Log tail:' : 'No log tail in the status; '), button),
+      el('p', {class: 'log-label'}, label, button),
       log.textContent ? log : null);
   }
 
