@@ -84,6 +84,12 @@
     return duration(b - a) + (end ? '' : ' so far');
   }
 
+  // A long id cut for a table cell; the whole one is in the cell's title.
+  function short(id) {
+    const s = String(id || '');
+    return s.length > 20 ? s.slice(0, 19) + '…' : s;
+  }
+
   function bytes(n) {
     if (!Number.isFinite(n)) return '';
     const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -233,6 +239,7 @@
       showProblem(e);
     }
 
+    let last = null;  // what the table shows, to leave it alone (and clickable) when unchanged
     await every(LIST_POLL_MS, gen, signal, async () => {
       const q = new URLSearchParams();
       if (app) q.set('app', app);
@@ -241,6 +248,10 @@
         .deployments || [];
       if (gen !== generation) return;
       const shown = status ? all.filter((d) => d.status === status) : all;
+      const key = JSON.stringify([all.length, shown]);
+      const running = shown.some((d) => !d.completeTime);
+      if (key === last && !running) return;
+      last = key;
       const rows = shown.map((d) => {
         const o = d.overview || {};
         const hosts = ['Succeeded', 'Failed', 'InProgress', 'Pending', 'Skipped', 'Unknown']
@@ -249,7 +260,7 @@
           el('th', {scope: 'row'}, hashLink(d.deploymentId,
             '#/deployments/' + encodeURIComponent(d.deploymentId))),
           el('td', {}, d.application), el('td', {}, d.deploymentGroup),
-          el('td', {class: 'mono'}, d.revision),
+          el('td', {class: 'mono', title: d.revision}, short(d.revision)),
           el('td', {class: 'status'}, badge(d.status)), el('td', {}, hosts),
           el('td', {}, time(d.createTime)), el('td', {}, span(d.createTime, d.completeTime)));
       });
@@ -428,9 +439,13 @@
     document.title = 'Members - meshdeploy';
     const body = el('div', {id: 'members'});
     view.replaceChildren(el('h1', {}, 'Members'), body);
+    let last = null;
     await every(LIST_POLL_MS, gen, signal, async () => {
       const m = await api('/v1/members', signal);
       if (gen !== generation) return;
+      const key = JSON.stringify(m.members);
+      if (key === last) return;
+      last = key;
       const members = Array.isArray(m.members) ? m.members : [];
       const count = (s) => members.filter((x) => x.status === s).length;
       const rows = members.map((x) => el('tr', {'data-member': x.name},

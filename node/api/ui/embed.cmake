@@ -5,7 +5,11 @@
 cmake_minimum_required(VERSION 3.22)
 file(GLOB files RELATIVE "${UI_DIR}" "${UI_DIR}/*")
 list(REMOVE_ITEM files "embed.cmake")
+list(FILTER files EXCLUDE REGEX "^\\.|~$|\\.swp$")  # editor and hidden files
 list(SORT files)
+if(NOT files)
+  message(FATAL_ERROR "embed.cmake: no files in '${UI_DIR}' (UI_DIR must be an absolute path)")
+endif()
 set(arrays "")
 set(entries "")
 set(i 0)
