@@ -130,7 +130,10 @@
     problem.hidden = false;
   }
 
-  function fresh() {
+  // After a view drew what it read: clears the banner, and marks <main> with the route it shows
+  // (data-rendered, for tests and for a person's tools: the view is current, not "Loading").
+  function fresh(gen) {
+    if (gen === generation) view.dataset.rendered = location.hash || '#/deployments';
     problem.hidden = true;
     problem.textContent = '';
     updated.textContent = 'Updated ' + new Date().toTimeString().slice(0, 8);
@@ -149,7 +152,7 @@
     while (gen === generation) {
       try {
         await step();
-        fresh();
+        fresh(gen);
       } catch (e) {
         if (gen !== generation) return;
         showProblem(e);
@@ -184,6 +187,7 @@
       if (a.dataset.section === section) a.setAttribute('aria-current', 'page');
       else a.removeAttribute('aria-current');
     }
+    delete view.dataset.rendered;
     view.replaceChildren(el('p', {class: 'muted'}, 'Loading…'));
     if (section === 'deployments' && path[1]) {
       showDeployment(path[1], gen, aborter.signal);
@@ -288,12 +292,12 @@
           : base + '?waitVersion=' + version + '&timeoutMs=' + LONG_POLL_MS;
         const doc = await api(path, signal);
         if (gen !== generation) return;
-        fresh();
         if (doc.version !== version || state.doc === null) {
           version = doc.version;
           state.doc = doc;
           rerender();
         }
+        fresh(gen);
       } catch (e) {
         if (gen !== generation) return;
         showProblem(e);

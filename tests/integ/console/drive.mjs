@@ -101,19 +101,20 @@ try {
     status: (await row.locator('td.status').innerText()).trim(),
     rows: await page.locator('table.deployments tbody tr').count(),
   };
+  // <main data-rendered=HASH> once the view drew the data of that route.
+  const rendered = (hash) => page.locator(`main[data-rendered="${hash}"]`).waitFor({state: 'attached'});
   await page.selectOption('#f-status', 'Failed');
-  await page.waitForFunction(() => location.hash.includes('status=Failed'));
-  await page.locator(`table.deployments tr[data-id="${args.failed}"]`).waitFor();
+  await rendered('#/deployments?status=Failed');
   result.list.failedFilterIds = await page.locator('table.deployments tbody tr')
     .evaluateAll((rs) => rs.map((r) => r.dataset.id));
   await page.selectOption('#f-status', 'Succeeded');
-  await page.waitForFunction(() => location.hash.includes('status=Succeeded'));
-  await page.locator('#deployments table, #deployments p').first().waitFor();
-  await page.waitForTimeout(300);
+  await rendered('#/deployments?status=Succeeded');
   result.list.succeededFilterIds = await page.locator('table.deployments tbody tr')
     .evaluateAll((rs) => rs.map((r) => r.dataset.id));
   await page.selectOption('#f-status', '');
+  await rendered('#/deployments');
   await page.locator(`table.deployments tr[data-id="${args.failed}"] a`).click();
+  await rendered(`#/deployments/${args.failed}`);
   await page.locator('table.hosts').waitFor();
   await page.locator('section.failures pre.log').first().waitFor();
   result.deployment = {
