@@ -8,6 +8,7 @@
 #include "node/api/record_routes.h"
 #include "node/api/router.h"
 #include "node/api/server.h"
+#include "node/api/ui_routes.h"
 #include "node/deploy/local_deployer.h"
 #include "node/deploy/log_service.h"
 #include "node/deploy/mesh_deployer.h"
@@ -467,6 +468,7 @@ int run_node(const node_options& in) {
         return mesh_deploys.plan_order(app, group, std::move(targets), id);
       }}));
   router.add_route_handler(api::audit_routes(*audit.value()));
+  router.add_route_handler(api::ui_routes());  // the read-only web console at /ui/
   router.add_route_handler(api::keys_routes(
       *gossip, [&server](const std::string& id) { server.notify(id); }, admin.value().second));
 

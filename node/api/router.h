@@ -27,6 +27,7 @@ struct api_request {
   std::string target;               // path and query, e.g. "/v1/deployments?app=web"
   std::string body;                 // JSON bodies
   std::filesystem::path body_file;  // uploads (POST /v1/revisions) are streamed to a file
+  std::string if_none_match;        // the If-None-Match header, for the console's files
 };
 
 struct api_response {

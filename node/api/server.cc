@@ -159,6 +159,7 @@ awaitable<void> server::impl::session(std::shared_ptr<tcp::socket> socket) {
     api_request req;
     req.method = std::string(header_parser.get().method_string());
     req.target = std::string(header_parser.get().target());
+    req.if_none_match = std::string(header_parser.get()[http::field::if_none_match]);
     const unsigned version = header_parser.get().version();
     const bool keep_alive = header_parser.get().keep_alive();
     std::filesystem::path upload;
