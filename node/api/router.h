@@ -27,6 +27,9 @@ struct api_request {
   std::string target;               // path and query, e.g. "/v1/deployments?app=web"
   std::string body;                 // JSON bodies
   std::filesystem::path body_file;  // uploads (POST /v1/revisions) are streamed to a file
+  // The request's header fields as received (name, value), in order; a name may repeat. The AWS
+  // front ends (node/aws/) need them for SigV4; the native routes ignore them.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 struct api_response {

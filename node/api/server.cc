@@ -67,10 +67,12 @@ http::response<http::string_body> to_http(const api_response& a, unsigned versio
   http::response<http::string_body> res{static_cast<http::status>(a.status), version};
   res.set(http::field::server, "meshdeploy");
   res.set(http::field::content_type, a.content_type);
-  for (const auto& [name, value] : a.headers) res.set(name, value);
   res.keep_alive(keep_alive);
   res.body() = a.body;
   res.prepare_payload();
+  // After prepare_payload, so an answer to HEAD can state the Content-Length of the body it
+  // does not carry (S3 HeadObject, node/aws/s3_api.h).
+  for (const auto& [name, value] : a.headers) res.set(name, value);
   return res;
 }
 
@@ -110,7 +112,7 @@ awaitable<api_response> server::impl::wait_deferred(api_response pending) {
 }
 
 awaitable<api_response> server::impl::dispatch(api_request req) {
-  if (router::is_upload(req.method, req.target)) {
+  if (options.handle_on_pool || router::is_upload(req.method, req.target)) {
     // Hashing and moving a bundle can take a while: keep it off the io thread.
     co_await asio::post(pool, asio::use_awaitable);
     api_response res = r.handle(req);
@@ -159,6 +161,9 @@ awaitable<void> server::impl::session(std::shared_ptr<tcp::socket> socket) {
     api_request req;
     req.method = std::string(header_parser.get().method_string());
     req.target = std::string(header_parser.get().target());
+    for (const auto& field : header_parser.get()) {
+      req.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
     const unsigned version = header_parser.get().version();
     const bool keep_alive = header_parser.get().keep_alive();
     std::filesystem::path upload;
