@@ -4,6 +4,7 @@
 #include "node/aws/revision_source.h"
 #include "node/aws/sigv4.h"
 #include "node/deploy/deployment_config.h"
+#include "node/deploy/errc.h"
 #include "node/deploy/local_deployer.h"
 #include "node/records/errc.h"
 #include "node/security/identity.h"
@@ -72,11 +73,6 @@ api_error from_native(const api::api_response& r, std::string_view not_found,
 api_error from_error(const error& e, std::string_view not_found, std::string_view exists) {
   return from_native(api::error_response(e), not_found, exists);
 }
-
-struct revision_location {
-  json location;  // the RevisionLocation the caller gave
-  std::string app;
-};
 
 class codedeploy_api {
  public:
