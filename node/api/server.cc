@@ -171,9 +171,20 @@ awaitable<void> server::impl::session(std::shared_ptr<tcp::socket> socket) {
       const auto length = header_parser.content_length();
       return length && *length > limit;
     };
-    if (router::is_upload(req.method, req.target) && too_long(options.max_upload_bytes)) {
+    const bool upload_route = router::is_upload(req.method, req.target);
+    const bool over_limit =
+        too_long(upload_route ? options.max_upload_bytes : options.max_body_bytes);
+    // A client that asks first (Expect: 100-continue; the aws CLI does for S3 bodies) is told to
+    // send its body now; otherwise it waits a second before sending it anyway.
+    if (!over_limit &&
+        beast::iequals(header_parser.get()[http::field::expect], "100-continue")) {
+      http::response<http::empty_body> go_on{http::status::continue_, version};
+      co_await http::async_write(*socket, go_on, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+    }
+    if (upload_route && over_limit) {
       ec = http::error::body_limit;
-    } else if (router::is_upload(req.method, req.target)) {
+    } else if (upload_route) {
       http::request_parser<http::file_body> parser(std::move(header_parser));
       parser.body_limit(options.max_upload_bytes);
       upload = options.upload_dir / temp_name();
@@ -190,7 +201,7 @@ awaitable<void> server::impl::session(std::shared_ptr<tcp::socket> socket) {
                                 asio::redirect_error(asio::use_awaitable, ec));
       parser.get().body().close();
       req.body_file = upload;
-    } else if (too_long(options.max_body_bytes)) {
+    } else if (over_limit) {
       ec = http::error::body_limit;
     } else {
       http::request_parser<http::string_body> parser(std::move(header_parser));
