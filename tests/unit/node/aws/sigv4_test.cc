@@ -248,6 +248,48 @@ TEST(Sigv4Test, S3DocumentationExamplesSign) {
   }
 }
 
+// Requests the real aws CLI (Debian's awscli 2.9.19) sent to a capturing server, with access key
+// "AK" and secret "SK": an `aws s3 cp` PutObject and a `aws deploy list-applications`.
+TEST(Sigv4Test, RequestsCapturedFromTheAwsCliVerify) {
+  auto lookup = only("AK", "SK");
+  const header_list put = {
+      {"Host", "127.0.0.1:18777"},
+      {"Accept-Encoding", "identity"},
+      {"Content-Type", "text/plain"},
+      {"User-Agent", "aws-cli/2.9.19 Python/3.11.2 Linux/6.18.44-fc-v782 "
+                     "source/x86_64.debian.12 prompt/off command/s3.cp"},
+      {"Content-MD5", "sZRqySSS0jR8YjW00mERhA=="},
+      {"Expect", "100-continue"},
+      {"X-Amz-Date", "20261129T174740Z"},
+      {"X-Amz-Content-SHA256", "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03"},
+      {"Authorization",
+       "AWS4-HMAC-SHA256 Credential=AK/20261129/us-east-1/s3/aws4_request, "
+       "SignedHeaders=content-md5;content-type;host;x-amz-content-sha256;x-amz-date, "
+       "Signature=9d9cf608133a79de7954f55f682685b004fc8e97a14d34cb91545db26a0eaf4f"},
+      {"Content-Length", "6"}};
+  auto s3 = verify({"PUT", "/releases/app.zip", put, "hello\n"}, lookup, 1795974460,
+                   {uri_style::s3, "s3"});
+  EXPECT_TRUE(s3) << s3.error().message;
+  const header_list cd = {
+      {"Host", "127.0.0.1:18777"},
+      {"Accept-Encoding", "identity"},
+      {"X-Amz-Target", "CodeDeploy_20141006.ListApplications"},
+      {"Content-Type", "application/x-amz-json-1.1"},
+      {"User-Agent", "aws-cli/2.9.19 Python/3.11.2 Linux/6.18.44-fc-v782 "
+                     "source/x86_64.debian.12 prompt/off command/deploy.list-applications"},
+      {"X-Amz-Date", "20261129T174745Z"},
+      {"Authorization",
+       "AWS4-HMAC-SHA256 Credential=AK/20261129/us-east-1/codedeploy/aws4_request, "
+       "SignedHeaders=content-type;host;x-amz-date;x-amz-target, "
+       "Signature=118f6ff25e80ceda98da05bc7da953a5d677d6871b5c51c2b29887cf16e31270"},
+      {"Content-Length", "2"}};
+  auto json11 = verify({"POST", "/", cd, "{}"}, lookup, 1795974465,
+                       {uri_style::normalized, "codedeploy"});
+  EXPECT_TRUE(json11) << json11.error().message;
+  EXPECT_FALSE(verify({"POST", "/", cd, "{ }"}, lookup, 1795974465,
+                      {uri_style::normalized, "codedeploy"}));
+}
+
 class Sigv4VerifyTest : public ::testing::Test {
  protected:
   const suite_case c = suite_cases()[0];  // get-vanilla
