@@ -68,9 +68,9 @@ class AwsCliTest : public ::testing::Test {
 
   std::pair<std::string, std::string> create_key(const fs::path& admin, const std::string& name,
                                                  std::vector<std::string> allow) {
-    std::vector<std::string> args = {"--output", "json", "access-key", "create", "--admin-key",
-                                     admin.string(), "--operator", name, "--out",
-                                     (dir_ / "creds.json").string()};
+    std::vector<std::string> args = {"access-key", "create", "--admin-key", admin.string(),
+                                     "--operator", name, "--out", (dir_ / "creds.json").string(),
+                                     "--output", "json"};
     for (auto& a : allow) {
       args.push_back("--allow");
       args.push_back(a);
@@ -87,20 +87,24 @@ class AwsCliTest : public ::testing::Test {
                      std::chrono::milliseconds timeout = 120s) {
     if (key == nullptr) key = &writer_;
     const bool s3 = args[0] == "s3";
-    std::vector<std::string> argv = {aws_binary};
+    // env -i: only these variables, whatever the test's own environment holds (HOME included).
+    std::vector<std::string> argv = {
+        "/usr/bin/env",
+        "-i",
+        "PATH=/usr/bin:/bin",
+        "HOME=" + (dir_ / "home").string(),
+        "AWS_ACCESS_KEY_ID=" + key->first,
+        "AWS_SECRET_ACCESS_KEY=" + key->second,
+        "AWS_DEFAULT_REGION=us-east-1",
+        "AWS_CONFIG_FILE=" + (dir_ / "home" / "aws-config").string(),
+        "AWS_SHARED_CREDENTIALS_FILE=" + (dir_ / "home" / "aws-credentials").string(),
+        "AWS_PAGER=",
+        "AWS_EC2_METADATA_DISABLED=true",
+        aws_binary};
     for (auto& a : args) argv.push_back(std::move(a));
     argv.push_back("--endpoint-url");
     argv.push_back("http://" + (s3 ? s3_ : node_->api()));
-    return run_command(argv,
-                       {{"AWS_ACCESS_KEY_ID", key->first},
-                        {"AWS_SECRET_ACCESS_KEY", key->second},
-                        {"AWS_DEFAULT_REGION", "us-east-1"},
-                        {"AWS_CONFIG_FILE", (dir_ / "home" / "aws-config").string()},
-                        {"AWS_SHARED_CREDENTIALS_FILE", (dir_ / "home" / "aws-credentials").string()},
-                        {"AWS_PAGER", ""},
-                        {"AWS_EC2_METADATA_DISABLED", "true"},
-                        {"HOME", (dir_ / "home").string()}},
-                       timeout);
+    return run_command(argv, {}, timeout);
   }
 
   json aws_json(std::vector<std::string> args) {
