@@ -165,7 +165,8 @@ TEST_F(AwsCliTest, CodeDeployAndS3WorkfowThroughTheAwsCli) {
   ASSERT_EQ(cfg.exit_code, 0) << cfg.err;
   auto grp = aws({"deploy", "create-deployment-group", "--application-name", "web",
                   "--deployment-group-name", "prod", "--service-role-arn",
-                  "arn:aws:iam::123456789012:role/CodeDeploy", "--deployment-config-name", "Half",
+                  "arn:aws:iam::123456789012:role/CodeDeploy", "--deployment-config-name",
+                  "CodeDeployDefault.OneAtATime",
                   "--ec2-tag-filters", "Key=role,Value=web,Type=KEY_AND_VALUE"});
   ASSERT_EQ(grp.exit_code, 0) << grp.err;
   const json configs = aws_json({"deploy", "list-deployment-configs"});
