@@ -220,7 +220,7 @@ TEST_F(AwsCliTest, CodeDeployAndS3WorkfowThroughTheAwsCli) {
   EXPECT_TRUE(diagnosed) << failed.dump();
 
   // stop-deployment of a slow one.
-  const fs::path slow_zip = make_bundle("slow", "sleep 30", 60);
+  const fs::path slow_zip = make_bundle("slow", "sleep 15", 60);
   ASSERT_EQ(aws({"s3", "cp", slow_zip.string(), "s3://releases/slow.zip"}).exit_code, 0);
   const std::string slow = deploy("slow.zip");
   ASSERT_FALSE(slow.empty());
