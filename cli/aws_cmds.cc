@@ -8,12 +8,12 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <sys/stat.h>
 
 #include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <memory>
+#include <sys/stat.h>
 
 namespace meshdeploy::cli {
 
@@ -31,7 +31,7 @@ struct access_key_args {
 result<json> read_credentials(const fs::path& file) {
   std::error_code ec;
   if (!fs::exists(file, ec)) return json{{"accessKeys", json::array()}};
-  struct stat st{};
+  struct stat st {};
   if (::stat(file.c_str(), &st) != 0 || (st.st_mode & 077) != 0) {
     return make_error(records::errc::permission_denied,
                       fmt::format("{}: others may read this secret file; chmod 600 {}",
@@ -41,17 +41,18 @@ result<json> read_credentials(const fs::path& file) {
   const std::string text((std::istreambuf_iterator<char>(in)), {});
   json j = json::parse(text, nullptr, false);
   if (!j.is_object() || !j.contains("accessKeys") || !j["accessKeys"].is_array()) {
-    return make_error(records::errc::malformed,
-                      fmt::format("{}: not a credentials file (no 'accessKeys' list)",
-                                  file.string()));
+    return make_error(
+        records::errc::malformed,
+        fmt::format("{}: not a credentials file (no 'accessKeys' list)", file.string()));
   }
   return j;
 }
 
 int access_key_create(const globals& g, const access_key_args& a) {
   if (a.allow.empty()) {
-    print_error("give at least one --allow ACTION:RESOURCE (e.g. 'define:app/web', "
-                "'deploy:app/web/*', 'read:*')");
+    print_error(
+        "give at least one --allow ACTION:RESOURCE (e.g. 'define:app/web', "
+        "'deploy:app/web/*', 'read:*')");
     return exit_usage;
   }
   for (const auto& p : a.allow) {
@@ -88,7 +89,8 @@ int access_key_create(const globals& g, const access_key_args& a) {
   gp.allow = a.allow;
   auto rec = sign_for_node(c, admin.value(), gp);
   if (!rec) return fail_transport(rec.error());
-  auto r = check_reply(c.call("POST", "/v1/records", json{{"record", record_hex(rec.value())}}.dump()));
+  auto r =
+      check_reply(c.call("POST", "/v1/records", json{{"record", record_hex(rec.value())}}.dump()));
   if (r.code != exit_ok) return r.code;
 
   json j = std::move(creds).value();
@@ -100,8 +102,8 @@ int access_key_create(const globals& g, const access_key_args& a) {
   const fs::path tmp = out.string() + ".tmp";
   std::error_code ec;
   fs::remove(tmp, ec);
-  if (auto w = security::write_new_file(tmp, std::as_bytes(std::span(text.data(), text.size())),
-                                        0600);
+  if (auto w =
+          security::write_new_file(tmp, std::as_bytes(std::span(text.data(), text.size())), 0600);
       !w) {
     print_error(w.error().message);
     return exit_failed;
@@ -165,8 +167,7 @@ void add_aws_commands(CLI::App& root, globals& g, int& code) {
   create->add_option("--admin-key", a->admin_key, "The cluster admin's secret key file")
       ->required();
   create->add_option("--allow", a->allow, "A grant pattern ACTION:RESOURCE (repeatable)");
-  create->add_option("--out", a->out, "Credentials file to create or add the key to")
-      ->required();
+  create->add_option("--out", a->out, "Credentials file to create or add the key to")->required();
   create->callback([&g, &code, a] { code = access_key_create(g, *a); });
 }
 

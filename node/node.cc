@@ -7,8 +7,8 @@
 #include "node/api/keys_routes.h"
 #include "node/api/record_routes.h"
 #include "node/api/router.h"
-#include "node/aws/frontend.h"
 #include "node/api/server.h"
+#include "node/aws/frontend.h"
 #include "node/deploy/local_deployer.h"
 #include "node/deploy/log_service.h"
 #include "node/deploy/mesh_deployer.h"
@@ -468,10 +468,10 @@ int run_node(const node_options& in) {
         return mesh_deploys.plan_order(app, group, std::move(targets), id);
       }}));
   router.add_route_handler(api::audit_routes(*audit.value()));
-  aws::frontend aws_front(io, pool, router, reg, deployer, *store.value(),
-                          api::node_info{o.name, version(), o.tags, o.install_root.string()},
-                          aws::frontend_options{o.aws_credentials, o.aws_api, o.s3_api,
-                                                o.data_dir, o.name});
+  aws::frontend aws_front(
+      io, pool, router, reg, deployer, *store.value(),
+      api::node_info{o.name, version(), o.tags, o.install_root.string()},
+      aws::frontend_options{o.aws_credentials, o.aws_api, o.s3_api, o.data_dir, o.name});
   if (auto a = aws_front.start(); !a) {
     spdlog::critical("{}", a.error().message);
     return 2;

@@ -176,8 +176,7 @@ awaitable<void> server::impl::session(std::shared_ptr<tcp::socket> socket) {
         too_long(upload_route ? options.max_upload_bytes : options.max_body_bytes);
     // A client that asks first (Expect: 100-continue; the aws CLI does for S3 bodies) is told to
     // send its body now; otherwise it waits a second before sending it anyway.
-    if (!over_limit &&
-        beast::iequals(header_parser.get()[http::field::expect], "100-continue")) {
+    if (!over_limit && beast::iequals(header_parser.get()[http::field::expect], "100-continue")) {
       http::response<http::empty_body> go_on{http::status::continue_, version};
       co_await http::async_write(*socket, go_on, asio::redirect_error(asio::use_awaitable, ec));
       if (ec) break;

@@ -5,17 +5,17 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <sodium.h>
-#include <sys/stat.h>
 
 #include <fstream>
 #include <sstream>
+#include <sys/stat.h>
 
 namespace meshdeploy::aws {
 
 using nlohmann::json;
 
 result<access_keys> access_keys::load(const std::filesystem::path& file) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(file.c_str(), &st) != 0) {
     return make_error(records::errc::not_found,
                       fmt::format("{}: no such credentials file", file.string()));

@@ -31,8 +31,7 @@ constexpr std::size_t max_list_items = 100;
 
 std::string find_header(const api::api_request& req, std::string_view name) {
   for (const auto& [n, v] : req.headers) {
-    if (n.size() == name.size() &&
-        std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
+    if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
           return std::tolower(static_cast<unsigned char>(a)) ==
                  std::tolower(static_cast<unsigned char>(b));
         })) {
@@ -222,10 +221,9 @@ class codedeploy_api {
   // ---- revisions ------------------------------------------------------------------------------
 
   fs::path location_file(const std::string& app, const std::string& id) const {
-    return ctx_.work_dir / "revisions" / (rec::to_hex(std::span(
-                                              reinterpret_cast<const std::uint8_t*>(app.data()),
-                                              app.size())) +
-                                          "-" + id + ".json");
+    return ctx_.work_dir / "revisions" /
+           (rec::to_hex(std::span(reinterpret_cast<const std::uint8_t*>(app.data()), app.size())) +
+            "-" + id + ".json");
   }
 
   void remember_location(const std::string& app, const std::string& id, const json& loc) const {
@@ -300,14 +298,16 @@ class codedeploy_api {
       const char* field = type.value() == "String" ? "string" : "appSpecContent";
       auto content = get_object(loc, field);
       if (!content) return content.error();
-      if (content.value() == nullptr) return validation(fmt::format("revision.{} is required", field));
+      if (content.value() == nullptr)
+        return validation(fmt::format("revision.{} is required", field));
       auto text = get_string(*content.value(), "content", true, 1 << 20);
       if (!text) return text.error();
       auto sha = get_string(*content.value(), "sha256", false, 64);
       if (!sha) return sha.error();
       if (!sha.value().empty() && sha.value() != sha256_hex(text.value())) {
-        return api_error{400, "InvalidRevisionException",
-                         fmt::format("revision.{}.sha256 is not the SHA-256 of the content", field)};
+        return api_error{
+            400, "InvalidRevisionException",
+            fmt::format("revision.{}.sha256 is not the SHA-256 of the content", field)};
       }
       prepared = prepare_from_appspec(text.value(), app, work);
     } else {
@@ -323,7 +323,8 @@ class codedeploy_api {
     rec::revision_payload rev = prepared.value().payload;
     const fs::path tmp_dir = prepared.value().file.parent_path();
     rev.origin = ctx_.node_name;
-    if (auto known = ctx_.reg.get_revision(app, rev.id); known && ctx_.reg.has_bundle(known.value())) {
+    if (auto known = ctx_.reg.get_revision(app, rev.id);
+        known && ctx_.reg.has_bundle(known.value())) {
       fs::remove_all(tmp_dir, ec);
       return rev.id;
     }
@@ -381,7 +382,8 @@ class codedeploy_api {
       info["meshdeployTagSets"] = sets;
       if (g.tag_sets.size() == 1) {
         json groups = json::array();
-        for (const auto& t : g.tag_sets[0]) groups.push_back(json::array({tag_filter(t.key, t.value)}));
+        for (const auto& t : g.tag_sets[0])
+          groups.push_back(json::array({tag_filter(t.key, t.value)}));
         info["onPremisesTagSet"] = {{"onPremisesTagSetList", groups}};
       }
     }
@@ -397,7 +399,8 @@ class codedeploy_api {
       j["minimumHealthyHosts"] = {{"type", "HOST_COUNT"}, {"value", 0}};
     } else {
       j["minimumHealthyHosts"] = {
-          {"type", c.type == deploy::min_healthy_type::fleet_percent ? "FLEET_PERCENT" : "HOST_COUNT"},
+          {"type",
+           c.type == deploy::min_healthy_type::fleet_percent ? "FLEET_PERCENT" : "HOST_COUNT"},
           {"value", c.value}};
     }
     return j;
@@ -460,7 +463,8 @@ class codedeploy_api {
     if (auto g = ctx_.reg.get_group(d.application, d.group)) {
       j["autoRollbackConfiguration"] = {
           {"enabled", g.value().auto_rollback},
-          {"events", g.value().auto_rollback ? json::array({"DEPLOYMENT_FAILURE"}) : json::array()}};
+          {"events",
+           g.value().auto_rollback ? json::array({"DEPLOYMENT_FAILURE"}) : json::array()}};
     }
     return j;
   }
@@ -528,9 +532,9 @@ class codedeploy_api {
     auto platform = get_string(b, "computePlatform", false, 32);
     if (!platform) return platform.error();
     if (!platform.value().empty() && platform.value() != "Server") {
-      return api_error{400, "InvalidComputePlatformException",
-                       fmt::format("computePlatform '{}' is not supported: only Server",
-                                   platform.value())};
+      return api_error{
+          400, "InvalidComputePlatformException",
+          fmt::format("computePlatform '{}' is not supported: only Server", platform.value())};
     }
     auto r = submit(k, rec::application_payload{name.value(), false},
                     "ApplicationDoesNotExistException", "ApplicationAlreadyExistsException");
@@ -718,8 +722,9 @@ class codedeploy_api {
     }
     auto rollback = read_auto_rollback(b);
     if (!rollback) return rollback.error();
-    for (const char* unsupported : {"autoScalingGroups", "loadBalancerInfo", "blueGreenDeploymentConfiguration",
-                                    "ecsServices", "triggerConfigurations", "alarmConfiguration"}) {
+    for (const char* unsupported :
+         {"autoScalingGroups", "loadBalancerInfo", "blueGreenDeploymentConfiguration",
+          "ecsServices", "triggerConfigurations", "alarmConfiguration"}) {
       if (auto it = b.find(unsupported);
           it != b.end() && !it->is_null() && !(it->is_array() && it->empty())) {
         return validation(fmt::format("{} is not supported by meshdeploy", unsupported));
@@ -905,7 +910,8 @@ class codedeploy_api {
     if (!all) return from_error(all.error(), "DeploymentConfigDoesNotExistException", "");
     json names = json::array();
     for (const auto& c : all.value()) {
-      if (c.builtin || allows(k, "read", "config/" + c.name)) names.push_back(aws_config_name(c.name));
+      if (c.builtin || allows(k, "read", "config/" + c.name))
+        names.push_back(aws_config_name(c.name));
     }
     return json{{"deploymentConfigsList", names}};
   }
@@ -1008,9 +1014,9 @@ class codedeploy_api {
     if (!fe) return fe.error();
     if (!fe.value().empty() && fe.value() != "DISALLOW" && fe.value() != "OVERWRITE" &&
         fe.value() != "RETAIN") {
-      return api_error{400, "InvalidFileExistsBehaviorException",
-                       fmt::format("fileExistsBehavior '{}' is not DISALLOW, OVERWRITE or RETAIN",
-                                   fe.value())};
+      return api_error{
+          400, "InvalidFileExistsBehaviorException",
+          fmt::format("fileExistsBehavior '{}' is not DISALLOW, OVERWRITE or RETAIN", fe.value())};
     }
     if (auto desc = get_string(b, "description", false, 1024); !desc) return desc.error();
     if (auto t = get_object(b, "targetInstances"); !t || t.value()) {
@@ -1028,9 +1034,9 @@ class codedeploy_api {
     const std::string id = deploy::new_deployment_id();
     api::api_request plan_req;
     plan_req.method = "GET";
-    plan_req.target = fmt::format("/v1/groups/{}/{}/plan?deployment={}&config={}",
-                                  uri_encode(app.value(), false), uri_encode(group.value(), false),
-                                  id, uri_encode(config.value(), false));
+    plan_req.target =
+        fmt::format("/v1/groups/{}/{}/plan?deployment={}&config={}", uri_encode(app.value(), false),
+                    uri_encode(group.value(), false), id, uri_encode(config.value(), false));
     const api::api_response plan = ctx_.native(plan_req);
     if (plan.status != 200) {
       return from_native(plan, "DeploymentGroupDoesNotExistException", "");
@@ -1047,8 +1053,8 @@ class codedeploy_api {
     in.ignore_stop_failures = ignore.value().value_or(false);
     in.file_exists_behavior = fe.value();
     in.creator = k.operator_name;
-    auto r = submit(k, in, "DeploymentGroupDoesNotExistException",
-                    "DeploymentAlreadyStartedException");
+    auto r =
+        submit(k, in, "DeploymentGroupDoesNotExistException", "DeploymentAlreadyStartedException");
     if (!r) return r.error();
     return json{{"deploymentId", id}};
   }
@@ -1103,7 +1109,8 @@ class codedeploy_api {
       for (auto [field, out] : {std::pair{"start", &start}, std::pair{"end", &end}}) {
         auto it = range.value()->find(field);
         if (it == range.value()->end() || it->is_null()) continue;
-        if (!it->is_number()) return validation(fmt::format("createTimeRange.{} must be a number", field));
+        if (!it->is_number())
+          return validation(fmt::format("createTimeRange.{} must be a number", field));
         *out = static_cast<std::int64_t>(it->get<double>() * 1000);
       }
     }
@@ -1113,9 +1120,8 @@ class codedeploy_api {
     for (const auto& d : list.value()) {
       if (!allows(k, "read", "app/" + d.application + "/" + d.group)) continue;
       const std::string st(deploy::to_string(d.status));
-      if (!statuses.value().empty() &&
-          std::find(statuses.value().begin(), statuses.value().end(), st) ==
-              statuses.value().end()) {
+      if (!statuses.value().empty() && std::find(statuses.value().begin(), statuses.value().end(),
+                                                 st) == statuses.value().end()) {
         continue;
       }
       if ((start && d.create_time < start) || (end && d.create_time > end)) continue;
@@ -1130,7 +1136,8 @@ class codedeploy_api {
     auto rollback = get_bool(b, "autoRollbackEnabled");
     if (!rollback) return rollback.error();
     if (rollback.value().value_or(false)) {
-      return validation("autoRollbackEnabled: a stopped deployment is not rolled back by meshdeploy");
+      return validation(
+          "autoRollbackEnabled: a stopped deployment is not rolled back by meshdeploy");
     }
     if (deploy::is_terminal(d.value().status)) {
       return api_error{400, "DeploymentAlreadyCompletedException",

@@ -11,14 +11,14 @@ namespace meshdeploy::aws {
 
 enum class errc : int {
   ok = 0,
-  missing_authentication = 1,  // no Authorization header (MissingAuthenticationToken)
-  incomplete_signature = 2,    // Authorization or X-Amz-Date malformed, unsigned Host, ...
-  invalid_signature = 3,       // the signature does not match (wrong secret, altered request)
-  unknown_access_key = 4,      // the access key id names no active key
-  request_time_skewed = 5,     // X-Amz-Date more than 15 minutes from the node's clock
+  missing_authentication = 1,   // no Authorization header (MissingAuthenticationToken)
+  incomplete_signature = 2,     // Authorization or X-Amz-Date malformed, unsigned Host, ...
+  invalid_signature = 3,        // the signature does not match (wrong secret, altered request)
+  unknown_access_key = 4,       // the access key id names no active key
+  request_time_skewed = 5,      // X-Amz-Date more than 15 minutes from the node's clock
   content_sha256_mismatch = 6,  // X-Amz-Content-Sha256 is not the body's hash
-  unsupported_payload = 7,     // a payload signing mode this node does not implement
-  access_denied = 8,           // the operator's grant does not allow the operation
+  unsupported_payload = 7,      // a payload signing mode this node does not implement
+  access_denied = 8,            // the operator's grant does not allow the operation
 };
 
 const boost::system::error_category& aws_category() noexcept;

@@ -46,11 +46,23 @@ struct frontend::impl {
   std::unique_ptr<api::server> aws_server, s3_server;
 };
 
-frontend::frontend(boost::asio::io_context& io, boost::asio::thread_pool& pool,
-                   api::router& native, deploy::registry& reg, deploy::local_deployer& deployer,
+frontend::frontend(boost::asio::io_context& io, boost::asio::thread_pool& pool, api::router& native,
+                   deploy::registry& reg, deploy::local_deployer& deployer,
                    const records::store& store, api::node_info info, frontend_options options)
-    : impl_(new impl{io, pool, native, reg, deployer, store, std::move(info), std::move(options),
-                     {}, {}, {}, {}, {}, {}}) {}
+    : impl_(new impl{io,
+                     pool,
+                     native,
+                     reg,
+                     deployer,
+                     store,
+                     std::move(info),
+                     std::move(options),
+                     {},
+                     {},
+                     {},
+                     {},
+                     {},
+                     {}}) {}
 
 frontend::~frontend() { stop(); }
 
@@ -76,8 +88,8 @@ result<void> frontend::start() {
   }
   if (!m.options.s3_api.empty()) m.objects = std::make_unique<object_store>(dir / "s3");
   const auto native = [&r = m.native](const api::api_request& req) { return r.handle(req); };
-  codedeploy_context ctx{m.reg,   m.store,  m.keys,  m.objects.get(), dir, native,
-                         m.options.node_name, wall_ms};
+  codedeploy_context ctx{m.reg,  m.store, m.keys, m.objects.get(), dir, native, m.options.node_name,
+                         wall_ms};
   m.native.add_route_handler(make_codedeploy_routes(ctx, false));
   if (!m.options.aws_api.empty()) {
     m.aws_router = std::make_unique<api::router>(m.reg, m.deployer, m.info);

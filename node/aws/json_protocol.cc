@@ -70,8 +70,8 @@ api_result<std::optional<bool>> get_bool(const json& j, const char* field) {
   return std::optional<bool>(it->get<bool>());
 }
 
-api_result<std::optional<std::int64_t>> get_int(const json& j, const char* field,
-                                                std::int64_t min, std::int64_t max) {
+api_result<std::optional<std::int64_t>> get_int(const json& j, const char* field, std::int64_t min,
+                                                std::int64_t max) {
   auto it = j.find(field);
   if (it == j.end() || it->is_null()) return std::optional<std::int64_t>();
   if (!it->is_number_integer()) return validation(fmt::format("{} must be an integer", field));

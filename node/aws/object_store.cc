@@ -88,10 +88,10 @@ object_store::object_store(fs::path root) : root_(std::move(root)) {}
 
 result<void> object_store::validate_bucket(std::string_view b) {
   auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  const bool good = b.size() >= 3 && b.size() <= 63 && alnum(b.front()) && alnum(b.back()) &&
-                    std::all_of(b.begin(), b.end(),
-                                [&](char c) { return alnum(c) || c == '.' || c == '-'; }) &&
-                    b.find("..") == std::string_view::npos;
+  const bool good =
+      b.size() >= 3 && b.size() <= 63 && alnum(b.front()) && alnum(b.back()) &&
+      std::all_of(b.begin(), b.end(), [&](char c) { return alnum(c) || c == '.' || c == '-'; }) &&
+      b.find("..") == std::string_view::npos;
   if (!good) {
     return make_error(deploy::errc::invalid_argument,
                       fmt::format("bucket name '{}' is not 3-63 characters of a-z, 0-9, '.' and "
@@ -152,11 +152,10 @@ result<object_info> object_store::commit(const std::string& bucket, const std::s
   meta.replace_extension(".meta");
   object_info info{key, size, "\"" + etag + "\"", deploy::now_ms()};
   const fs::path meta_tmp = meta.string() + temp_suffix();
-  MESH_CHECK(write_file(meta_tmp, json{{"key", info.key},
-                                       {"size", info.size},
-                                       {"etag", info.etag},
-                                       {"mtimeMs", info.mtime_ms}}
-                                      .dump()));
+  MESH_CHECK(write_file(
+      meta_tmp,
+      json{{"key", info.key}, {"size", info.size}, {"etag", info.etag}, {"mtimeMs", info.mtime_ms}}
+          .dump()));
   std::error_code ec;
   fs::rename(tmp, data, ec);
   if (!ec) fs::rename(meta_tmp, meta, ec);
@@ -218,8 +217,7 @@ result<void> object_store::remove(const std::string& bucket, const std::string& 
 }
 
 result<list_result> object_store::list(const std::string& bucket, const std::string& prefix,
-                                       const std::string& delimiter,
-                                       const std::string& start_after,
+                                       const std::string& delimiter, const std::string& start_after,
                                        std::size_t max_keys) const {
   std::map<std::string, object_info> all;
   std::error_code ec;
@@ -262,8 +260,7 @@ result<list_result> object_store::list(const std::string& bucket, const std::str
   return out;
 }
 
-result<std::string> object_store::create_upload(const std::string& bucket,
-                                                const std::string& key) {
+result<std::string> object_store::create_upload(const std::string& bucket, const std::string& key) {
   MESH_CHECK(validate_key(key));
   MESH_CHECK(create_bucket(bucket));
   unsigned char b[16];
@@ -276,9 +273,8 @@ result<std::string> object_store::create_upload(const std::string& bucket,
   return id;
 }
 
-result<std::string> object_store::put_part(const std::string& bucket,
-                                           const std::string& upload_id, std::uint32_t part,
-                                           std::string_view bytes) {
+result<std::string> object_store::put_part(const std::string& bucket, const std::string& upload_id,
+                                           std::uint32_t part, std::string_view bytes) {
   std::error_code ec;
   if (!valid_upload_id(upload_id) || !validate_bucket(bucket) ||
       !fs::is_directory(upload_dir(bucket, upload_id), ec)) {
@@ -311,8 +307,7 @@ result<object_info> object_store::complete_upload(
   const fs::path dir = upload_dir(bucket, upload_id);
   auto stored_key = read_small(dir / "key");
   if (!stored_key || stored_key.value() != key) {
-    return make_error(deploy::errc::invalid_argument,
-                      "the upload was started for another key");
+    return make_error(deploy::errc::invalid_argument, "the upload was started for another key");
   }
   if (parts.empty()) {
     return make_error(deploy::errc::invalid_argument, "a multipart upload needs at least one part");
@@ -335,9 +330,9 @@ result<object_info> object_store::complete_upload(
     if (!stored || stored.value() != etag) {
       out.close();
       fs::remove(tmp, ec);
-      return make_error(deploy::errc::invalid_argument,
-                        fmt::format("part {} was not uploaded or its ETag differs (InvalidPart)",
-                                    n));
+      return make_error(
+          deploy::errc::invalid_argument,
+          fmt::format("part {} was not uploaded or its ETag differs (InvalidPart)", n));
     }
     etag_bytes += stored.value();
     std::ifstream in(dir / std::to_string(n), std::ios::binary);
@@ -352,8 +347,8 @@ result<object_info> object_store::complete_upload(
     fs::remove(tmp, ec);
     return io_error(fmt::format("cannot assemble object {}/{}", bucket, key));
   }
-  auto info = commit(bucket, key, tmp, size,
-                     etag_of(etag_bytes) + "-" + std::to_string(parts.size()));
+  auto info =
+      commit(bucket, key, tmp, size, etag_of(etag_bytes) + "-" + std::to_string(parts.size()));
   if (info) fs::remove_all(dir, ec);
   return info;
 }

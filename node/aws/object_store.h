@@ -64,8 +64,8 @@ class object_store {
   // Where the object's bytes live (whether or not it exists).
   std::filesystem::path data_path(const std::string& bucket, const std::string& key) const;
   // `length` bytes from `offset` (clamped to the object's end).
-  result<std::string> read(const std::string& bucket, const std::string& key,
-                           std::uint64_t offset, std::uint64_t length) const;
+  result<std::string> read(const std::string& bucket, const std::string& key, std::uint64_t offset,
+                           std::uint64_t length) const;
   result<void> remove(const std::string& bucket, const std::string& key);
   // Keys > start_after beginning with prefix, sorted; with a delimiter, keys that have it after
   // the prefix are rolled up into common prefixes. At most max_keys entries (objects and

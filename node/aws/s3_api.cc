@@ -25,12 +25,23 @@ std::string xml_escape(std::string_view s) {
   out.reserve(s.size());
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -107,8 +118,7 @@ std::string percent_decode(std::string_view s) {
 
 const std::string* header(const api::api_request& req, std::string_view name) {
   for (const auto& [n, v] : req.headers) {
-    if (n.size() == name.size() &&
-        std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
+    if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
           return std::tolower(static_cast<unsigned char>(a)) ==
                  std::tolower(static_cast<unsigned char>(b));
         })) {
@@ -217,7 +227,8 @@ class s3_api {
     }
     if (key.empty()) {
       if (m == "PUT") {
-        if (auto c = ctx_.objects.create_bucket(bucket); !c) return error_xml(from(c.error()), path);
+        if (auto c = ctx_.objects.create_bucket(bucket); !c)
+          return error_xml(from(c.error()), path);
         api::api_response r = empty(200);
         r.headers.emplace_back("Location", "/" + bucket);
         return r;

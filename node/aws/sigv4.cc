@@ -62,8 +62,7 @@ std::string percent_decode(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
-        hex_value(s[i + 2]) >= 0) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
       out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
       i += 2;
     } else {
@@ -128,10 +127,10 @@ std::string canonical_query(std::string_view query) {
     const std::string_view pair = query.substr(0, amp);
     if (!pair.empty()) {
       const std::size_t eq = pair.find('=');
-      params.emplace_back(
-          uri_encode(percent_decode(pair.substr(0, eq)), false),
-          eq == std::string_view::npos ? std::string()
-                                       : uri_encode(percent_decode(pair.substr(eq + 1)), false));
+      params.emplace_back(uri_encode(percent_decode(pair.substr(0, eq)), false),
+                          eq == std::string_view::npos
+                              ? std::string()
+                              : uri_encode(percent_decode(pair.substr(eq + 1)), false));
     }
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
@@ -215,9 +214,9 @@ result<authorization> parse_authorization(std::string_view header) {
         const std::string_view name =
             value.substr(pos, semi == std::string_view::npos ? value.npos : semi - pos);
         if (name.empty() || lower(name) != name) {
-          return fail(errc::incomplete_signature,
-                      fmt::format("SignedHeaders '{}' must be lower-case names separated by ';'",
-                                  value));
+          return fail(
+              errc::incomplete_signature,
+              fmt::format("SignedHeaders '{}' must be lower-case names separated by ';'", value));
         }
         a.signed_headers.emplace_back(name);
         if (a.signed_headers.size() > max_signed_headers) {
@@ -264,8 +263,7 @@ std::string sha256_hex(std::string_view data) {
 mac hmac_sha256(std::string_view key, std::string_view message) {
   // crypto_auth_hmacsha256_init takes keys of any length (hashing long ones, as HMAC does).
   crypto_auth_hmacsha256_state st;
-  crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(key.data()),
-                              key.size());
+  crypto_auth_hmacsha256_init(&st, reinterpret_cast<const unsigned char*>(key.data()), key.size());
   crypto_auth_hmacsha256_update(&st, reinterpret_cast<const unsigned char*>(message.data()),
                                 message.size());
   mac out;
@@ -350,9 +348,9 @@ mac signing_key(std::string_view secret, const credential_scope& scope) {
   const mac k_date = hmac_sha256(k_secret, scope.date);
   const mac k_region = hmac_sha256(
       std::string_view(reinterpret_cast<const char*>(k_date.data()), k_date.size()), scope.region);
-  const mac k_service = hmac_sha256(
-      std::string_view(reinterpret_cast<const char*>(k_region.data()), k_region.size()),
-      scope.service);
+  const mac k_service =
+      hmac_sha256(std::string_view(reinterpret_cast<const char*>(k_region.data()), k_region.size()),
+                  scope.service);
   return hmac_sha256(
       std::string_view(reinterpret_cast<const char*>(k_service.data()), k_service.size()),
       "aws4_request");
@@ -400,9 +398,9 @@ result<verified_request> verify(const request_view& req, const secret_lookup& lo
   }
   MESH_TRY(authorization a, parse_authorization(*auth_header));
   if (a.scope.service != options.service) {
-    return fail(errc::incomplete_signature,
-                fmt::format("Credential should be scoped to correct service: '{}'",
-                            options.service));
+    return fail(
+        errc::incomplete_signature,
+        fmt::format("Credential should be scoped to correct service: '{}'", options.service));
   }
   const std::string* amz_date = find_header(req.headers, "x-amz-date");
   if (amz_date == nullptr) {
@@ -414,9 +412,9 @@ result<verified_request> verify(const request_view& req, const secret_lookup& lo
                 fmt::format("X-Amz-Date '{}' is not YYYYMMDDTHHMMSSZ", *amz_date));
   }
   if (amz_date->substr(0, 8) != a.scope.date) {
-    return fail(errc::incomplete_signature,
-                fmt::format("Credential should be scoped to a valid date: '{}'",
-                            amz_date->substr(0, 8)));
+    return fail(
+        errc::incomplete_signature,
+        fmt::format("Credential should be scoped to a valid date: '{}'", amz_date->substr(0, 8)));
   }
   const std::int64_t skew = *when > now_s ? *when - now_s : now_s - *when;
   if (skew > options.max_skew.count()) {
@@ -440,9 +438,9 @@ result<verified_request> verify(const request_view& req, const secret_lookup& lo
     if (*h == "UNSIGNED-PAYLOAD") {
       payload_hash = *h;
     } else if (h->starts_with("STREAMING-")) {
-      return fail(errc::unsupported_payload,
-                  fmt::format("X-Amz-Content-Sha256 '{}' (aws-chunked uploads) is not supported",
-                              *h));
+      return fail(
+          errc::unsupported_payload,
+          fmt::format("X-Amz-Content-Sha256 '{}' (aws-chunked uploads) is not supported", *h));
     } else {
       const std::string actual = sha256_hex(req.body);
       if (lower(*h) != actual) {
@@ -463,8 +461,8 @@ result<verified_request> verify(const request_view& req, const secret_lookup& lo
   }
   const std::string canonical = canonical_request(req.method, req.target, req.headers,
                                                   a.signed_headers, payload_hash, options.style);
-  const std::string expected = signature(*secret, a.scope, string_to_sign(*amz_date, a.scope,
-                                                                           canonical));
+  const std::string expected =
+      signature(*secret, a.scope, string_to_sign(*amz_date, a.scope, canonical));
   if (sodium_memcmp(expected.data(), a.signature.data(), expected.size()) != 0) {
     return fail(errc::invalid_signature,
                 "The request signature we calculated does not match the signature you provided. "
@@ -473,10 +471,10 @@ result<verified_request> verify(const request_view& req, const secret_lookup& lo
   return verified_request{a.scope.access_key_id, a.scope.region};
 }
 
-std::string sign(std::string_view secret, const credential_scope& scope,
-                 std::string_view amz_date, std::string_view method, std::string_view target,
-                 const header_list& headers, const std::vector<std::string>& signed_headers,
-                 std::string_view payload_hash, uri_style style) {
+std::string sign(std::string_view secret, const credential_scope& scope, std::string_view amz_date,
+                 std::string_view method, std::string_view target, const header_list& headers,
+                 const std::vector<std::string>& signed_headers, std::string_view payload_hash,
+                 uri_style style) {
   const std::string canonical =
       canonical_request(method, target, headers, signed_headers, payload_hash, style);
   std::string names;

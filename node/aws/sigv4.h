@@ -114,9 +114,9 @@ result<verified_request> verify(const request_view& req, const secret_lookup& lo
 
 // Signs a request as a client would (used by tests and by nothing on the node's path): returns
 // the Authorization header value for the given scope, time and signed header names.
-std::string sign(std::string_view secret, const credential_scope& scope,
-                 std::string_view amz_date, std::string_view method, std::string_view target,
-                 const header_list& headers, const std::vector<std::string>& signed_headers,
-                 std::string_view payload_hash, uri_style style);
+std::string sign(std::string_view secret, const credential_scope& scope, std::string_view amz_date,
+                 std::string_view method, std::string_view target, const header_list& headers,
+                 const std::vector<std::string>& signed_headers, std::string_view payload_hash,
+                 uri_style style);
 
 }  // namespace meshdeploy::aws

@@ -68,9 +68,10 @@ class AwsCliTest : public ::testing::Test {
 
   std::pair<std::string, std::string> create_key(const fs::path& admin, const std::string& name,
                                                  std::vector<std::string> allow) {
-    std::vector<std::string> args = {"access-key", "create", "--admin-key", admin.string(),
-                                     "--operator", name, "--out", (dir_ / "creds.json").string(),
-                                     "--output", "json"};
+    std::vector<std::string> args = {
+        "access-key", "create", "--admin-key", admin.string(),
+        "--operator", name,     "--out",       (dir_ / "creds.json").string(),
+        "--output",   "json"};
     for (auto& a : allow) {
       args.push_back("--allow");
       args.push_back(a);
@@ -121,12 +122,14 @@ class AwsCliTest : public ::testing::Test {
     write_file(src / "app.txt", "hello from " + name + "\n");
     write_file(src / "appspec.yml",
                "version: 0.0\nos: linux\nfiles:\n  - source: app.txt\n    destination: /srv/" +
-                   name + "\nhooks:\n  AfterInstall:\n    - location: scripts/hook.sh\n      "
-                          "timeout: " +
+                   name +
+                   "\nhooks:\n  AfterInstall:\n    - location: scripts/hook.sh\n      "
+                   "timeout: " +
                    std::to_string(timeout_s) + "\n");
     write_file(src / "scripts" / "hook.sh", "#!/bin/sh\n" + script + "\n", fs::perms(0755));
     const fs::path zip = dir_ / (name + ".zip");
-    auto r = run_command({"/bin/sh", "-c", "cd '" + src.string() + "' && zip -qr '" + zip.string() + "' ."});
+    auto r = run_command(
+        {"/bin/sh", "-c", "cd '" + src.string() + "' && zip -qr '" + zip.string() + "' ."});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return zip;
   }
@@ -166,8 +169,8 @@ TEST_F(AwsCliTest, CodeDeployAndS3WorkfowThroughTheAwsCli) {
   auto grp = aws({"deploy", "create-deployment-group", "--application-name", "web",
                   "--deployment-group-name", "prod", "--service-role-arn",
                   "arn:aws:iam::123456789012:role/CodeDeploy", "--deployment-config-name",
-                  "CodeDeployDefault.OneAtATime",
-                  "--ec2-tag-filters", "Key=role,Value=web,Type=KEY_AND_VALUE"});
+                  "CodeDeployDefault.OneAtATime", "--ec2-tag-filters",
+                  "Key=role,Value=web,Type=KEY_AND_VALUE"});
   ASSERT_EQ(grp.exit_code, 0) << grp.err;
   const json configs = aws_json({"deploy", "list-deployment-configs"});
   EXPECT_NE(configs.dump().find("CodeDeployDefault.OneAtATime"), std::string::npos);
@@ -179,7 +182,8 @@ TEST_F(AwsCliTest, CodeDeployAndS3WorkfowThroughTheAwsCli) {
   ASSERT_EQ(cp.exit_code, 0) << cp.out << cp.err;
   const std::string id = deploy("app.zip");
   ASSERT_EQ(id.rfind("d-", 0), 0u);
-  auto wait = aws({"deploy", "wait", "deployment-successful", "--deployment-id", id}, nullptr, 150s);
+  auto wait =
+      aws({"deploy", "wait", "deployment-successful", "--deployment-id", id}, nullptr, 150s);
   EXPECT_EQ(wait.exit_code, 0) << wait.out << wait.err;
   const json info = aws_json({"deploy", "get-deployment", "--deployment-id", id})["deploymentInfo"];
   EXPECT_EQ(info["status"], "Succeeded");
@@ -188,8 +192,8 @@ TEST_F(AwsCliTest, CodeDeployAndS3WorkfowThroughTheAwsCli) {
   EXPECT_EQ(read_all(dir_ / "root/srv/good/app.txt"), "hello from good");
   const json inst = aws_json({"deploy", "list-deployment-instances", "--deployment-id", id});
   ASSERT_EQ(inst["instancesList"], json::array({"aws-1"}));
-  const json one = aws_json({"deploy", "get-deployment-instance", "--deployment-id", id,
-                             "--instance-id", "aws-1"});
+  const json one = aws_json(
+      {"deploy", "get-deployment-instance", "--deployment-id", id, "--instance-id", "aws-1"});
   bool after_install = false;
   for (const auto& e : one["instanceSummary"]["lifecycleEvents"]) {
     if (e["lifecycleEventName"] == "AfterInstall") {
@@ -205,8 +209,8 @@ TEST_F(AwsCliTest, CodeDeployAndS3WorkfowThroughTheAwsCli) {
   const std::string bad = deploy("bad.zip");
   ASSERT_FALSE(bad.empty());
   EXPECT_EQ(wait_status(bad, {"Failed", "Succeeded", "Stopped"}), "Failed");
-  const json failed = aws_json({"deploy", "get-deployment-instance", "--deployment-id", bad,
-                                "--instance-id", "aws-1"});
+  const json failed = aws_json(
+      {"deploy", "get-deployment-instance", "--deployment-id", bad, "--instance-id", "aws-1"});
   bool diagnosed = false;
   for (const auto& e : failed["instanceSummary"]["lifecycleEvents"]) {
     if (e["lifecycleEventName"] == "AfterInstall") {
@@ -252,7 +256,8 @@ TEST_F(AwsCliTest, LargeObjectsGoUpInPartsAndComeBackInRanges) {
     std::ofstream out(big, std::ios::binary);
     std::string block(1 << 20, '\0');
     for (int i = 0; i < 9; ++i) {
-      for (std::size_t j = 0; j < block.size(); ++j) block[j] = static_cast<char>((i * 31 + j) % 251);
+      for (std::size_t j = 0; j < block.size(); ++j)
+        block[j] = static_cast<char>((i * 31 + j) % 251);
       out << block;
     }
   }

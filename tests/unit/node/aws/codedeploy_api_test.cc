@@ -43,8 +43,8 @@ class CodeDeployApiTest : public ::testing::Test {
     exec_ = std::make_unique<agent::executor>(*db_, o);
     deployer_ = std::make_unique<deploy::local_deployer>(
         *reg_, *exec_, deploy::host_identity{"h1", {{"role", "web"}}});
-    router_ = std::make_unique<api::router>(*reg_, *deployer_,
-                                            api::node_info{"h1", "0.1.0", {}, "/"});
+    router_ =
+        std::make_unique<api::router>(*reg_, *deployer_, api::node_info{"h1", "0.1.0", {}, "/"});
     router_->add_route_handler(api::make_record_routes(api::record_routes_context{
         *reg_, *store_, [this](const std::string& id) { return refreshed(id); },
         [this](const records::record& r) -> result<records::payload> {
@@ -136,12 +136,13 @@ class CodeDeployApiTest : public ::testing::Test {
 
   void make_app_and_group() {
     ASSERT_EQ(call("CreateApplication", {{"applicationName", "web"}}).status, 200u);
-    auto g = call("CreateDeploymentGroup",
-                  {{"applicationName", "web"},
-                   {"deploymentGroupName", "prod"},
-                   {"serviceRoleArn", "arn:aws:iam::123456789012:role/CodeDeploy"},
-                   {"deploymentConfigName", "CodeDeployDefault.AllAtOnce"},
-                   {"ec2TagFilters", {{{"Key", "role"}, {"Value", "web"}, {"Type", "KEY_AND_VALUE"}}}}});
+    auto g =
+        call("CreateDeploymentGroup",
+             {{"applicationName", "web"},
+              {"deploymentGroupName", "prod"},
+              {"serviceRoleArn", "arn:aws:iam::123456789012:role/CodeDeploy"},
+              {"deploymentConfigName", "CodeDeployDefault.AllAtOnce"},
+              {"ec2TagFilters", {{{"Key", "role"}, {"Value", "web"}, {"Type", "KEY_AND_VALUE"}}}}});
     ASSERT_EQ(g.status, 200u) << g.body;
   }
 
@@ -175,7 +176,8 @@ TEST_F(CodeDeployApiTest, ApplicationsAreCreatedReadListedAndDeleted) {
   EXPECT_EQ(call("DeleteApplication", {{"applicationName", "web"}}).status, 200u);
   auto gone = call("GetApplication", {{"applicationName", "web"}});
   EXPECT_EQ(type(gone), "ApplicationDoesNotExistException");
-  auto lambda = call("CreateApplication", {{"applicationName", "f"}, {"computePlatform", "Lambda"}});
+  auto lambda =
+      call("CreateApplication", {{"applicationName", "f"}, {"computePlatform", "Lambda"}});
   EXPECT_EQ(type(lambda), "InvalidComputePlatformException");
 }
 
@@ -201,8 +203,9 @@ TEST_F(CodeDeployApiTest, SignaturesAndGrantsAreEnforced) {
   ASSERT_EQ(submit(signers_.grant({"*:*"}, 2, &writer_, true)), 201u);
   auto revoked = call("CreateApplication", {{"applicationName", "api"}});
   EXPECT_EQ(type(revoked), "AccessDeniedException") << revoked.body;
-  EXPECT_EQ(body(call("ListApplications", json::object(), reader_id, reader_secret))["applications"],
-            json::array({"web"}));
+  EXPECT_EQ(
+      body(call("ListApplications", json::object(), reader_id, reader_secret))["applications"],
+      json::array({"web"}));
 }
 
 TEST_F(CodeDeployApiTest, RequestsAreParsedAsHostile) {
@@ -226,7 +229,8 @@ TEST_F(CodeDeployApiTest, RequestsAreParsedAsHostile) {
 
 TEST_F(CodeDeployApiTest, GroupsMapTagFiltersAndTagSetsOntoNodeTags) {
   make_app_and_group();
-  auto g = call("GetDeploymentGroup", {{"applicationName", "web"}, {"deploymentGroupName", "prod"}});
+  auto g =
+      call("GetDeploymentGroup", {{"applicationName", "web"}, {"deploymentGroupName", "prod"}});
   ASSERT_EQ(g.status, 200u) << g.body;
   const json info = body(g)["deploymentGroupInfo"];
   EXPECT_EQ(info["deploymentConfigName"], "CodeDeployDefault.AllAtOnce");
@@ -234,14 +238,15 @@ TEST_F(CodeDeployApiTest, GroupsMapTagFiltersAndTagSetsOntoNodeTags) {
   EXPECT_EQ(reg_->get_group("web", "prod").value().tag_sets.size(), 1u);
 
   // ec2TagSet: groups are AND'ed, filters within a group OR'ed: role=web AND (zone=a OR zone=b).
-  auto s = call("CreateDeploymentGroup",
-                {{"applicationName", "web"},
-                 {"deploymentGroupName", "zoned"},
-                 {"ec2TagSet",
-                  {{"ec2TagSetList",
-                    {{{{"Key", "role"}, {"Value", "web"}, {"Type", "KEY_AND_VALUE"}}},
-                     {{{"Key", "zone"}, {"Value", "a"}}, {{"Key", "zone"}, {"Value", "b"}}}}}}},
-                 {"autoRollbackConfiguration", {{"enabled", true}, {"events", {"DEPLOYMENT_FAILURE"}}}}});
+  auto s = call(
+      "CreateDeploymentGroup",
+      {{"applicationName", "web"},
+       {"deploymentGroupName", "zoned"},
+       {"ec2TagSet",
+        {{"ec2TagSetList",
+          {{{{"Key", "role"}, {"Value", "web"}, {"Type", "KEY_AND_VALUE"}}},
+           {{{"Key", "zone"}, {"Value", "a"}}, {{"Key", "zone"}, {"Value", "b"}}}}}}},
+       {"autoRollbackConfiguration", {{"enabled", true}, {"events", {"DEPLOYMENT_FAILURE"}}}}});
   ASSERT_EQ(s.status, 200u) << s.body;
   const auto zoned = reg_->get_group("web", "zoned").value();
   EXPECT_EQ(zoned.tag_sets.size(), 2u);
@@ -251,34 +256,36 @@ TEST_F(CodeDeployApiTest, GroupsMapTagFiltersAndTagSetsOntoNodeTags) {
 
   EXPECT_EQ(body(call("ListDeploymentGroups", {{"applicationName", "web"}}))["deploymentGroups"],
             json::array({"prod", "zoned"}));
-  auto key_only = call("CreateDeploymentGroup",
-                       {{"applicationName", "web"},
-                        {"deploymentGroupName", "k"},
-                        {"ec2TagFilters", {{{"Key", "role"}, {"Type", "KEY_ONLY"}}}}});
+  auto key_only =
+      call("CreateDeploymentGroup", {{"applicationName", "web"},
+                                     {"deploymentGroupName", "k"},
+                                     {"ec2TagFilters", {{{"Key", "role"}, {"Type", "KEY_ONLY"}}}}});
   EXPECT_EQ(type(key_only), "InvalidTagException");
-  auto no_tags = call("CreateDeploymentGroup",
-                      {{"applicationName", "web"}, {"deploymentGroupName", "none"}});
+  auto no_tags =
+      call("CreateDeploymentGroup", {{"applicationName", "web"}, {"deploymentGroupName", "none"}});
   EXPECT_EQ(type(no_tags), "InvalidTagException");
-  auto no_app = call("CreateDeploymentGroup",
-                     {{"applicationName", "nope"},
-                      {"deploymentGroupName", "g"},
-                      {"ec2TagFilters", {{{"Key", "role"}, {"Value", "web"}}}}});
+  auto no_app =
+      call("CreateDeploymentGroup", {{"applicationName", "nope"},
+                                     {"deploymentGroupName", "g"},
+                                     {"ec2TagFilters", {{{"Key", "role"}, {"Value", "web"}}}}});
   EXPECT_EQ(type(no_app), "ApplicationDoesNotExistException");
-  auto no_config = call("CreateDeploymentGroup",
-                        {{"applicationName", "web"},
-                         {"deploymentGroupName", "g"},
-                         {"deploymentConfigName", "Nope"},
-                         {"ec2TagFilters", {{{"Key", "role"}, {"Value", "web"}}}}});
+  auto no_config =
+      call("CreateDeploymentGroup", {{"applicationName", "web"},
+                                     {"deploymentGroupName", "g"},
+                                     {"deploymentConfigName", "Nope"},
+                                     {"ec2TagFilters", {{{"Key", "role"}, {"Value", "web"}}}}});
   EXPECT_EQ(type(no_config), "DeploymentConfigDoesNotExistException");
 
-  auto upd = call("UpdateDeploymentGroup", {{"applicationName", "web"},
-                                            {"currentDeploymentGroupName", "prod"},
-                                            {"deploymentConfigName", "CodeDeployDefault.OneAtATime"}});
+  auto upd =
+      call("UpdateDeploymentGroup", {{"applicationName", "web"},
+                                     {"currentDeploymentGroupName", "prod"},
+                                     {"deploymentConfigName", "CodeDeployDefault.OneAtATime"}});
   ASSERT_EQ(upd.status, 200u) << upd.body;
   EXPECT_EQ(reg_->get_group("web", "prod").value().config, "OneAtATime");
-  EXPECT_EQ(call("DeleteDeploymentGroup", {{"applicationName", "web"}, {"deploymentGroupName", "zoned"}})
-                .status,
-            200u);
+  EXPECT_EQ(
+      call("DeleteDeploymentGroup", {{"applicationName", "web"}, {"deploymentGroupName", "zoned"}})
+          .status,
+      200u);
   EXPECT_EQ(type(call("GetDeploymentGroup",
                       {{"applicationName", "web"}, {"deploymentGroupName", "zoned"}})),
             "DeploymentGroupDoesNotExistException");
@@ -297,13 +304,17 @@ TEST_F(CodeDeployApiTest, ConfigsListBuiltinsAndCreateCustomOnes) {
   auto g = body(call("GetDeploymentConfig", {{"deploymentConfigName", "ThreeQuarters"}}));
   EXPECT_EQ(g["deploymentConfigInfo"]["minimumHealthyHosts"]["type"], "FLEET_PERCENT");
   EXPECT_EQ(g["deploymentConfigInfo"]["minimumHealthyHosts"]["value"], 75);
-  auto builtin = body(call("GetDeploymentConfig", {{"deploymentConfigName", "CodeDeployDefault.HalfAtATime"}}));
-  EXPECT_EQ(builtin["deploymentConfigInfo"]["deploymentConfigName"], "CodeDeployDefault.HalfAtATime");
-  auto bad = call("CreateDeploymentConfig", {{"deploymentConfigName", "X"},
-                                             {"minimumHealthyHosts", {{"type", "FLEET_PERCENT"}, {"value", 150}}}});
+  auto builtin = body(
+      call("GetDeploymentConfig", {{"deploymentConfigName", "CodeDeployDefault.HalfAtATime"}}));
+  EXPECT_EQ(builtin["deploymentConfigInfo"]["deploymentConfigName"],
+            "CodeDeployDefault.HalfAtATime");
+  auto bad = call("CreateDeploymentConfig",
+                  {{"deploymentConfigName", "X"},
+                   {"minimumHealthyHosts", {{"type", "FLEET_PERCENT"}, {"value", 150}}}});
   EXPECT_EQ(type(bad), "InvalidMinimumHealthyHostValueException");
-  EXPECT_EQ(type(call("CreateDeploymentConfig", {{"deploymentConfigName", "ThreeQuarters"},
-                                                 {"minimumHealthyHosts", {{"type", "HOST_COUNT"}, {"value", 1}}}})),
+  EXPECT_EQ(type(call("CreateDeploymentConfig",
+                      {{"deploymentConfigName", "ThreeQuarters"},
+                       {"minimumHealthyHosts", {{"type", "HOST_COUNT"}, {"value", 1}}}})),
             "DeploymentConfigAlreadyExistsException");
 }
 
@@ -339,15 +350,17 @@ TEST_F(CodeDeployApiTest, DeploymentsOfInlineAppSpecsAreCreatedFollowedAndStoppe
             "ApplicationStop");
   EXPECT_EQ(type(call("GetDeploymentInstance", {{"deploymentId", id}, {"instanceId", "h3"}})),
             "InstanceDoesNotExistException");
-  auto targets = body(call("BatchGetDeploymentTargets", {{"deploymentId", id}, {"targetIds", {"h1"}}}));
+  auto targets =
+      body(call("BatchGetDeploymentTargets", {{"deploymentId", id}, {"targetIds", {"h1"}}}));
   EXPECT_EQ(targets["deploymentTargets"][0]["deploymentTargetType"], "InstanceTarget");
   EXPECT_EQ(targets["deploymentTargets"][0]["instanceTarget"]["targetId"], "h1");
-  EXPECT_EQ(body(call("ListDeployments", {{"applicationName", "web"}, {"deploymentGroupName", "prod"}}))
-                ["deployments"],
+  EXPECT_EQ(body(call("ListDeployments", {{"applicationName", "web"},
+                                          {"deploymentGroupName", "prod"}}))["deployments"],
             json::array({id}));
-  EXPECT_EQ(body(call("BatchGetDeployments", {{"deploymentIds", {id, "d-NOTTHERE"}}}))["deploymentsInfo"]
-                .size(),
-            1u);
+  EXPECT_EQ(
+      body(call("BatchGetDeployments", {{"deploymentIds", {id, "d-NOTTHERE"}}}))["deploymentsInfo"]
+          .size(),
+      1u);
 
   auto stop = call("StopDeployment", {{"deploymentId", id}});
   ASSERT_EQ(stop.status, 200u) << stop.body;
@@ -360,11 +373,12 @@ TEST_F(CodeDeployApiTest, DeploymentsOfInlineAppSpecsAreCreatedFollowedAndStoppe
             "DeploymentDoesNotExistException");
   // The reader may look but not deploy.
   EXPECT_EQ(call("GetDeployment", {{"deploymentId", id}}, reader_id, reader_secret).status, 200u);
-  auto denied = call("CreateDeployment",
-                     {{"applicationName", "web"},
-                      {"deploymentGroupName", "prod"},
-                      {"revision", {{"revisionType", "String"}, {"string", {{"content", appspec}}}}}},
-                     reader_id, reader_secret);
+  auto denied =
+      call("CreateDeployment",
+           {{"applicationName", "web"},
+            {"deploymentGroupName", "prod"},
+            {"revision", {{"revisionType", "String"}, {"string", {{"content", appspec}}}}}},
+           reader_id, reader_secret);
   EXPECT_EQ(type(denied), "AccessDeniedException");
   auto bad_sha = call("CreateDeployment",
                       {{"applicationName", "web"},
@@ -373,12 +387,13 @@ TEST_F(CodeDeployApiTest, DeploymentsOfInlineAppSpecsAreCreatedFollowedAndStoppe
                         {{"revisionType", "String"},
                          {"string", {{"content", appspec}, {"sha256", std::string(64, '0')}}}}}});
   EXPECT_EQ(type(bad_sha), "InvalidRevisionException");
-  auto s3_without_s3 = call("CreateDeployment",
-                            {{"applicationName", "web"},
-                             {"deploymentGroupName", "prod"},
-                             {"revision",
-                              {{"revisionType", "S3"},
-                               {"s3Location", {{"bucket", "b"}, {"key", "k.zip"}, {"bundleType", "zip"}}}}}});
+  auto s3_without_s3 =
+      call("CreateDeployment",
+           {{"applicationName", "web"},
+            {"deploymentGroupName", "prod"},
+            {"revision",
+             {{"revisionType", "S3"},
+              {"s3Location", {{"bucket", "b"}, {"key", "k.zip"}, {"bundleType", "zip"}}}}}});
   EXPECT_EQ(type(s3_without_s3), "InvalidRevisionException");
 }
 
@@ -406,7 +421,8 @@ TEST_F(CodeDeployApiTest, FailedHostsShowTheirDiagnostics) {
   EXPECT_EQ(di["status"], "Failed");
   EXPECT_EQ(di["errorInformation"]["code"], "HEALTH_CONSTRAINTS");
   EXPECT_DOUBLE_EQ(di["completeTime"].get<double>(), 1'700'000'060.0);
-  const json s = body(call("GetDeploymentInstance", {{"deploymentId", d.id}, {"instanceId", "h1"}}));
+  const json s =
+      body(call("GetDeploymentInstance", {{"deploymentId", d.id}, {"instanceId", "h1"}}));
   const json ev = s["instanceSummary"]["lifecycleEvents"][3];
   EXPECT_EQ(ev["status"], "Failed");
   EXPECT_EQ(ev["diagnostics"]["errorCode"], "ScriptFailed");

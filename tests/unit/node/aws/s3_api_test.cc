@@ -24,8 +24,7 @@ class S3ApiTest : public ::testing::Test {
   }
 
   api::api_response call(const std::string& method, const std::string& target,
-                         std::string body = "", header_list extra = {},
-                         const char* sec = secret) {
+                         std::string body = "", header_list extra = {}, const char* sec = secret) {
     api::api_request r;
     r.method = method;
     r.target = target;
@@ -78,7 +77,8 @@ TEST_F(S3ApiTest, ObjectsArePutHeadGotRangedAndListed) {
   auto page = call("GET", "/releases?list-type=2&max-keys=1");
   EXPECT_NE(page.body.find("<IsTruncated>true</IsTruncated>"), std::string::npos) << page.body;
   EXPECT_NE(page.body.find("<Key>app v1/bundle.zip</Key>"), std::string::npos);
-  auto next = call("GET", "/releases?list-type=2&max-keys=1&continuation-token=app%20v1%2Fbundle.zip");
+  auto next =
+      call("GET", "/releases?list-type=2&max-keys=1&continuation-token=app%20v1%2Fbundle.zip");
   EXPECT_NE(next.body.find("<Key>top.tar</Key>"), std::string::npos) << next.body;
 
   auto missing = call("GET", "/releases/nope");
@@ -107,9 +107,13 @@ TEST_F(S3ApiTest, MultipartUploadsAssembleTheirPartsInOrder) {
   EXPECT_NE(bad.body.find("InvalidPart"), std::string::npos) << bad.body;
   auto done = call("POST", "/releases/big.zip?uploadId=" + id,
                    "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-                   "<Part><ETag>" + header(r1, "ETag") + "</ETag><PartNumber>1</PartNumber></Part>"
-                   "<Part><ETag>" + header(r2, "ETag") + "</ETag><PartNumber>2</PartNumber></Part>"
-                   "</CompleteMultipartUpload>");
+                   "<Part><ETag>" +
+                       header(r1, "ETag") +
+                       "</ETag><PartNumber>1</PartNumber></Part>"
+                       "<Part><ETag>" +
+                       header(r2, "ETag") +
+                       "</ETag><PartNumber>2</PartNumber></Part>"
+                       "</CompleteMultipartUpload>");
   ASSERT_EQ(done.status, 200u) << done.body;
   EXPECT_NE(done.body.find("-2&quot;</ETag>"), std::string::npos) << done.body;
   EXPECT_EQ(call("GET", "/releases/big.zip").body, p1 + p2);

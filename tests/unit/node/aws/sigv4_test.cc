@@ -15,7 +15,8 @@ namespace {
 constexpr const char* suite_secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 constexpr const char* suite_date = "20150830T123600Z";
 constexpr std::int64_t suite_now = 1440938160;  // 2015-08-30T12:36:00Z
-constexpr const char* empty_sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+constexpr const char* empty_sha =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 struct suite_case {
   const char* name;
@@ -221,9 +222,9 @@ TEST(Sigv4Test, S3DocumentationExamplesSign) {
     const std::vector<std::string> names = {"date", "host", "x-amz-content-sha256", "x-amz-date",
                                             "x-amz-storage-class"};
     header_list signed_h = h;
-    signed_h.emplace_back("Authorization",
-                          sign(f.secret, f.scope, f.date, "PUT", "/test%24file.text", h, names,
-                               hash, uri_style::s3));
+    signed_h.emplace_back(
+        "Authorization",
+        sign(f.secret, f.scope, f.date, "PUT", "/test%24file.text", h, names, hash, uri_style::s3));
     EXPECT_NE(signed_h.back().second.find(
                   "Signature=98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"),
               std::string::npos);
@@ -242,7 +243,8 @@ TEST(Sigv4Test, S3DocumentationExamplesSign) {
           string_to_sign(f.date, f.scope,
                          canonical_request("GET", target, h, names, empty_sha, uri_style::s3)));
     };
-    EXPECT_EQ(sig("/?lifecycle"), "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
+    EXPECT_EQ(sig("/?lifecycle"),
+              "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543");
     EXPECT_EQ(sig("/?prefix=J&max-keys=2"),
               "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7");
   }
@@ -256,8 +258,9 @@ TEST(Sigv4Test, RequestsCapturedFromTheAwsCliVerify) {
       {"Host", "127.0.0.1:18777"},
       {"Accept-Encoding", "identity"},
       {"Content-Type", "text/plain"},
-      {"User-Agent", "aws-cli/2.9.19 Python/3.11.2 Linux/6.18.44-fc-v782 "
-                     "source/x86_64.debian.12 prompt/off command/s3.cp"},
+      {"User-Agent",
+       "aws-cli/2.9.19 Python/3.11.2 Linux/6.18.44-fc-v782 "
+       "source/x86_64.debian.12 prompt/off command/s3.cp"},
       {"Content-MD5", "sZRqySSS0jR8YjW00mERhA=="},
       {"Expect", "100-continue"},
       {"X-Amz-Date", "20261129T174740Z"},
@@ -275,19 +278,20 @@ TEST(Sigv4Test, RequestsCapturedFromTheAwsCliVerify) {
       {"Accept-Encoding", "identity"},
       {"X-Amz-Target", "CodeDeploy_20141006.ListApplications"},
       {"Content-Type", "application/x-amz-json-1.1"},
-      {"User-Agent", "aws-cli/2.9.19 Python/3.11.2 Linux/6.18.44-fc-v782 "
-                     "source/x86_64.debian.12 prompt/off command/deploy.list-applications"},
+      {"User-Agent",
+       "aws-cli/2.9.19 Python/3.11.2 Linux/6.18.44-fc-v782 "
+       "source/x86_64.debian.12 prompt/off command/deploy.list-applications"},
       {"X-Amz-Date", "20261129T174745Z"},
       {"Authorization",
        "AWS4-HMAC-SHA256 Credential=AK/20261129/us-east-1/codedeploy/aws4_request, "
        "SignedHeaders=content-type;host;x-amz-date;x-amz-target, "
        "Signature=118f6ff25e80ceda98da05bc7da953a5d677d6871b5c51c2b29887cf16e31270"},
       {"Content-Length", "2"}};
-  auto json11 = verify({"POST", "/", cd, "{}"}, lookup, 1795974465,
-                       {uri_style::normalized, "codedeploy"});
+  auto json11 =
+      verify({"POST", "/", cd, "{}"}, lookup, 1795974465, {uri_style::normalized, "codedeploy"});
   EXPECT_TRUE(json11) << json11.error().message;
-  EXPECT_FALSE(verify({"POST", "/", cd, "{ }"}, lookup, 1795974465,
-                      {uri_style::normalized, "codedeploy"}));
+  EXPECT_FALSE(
+      verify({"POST", "/", cd, "{ }"}, lookup, 1795974465, {uri_style::normalized, "codedeploy"}));
 }
 
 class Sigv4VerifyTest : public ::testing::Test {
@@ -456,12 +460,12 @@ TEST(Sigv4DateTest, ParsesAmzDates) {
 TEST(Sigv4UriTest, S3KeysAreEncodedOnceAndKeepEmptySegments) {
   const header_list h = {{"host", "h"}};
   const std::vector<std::string> names = {"host"};
-  EXPECT_EQ(canonical_request("GET", "/b/a%20b//c%2Bd", h, names, empty_sha, uri_style::s3)
-                .substr(0, 22),
-            "GET\n/b/a%20b//c%2Bd\n\nh");
-  EXPECT_EQ(canonical_request("GET", "/a%20b", h, names, empty_sha, uri_style::normalized)
-                .substr(0, 14),
-            "GET\n/a%2520b\n\n");
+  EXPECT_EQ(
+      canonical_request("GET", "/b/a%20b//c%2Bd", h, names, empty_sha, uri_style::s3).substr(0, 22),
+      "GET\n/b/a%20b//c%2Bd\n\nh");
+  EXPECT_EQ(
+      canonical_request("GET", "/a%20b", h, names, empty_sha, uri_style::normalized).substr(0, 14),
+      "GET\n/a%2520b\n\n");
 }
 
 }  // namespace
