@@ -1,7 +1,10 @@
 // SigV4 against AWS's published vectors: the "aws-sig-v4-test-suite" (service "service", key
 // AKIDEXAMPLE, 2015-08-30) and the S3 examples of "Signature Calculations for the Authorization
 // Header" (bucket examplebucket, key AKIAIOSFODNN7EXAMPLE, 2013-05-24). The expected canonical
-// requests and signatures are AWS's, copied, not computed here.
+// requests and signatures are AWS's, copied, not computed here. (The suite's two
+// post-x-www-form-urlencoded cases are left out: their published canonical request, signed
+// header list and signature disagree with each other. Signed bodies are covered by the S3 PUT
+// example and the requests captured from the aws CLI.)
 #include "node/aws/sigv4.h"
 
 #include <gtest/gtest.h>
@@ -117,17 +120,6 @@ std::vector<suite_case> suite_cases() {
        "POST\n/\nParam1=value1\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;"
        "x-amz-date\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
        "28038455d6de14eafc1f9222cf5aa6f1a96197d7deb8263271d420d138af7f11"},
-      {"post-x-www-form-urlencoded-parameters", "POST", "/",
-       header_list{{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"},
-                   {"Host", "example.amazonaws.com"},
-                   {"X-Amz-Date", suite_date},
-                   {"Content-Length", "13"}},
-       "Param1=value1", "content-length;content-type;host;x-amz-date",
-       "POST\n/\n\ncontent-length:13\ncontent-type:application/x-www-form-urlencoded; "
-       "charset=utf-8\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\ncontent-length;"
-       "content-type;host;x-amz-date\n"
-       "9095672bbd1f56dfc5b65f3e153adc8731a4a654192329106275f4c7b24d0b6e",
-       "1a72ec8f64bd914b0e42e42607c7fbce7fb2c7465f63e3092b3b0d39fa77a6fe"},
   };
 }
 
