@@ -7,6 +7,7 @@
 #include "node/agent/host_state.h"
 #include "node/agent/journal.h"
 #include "node/api/record_routes.h"
+#include "node/deploy/errc.h"
 #include "node/deploy/rollout/planning.h"
 #include "node/security/verifier.h"
 #include "storage/db.h"
