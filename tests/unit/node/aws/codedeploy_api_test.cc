@@ -347,7 +347,7 @@ TEST_F(CodeDeployApiTest, DeploymentsOfInlineAppSpecsAreCreatedFollowedAndStoppe
   EXPECT_EQ(inst.size(), 2u);  // h1 and h2 have role=web
   auto one = call("GetDeploymentInstance", {{"deploymentId", id}, {"instanceId", "h2"}});
   ASSERT_EQ(one.status, 200u) << one.body;
-  EXPECT_EQ(body(one)["instanceSummary"]["lifecycleEvents"][0]["lifecycleEventName"],
+  EXPECT_EQ(body(one)["instanceSummary"]["lifecycleEvents"][3]["lifecycleEventName"],
             "ApplicationStop");
   EXPECT_EQ(type(call("GetDeploymentInstance", {{"deploymentId", id}, {"instanceId", "h3"}})),
             "InstanceDoesNotExistException");
