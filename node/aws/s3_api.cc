@@ -176,6 +176,7 @@ std::optional<std::vector<std::pair<std::uint32_t, std::string>>> parse_parts(
     if (out.size() > max_parts) return std::nullopt;
     pos = end + 7;
   }
+  if (out.empty()) return std::nullopt;  // S3: a completion lists at least one part
   return out;
 }
 
