@@ -816,6 +816,22 @@ class codedeploy_api {
     }
     p.config = config.value().empty() ? g.value().config : config.value();
     p.auto_rollback = rollback.value().value_or(g.value().auto_rollback);
+    // The registry accepts a group record only as a create or a delete (the native API has no
+    // update), so an update is a delete followed by a create of the new settings: two newer
+    // versions of the same record key, the newest wins on every node.
+    rec::group_payload tombstone = p;
+    tombstone.selector = {};
+    for (const auto& set : g.value().tag_sets) {
+      std::map<std::string, std::string> m;
+      for (const auto& t : set) m[t.key] = t.value;
+      tombstone.selector.push_back(std::move(m));
+    }
+    tombstone.config = g.value().config;
+    tombstone.auto_rollback = g.value().auto_rollback;
+    tombstone.deleted = true;
+    auto d = submit(k, tombstone, "DeploymentGroupDoesNotExistException",
+                    "DeploymentGroupAlreadyExistsException");
+    if (!d) return d.error();
     auto r = submit(k, p, "DeploymentGroupDoesNotExistException",
                     "DeploymentGroupAlreadyExistsException");
     if (!r) return r.error();
