@@ -1,6 +1,7 @@
 #include "cli/cli.h"
 
 #include "cli/audit_cmd.h"
+#include "cli/aws_cmds.h"
 #include "cli/client.h"
 #include "cli/common.h"
 #include "cli/keys_cmd.h"
@@ -250,6 +251,7 @@ int run(int argc, char** argv) {
                    "written to DATA_DIR/api.addr)")
       ->default_str(nopts.api);
   node_run->add_option("--tag", node_tags, "A tag KEY=VALUE of this host (repeatable)");
+  add_aws_node_options(*node_run, nopts);
   node_run
       ->add_option("--install-root", install_root,
                    "Prefix for every appspec destination (for several nodes on one machine)")
@@ -910,6 +912,7 @@ int run(int argc, char** argv) {
   });
 
   add_security_commands(app, g, code);
+  add_aws_commands(app, g, code);
 
   // keygen -------------------------------------------------------------------
   auto* keygen_cmd = app.add_subcommand(

@@ -9,6 +9,7 @@
 #include "node/api/router.h"
 #include "node/api/server.h"
 #include "node/api/ui_routes.h"
+#include "node/aws/frontend.h"
 #include "node/deploy/local_deployer.h"
 #include "node/deploy/log_service.h"
 #include "node/deploy/mesh_deployer.h"
@@ -469,6 +470,14 @@ int run_node(const node_options& in) {
       }}));
   router.add_route_handler(api::audit_routes(*audit.value()));
   router.add_route_handler(api::ui_routes());  // the read-only web console at /ui/
+  aws::frontend aws_front(
+      io, pool, router, reg, deployer, *store.value(),
+      api::node_info{o.name, version(), o.tags, o.install_root.string()},
+      aws::frontend_options{o.aws_credentials, o.aws_api, o.s3_api, o.data_dir, o.name});
+  if (auto a = aws_front.start(); !a) {
+    spdlog::critical("{}", a.error().message);
+    return 2;
+  }
   router.add_route_handler(api::keys_routes(
       *gossip, [&server](const std::string& id) { server.notify(id); }, admin.value().second));
 
@@ -575,6 +584,7 @@ int run_node(const node_options& in) {
     if (e) return;
     spdlog::info("signal {}: shutting down", sig);
     server.stop();
+    aws_front.stop();
     deployer.set_on_change({});
     sync_timer.cancel();
     prune_timer.cancel();

@@ -44,6 +44,11 @@ struct node_options {
   std::uint64_t max_upload_rate = 0;
   std::uint64_t max_download_rate = 0;
   mesh::gossip_options gossip;  // refuse bundles over these (size bombs)
+  // The AWS-compatible API (docs/aws-compatibility.md): access keys (--aws-credentials), an
+  // optional CodeDeploy-only address (--aws-api) and the S3 subset's address (--s3-api).
+  std::filesystem::path aws_credentials;
+  std::string aws_api;
+  std::string s3_api;
 };
 
 // Runs the node until a signal arrives. Returns the process exit code

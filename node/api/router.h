@@ -7,6 +7,7 @@
 // from another host) must be started on the io thread, as api::server does.
 #pragma once
 
+#include "node/api/headers.h"
 #include "node/deploy/local_deployer.h"
 #include "node/deploy/log_service.h"
 #include "node/deploy/registry.h"
@@ -27,7 +28,9 @@ struct api_request {
   std::string target;               // path and query, e.g. "/v1/deployments?app=web"
   std::string body;                 // JSON bodies
   std::filesystem::path body_file;  // uploads (POST /v1/revisions) are streamed to a file
-  std::string if_none_match;        // the If-None-Match header, for the console's files
+  // The request's header fields as received, in order (find_header looks one up): SigV4 in
+  // node/aws/ reads them all, the console's files If-None-Match.
+  header_list headers;
 };
 
 struct api_response {

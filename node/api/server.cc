@@ -67,10 +67,12 @@ http::response<http::string_body> to_http(const api_response& a, unsigned versio
   http::response<http::string_body> res{static_cast<http::status>(a.status), version};
   res.set(http::field::server, "meshdeploy");
   res.set(http::field::content_type, a.content_type);
-  for (const auto& [name, value] : a.headers) res.set(name, value);
   res.keep_alive(keep_alive);
   res.body() = a.body;
   res.prepare_payload();
+  // After prepare_payload, so an answer to HEAD can state the Content-Length of the body it
+  // does not carry (S3 HeadObject, node/aws/s3_api.h).
+  for (const auto& [name, value] : a.headers) res.set(name, value);
   return res;
 }
 
@@ -110,7 +112,7 @@ awaitable<api_response> server::impl::wait_deferred(api_response pending) {
 }
 
 awaitable<api_response> server::impl::dispatch(api_request req) {
-  if (router::is_upload(req.method, req.target)) {
+  if (options.handle_on_pool || router::is_upload(req.method, req.target)) {
     // Hashing and moving a bundle can take a while: keep it off the io thread.
     co_await asio::post(pool, asio::use_awaitable);
     api_response res = r.handle(req);
@@ -159,7 +161,9 @@ awaitable<void> server::impl::session(std::shared_ptr<tcp::socket> socket) {
     api_request req;
     req.method = std::string(header_parser.get().method_string());
     req.target = std::string(header_parser.get().target());
-    req.if_none_match = std::string(header_parser.get()[http::field::if_none_match]);
+    for (const auto& field : header_parser.get()) {
+      req.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
     const unsigned version = header_parser.get().version();
     const bool keep_alive = header_parser.get().keep_alive();
     std::filesystem::path upload;
@@ -167,9 +171,19 @@ awaitable<void> server::impl::session(std::shared_ptr<tcp::socket> socket) {
       const auto length = header_parser.content_length();
       return length && *length > limit;
     };
-    if (router::is_upload(req.method, req.target) && too_long(options.max_upload_bytes)) {
+    const bool upload_route = router::is_upload(req.method, req.target);
+    const bool over_limit =
+        too_long(upload_route ? options.max_upload_bytes : options.max_body_bytes);
+    // A client that asks first (Expect: 100-continue; the aws CLI does for S3 bodies) is told to
+    // send its body now; otherwise it waits a second before sending it anyway.
+    if (!over_limit && beast::iequals(header_parser.get()[http::field::expect], "100-continue")) {
+      http::response<http::empty_body> go_on{http::status::continue_, version};
+      co_await http::async_write(*socket, go_on, asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+    }
+    if (upload_route && over_limit) {
       ec = http::error::body_limit;
-    } else if (router::is_upload(req.method, req.target)) {
+    } else if (upload_route) {
       http::request_parser<http::file_body> parser(std::move(header_parser));
       parser.body_limit(options.max_upload_bytes);
       upload = options.upload_dir / temp_name();
@@ -186,7 +200,7 @@ awaitable<void> server::impl::session(std::shared_ptr<tcp::socket> socket) {
                                 asio::redirect_error(asio::use_awaitable, ec));
       parser.get().body().close();
       req.body_file = upload;
-    } else if (too_long(options.max_body_bytes)) {
+    } else if (over_limit) {
       ec = http::error::body_limit;
     } else {
       http::request_parser<http::string_body> parser(std::move(header_parser));

@@ -26,6 +26,10 @@ struct server_options {
   std::filesystem::path upload_dir;     // temp files for uploads
   std::uint64_t max_upload_bytes = 4ull << 30;
   std::uint64_t max_body_bytes = 1 << 20;  // JSON bodies
+  // Handle every request on the pool, not only uploads: for a router whose routes hash large
+  // bodies (the S3 front end, node/aws/s3_api.h). Such a router must not answer with long polls or
+  // deferred answers (the pool path answers with the first response as is).
+  bool handle_on_pool = false;
 };
 
 class server {

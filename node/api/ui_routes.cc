@@ -73,7 +73,8 @@ std::optional<api_response> handle(const api_request& req) {
   api_response r;
   r.headers.emplace_back("Cache-Control", "no-cache");
   r.headers.emplace_back("ETag", std::string(it->etag));
-  if (!req.if_none_match.empty() && etag_matches(req.if_none_match, it->etag)) {
+  if (const std::string* inm = find_header(req.headers, "If-None-Match");
+      inm && etag_matches(*inm, it->etag)) {
     r.status = 304;
     r.content_type = std::string(it->content_type);
     return with_ui_headers(std::move(r));

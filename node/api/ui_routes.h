@@ -11,7 +11,7 @@
 // Every answer carries a Content-Security-Policy of `default-src 'self'` (no inline script, no
 // other origin), nosniff, no referrer and no framing. Files are sent with `Cache-Control:
 // no-cache` and a strong ETag from their content: a browser revalidates on each load and gets
-// 304 (empty body) while the binary has not changed (api_request::if_none_match).
+// 304 (empty body) while the binary has not changed (the request's If-None-Match).
 #pragma once
 
 #include "node/api/router.h"

@@ -18,7 +18,7 @@ std::optional<api_response> get(const std::string& target, const std::string& me
   api_request req;
   req.method = method;
   req.target = target;
-  req.if_none_match = if_none_match;
+  if (!if_none_match.empty()) req.headers.emplace_back("if-none-match", if_none_match);
   return ui_routes()(req);
 }
 

@@ -1,0 +1,441 @@
+// The CodeDeploy JSON 1.1 front end against a real registry, record store, verifier and the
+// native record routes in a real RocksDB (no sockets): requests are SigV4-signed as the aws CLI
+// signs them, and writes go through the same checks as the native API's.
+#include "node/aws/codedeploy_api.h"
+
+#include "node/agent/executor.h"
+#include "node/agent/host_state.h"
+#include "node/agent/journal.h"
+#include "node/api/record_routes.h"
+#include "node/deploy/errc.h"
+#include "node/deploy/rollout/planning.h"
+#include "node/security/verifier.h"
+#include "storage/db.h"
+#include "tests/support/signed_records.h"
+#include "tests/support/temp_dir.h"
+#include "tests/unit/node/aws/aws_test_support.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace meshdeploy::aws {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* key_id = "MDAKTESTTESTTESTTEST";
+constexpr const char* secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXM=";
+constexpr const char* reader_id = "MDAKREADREADREADREAD";
+constexpr const char* reader_secret = "cmVhZGVyLXNlY3JldA==";
+
+class CodeDeployApiTest : public ::testing::Test {
+ protected:
+  CodeDeployApiTest() {
+    auto families = deploy::registry::column_families();
+    families.push_back(agent::journal::column_family);
+    families.push_back(agent::host_state_store::column_family);
+    for (auto& f : records::store::column_families()) families.push_back(f);
+    db_ = storage::db::open({dir_ / "db", families}).value();
+    store_ = records::store::open(*db_).value();
+    reg_ = std::make_unique<deploy::registry>(*db_, *store_, dir_ / "revisions");
+    agent::agent_options o;
+    o.data_dir = dir_.path();
+    o.install_root = dir_ / "root";
+    exec_ = std::make_unique<agent::executor>(*db_, o);
+    deployer_ = std::make_unique<deploy::local_deployer>(
+        *reg_, *exec_, deploy::host_identity{"h1", {{"role", "web"}}});
+    router_ =
+        std::make_unique<api::router>(*reg_, *deployer_, api::node_info{"h1", "0.1.0", {}, "/"});
+    router_->add_route_handler(api::make_record_routes(api::record_routes_context{
+        *reg_, *store_, [this](const std::string& id) { return refreshed(id); },
+        [this](const records::record& r) -> result<records::payload> {
+          MESH_CHECK(security::check_submission(r, *store_, signers_.admin.pub, test::wall_ms()));
+          return records::decode_payload(r.type, r.payload);
+        },
+        [this](const records::record& r) -> result<bool> {
+          if (auto v = security::verify(r, *store_, signers_.admin.pub); !v) return v.error();
+          MESH_TRY(auto o, store_->put(r));
+          return o != records::put_outcome::stale;
+        },
+        [] {
+          return std::vector<api::live_host>{{"h1", {{"role", "web"}}},
+                                             {"h2", {{"role", "web"}, {"zone", "b"}}},
+                                             {"h3", {{"role", "db"}}}};
+        },
+        [](const std::string& app, const std::string& group, std::vector<std::string> hosts,
+           const std::string& id) {
+          const deploy::rollout::record_set none(app, group);
+          return deploy::rollout::order_targets(none, deploy::rollout::admit(none),
+                                                std::move(hosts), id);
+        }}));
+    // Two access keys: one acting with every right, one that may only read.
+    keys_.add(access_key{key_id, secret, "ci", writer_});
+    keys_.add(access_key{reader_id, reader_secret, "auditor", reader_});
+    EXPECT_EQ(submit(signers_.grant({"*:*"}, 1, &writer_)), 201u);
+    EXPECT_EQ(submit(signers_.grant({"read:*"}, 1, &reader_)), 201u);
+    router_->add_route_handler(make_codedeploy_routes(
+        codedeploy_context{*reg_, *store_, keys_, nullptr, dir_ / "aws",
+                           [this](const api::api_request& r) { return router_->handle(r); }, "h1",
+                           [] { return test::wall_ms(); }},
+        false));
+  }
+
+  unsigned submit(const records::record& r) {
+    api::api_request req{"POST", "/v1/records", json{{"record", test::hex_of(r)}}.dump(), {}, {}};
+    return router_->handle(req).status;
+  }
+
+  // What the mesh deployer does when an intent or stop is published: a status document.
+  result<deploy::deployment_record> refreshed(const std::string& id) {
+    if (auto d = reg_->get_deployment(id)) {
+      auto stop = store_->get(records::record_type::stop, id);
+      if (stop && stop.value()) {
+        d.value().status = deploy::deployment_status::stopped;
+        MESH_CHECK(reg_->put_deployment(d.value()));
+      }
+      return d;
+    }
+    auto in = store_->get(records::record_type::intent, id);
+    if (!in || !in.value()) return make_error(deploy::errc::not_found, "no intent " + id);
+    auto p = records::decode_payload(records::record_type::intent, in.value()->payload);
+    const auto& intent = std::get<records::intent_payload>(p.value());
+    deploy::deployment_record d;
+    d.id = id;
+    d.application = intent.app;
+    d.group = intent.group;
+    d.revision = intent.revision;
+    d.bundle_format = "tar";
+    d.config = intent.config;
+    d.creator = intent.creator;
+    d.file_exists_behavior = intent.file_exists_behavior;
+    d.ignore_stop_failures = intent.ignore_stop_failures;
+    d.create_time = in.value()->time_ms;
+    d.status = deploy::deployment_status::in_progress;
+    for (const auto& t : intent.targets) {
+      d.hosts.push_back({t, deploy::host_status::pending, deploy::pending_lifecycle_events()});
+    }
+    MESH_CHECK(reg_->put_deployment(d));
+    return d;
+  }
+
+  api::api_response call(const std::string& op, const json& body, const char* id = key_id,
+                         const char* sec = secret) {
+    api::api_request r;
+    r.method = "POST";
+    r.target = "/";
+    r.body = body.dump();
+    r.headers = {{"Host", "127.0.0.1:7947"},
+                 {"Content-Type", "application/x-amz-json-1.1"},
+                 {"X-Amz-Target", "CodeDeploy_20141006." + op}};
+    sigtest::sign_request(r, id, sec, "codedeploy", test::wall_ms());
+    return router_->handle(r);
+  }
+  static json body(const api::api_response& r) { return json::parse(r.body); }
+  static std::string type(const api::api_response& r) {
+    return json::parse(r.body, nullptr, false).value("__type", "");
+  }
+
+  void make_app_and_group() {
+    ASSERT_EQ(call("CreateApplication", {{"applicationName", "web"}}).status, 200u);
+    auto g =
+        call("CreateDeploymentGroup",
+             {{"applicationName", "web"},
+              {"deploymentGroupName", "prod"},
+              {"serviceRoleArn", "arn:aws:iam::123456789012:role/CodeDeploy"},
+              {"deploymentConfigName", "CodeDeployDefault.AllAtOnce"},
+              {"ec2TagFilters", {{{"Key", "role"}, {"Value", "web"}, {"Type", "KEY_AND_VALUE"}}}}});
+    ASSERT_EQ(g.status, 200u) << g.body;
+  }
+
+  test::temp_dir dir_{"meshdeploy-aws-cd"};
+  test::test_signers signers_;
+  security::identity writer_ = security::generate_identity("ci");
+  security::identity reader_ = security::generate_identity("auditor");
+  access_keys keys_;
+  std::unique_ptr<storage::db> db_;
+  std::unique_ptr<records::store> store_;
+  std::unique_ptr<deploy::registry> reg_;
+  std::unique_ptr<agent::executor> exec_;
+  std::unique_ptr<deploy::local_deployer> deployer_;
+  std::unique_ptr<api::router> router_;
+};
+
+TEST_F(CodeDeployApiTest, ApplicationsAreCreatedReadListedAndDeleted) {
+  auto c = call("CreateApplication", {{"applicationName", "web"}, {"computePlatform", "Server"}});
+  ASSERT_EQ(c.status, 200u) << c.body;
+  EXPECT_EQ(c.content_type, "application/x-amz-json-1.1");
+  EXPECT_TRUE(body(c)["applicationId"].is_string());
+  auto dup = call("CreateApplication", {{"applicationName", "web"}});
+  EXPECT_EQ(dup.status, 400u);
+  EXPECT_EQ(type(dup), "ApplicationAlreadyExistsException") << dup.body;
+  auto g = call("GetApplication", {{"applicationName", "web"}});
+  ASSERT_EQ(g.status, 200u) << g.body;
+  EXPECT_EQ(body(g)["application"]["applicationName"], "web");
+  EXPECT_EQ(body(g)["application"]["computePlatform"], "Server");
+  EXPECT_TRUE(body(g)["application"]["createTime"].is_number());
+  EXPECT_EQ(body(call("ListApplications", json::object()))["applications"], json::array({"web"}));
+  EXPECT_EQ(call("DeleteApplication", {{"applicationName", "web"}}).status, 200u);
+  auto gone = call("GetApplication", {{"applicationName", "web"}});
+  EXPECT_EQ(type(gone), "ApplicationDoesNotExistException");
+  auto lambda =
+      call("CreateApplication", {{"applicationName", "f"}, {"computePlatform", "Lambda"}});
+  EXPECT_EQ(type(lambda), "InvalidComputePlatformException");
+}
+
+TEST_F(CodeDeployApiTest, SignaturesAndGrantsAreEnforced) {
+  auto wrong = call("ListApplications", json::object(), key_id, "not-the-secret");
+  EXPECT_EQ(wrong.status, 403u);
+  EXPECT_EQ(type(wrong), "InvalidSignatureException");
+  auto unknown = call("ListApplications", json::object(), "MDAKUNKNOWNUNKNOWN00", secret);
+  EXPECT_EQ(unknown.status, 403u);
+  EXPECT_EQ(type(unknown), "UnrecognizedClientException");
+  api::api_request unsigned_req{"POST", "/", "{}", {}, {}};
+  unsigned_req.headers = {{"Host", "h"}, {"X-Amz-Target", "CodeDeploy_20141006.ListApplications"}};
+  auto missing = router_->handle(unsigned_req);
+  EXPECT_EQ(missing.status, 403u);
+  EXPECT_EQ(type(missing), "MissingAuthenticationTokenException");
+  // The reader's grant allows read only.
+  auto denied = call("CreateApplication", {{"applicationName", "web"}}, reader_id, reader_secret);
+  EXPECT_EQ(denied.status, 400u);
+  EXPECT_EQ(type(denied), "AccessDeniedException") << denied.body;
+  EXPECT_FALSE(reg_->get_app("web"));
+  // Revoking the key's grant revokes the key.
+  ASSERT_EQ(call("CreateApplication", {{"applicationName", "web"}}).status, 200u);
+  ASSERT_EQ(submit(signers_.grant({"*:*"}, 2, &writer_, true)), 201u);
+  auto revoked = call("CreateApplication", {{"applicationName", "api"}});
+  EXPECT_EQ(type(revoked), "AccessDeniedException") << revoked.body;
+  EXPECT_EQ(
+      body(call("ListApplications", json::object(), reader_id, reader_secret))["applications"],
+      json::array({"web"}));
+}
+
+TEST_F(CodeDeployApiTest, RequestsAreParsedAsHostile) {
+  auto unsupported = call("CreateCloudFormationDeployment", json::object());
+  EXPECT_EQ(unsupported.status, 400u);
+  EXPECT_EQ(type(unsupported), "UnsupportedActionException");
+  auto missing = call("GetApplication", json::object());
+  EXPECT_EQ(type(missing), "ValidationException");
+  EXPECT_NE(body(missing)["message"].get<std::string>().find("applicationName"), std::string::npos);
+  auto wrong_type = call("GetApplication", {{"applicationName", 42}});
+  EXPECT_EQ(type(wrong_type), "ValidationException");
+  auto too_long = call("GetApplication", {{"applicationName", std::string(5000, 'a')}});
+  EXPECT_EQ(type(too_long), "ValidationException");
+  api::api_request bad{"POST", "/", "[1,2", {}, {}};
+  bad.headers = {{"Host", "h"}, {"X-Amz-Target", "CodeDeploy_20141006.ListApplications"}};
+  sigtest::sign_request(bad, key_id, secret, "codedeploy", test::wall_ms());
+  EXPECT_EQ(type(router_->handle(bad)), "SerializationException");
+  // Requests without X-Amz-Target are the native API's.
+  EXPECT_EQ(router_->handle({"GET", "/v1/health", "", {}, {}}).status, 200u);
+}
+
+TEST_F(CodeDeployApiTest, GroupsMapTagFiltersAndTagSetsOntoNodeTags) {
+  make_app_and_group();
+  auto g =
+      call("GetDeploymentGroup", {{"applicationName", "web"}, {"deploymentGroupName", "prod"}});
+  ASSERT_EQ(g.status, 200u) << g.body;
+  const json info = body(g)["deploymentGroupInfo"];
+  EXPECT_EQ(info["deploymentConfigName"], "CodeDeployDefault.AllAtOnce");
+  EXPECT_EQ(info["onPremisesInstanceTagFilters"][0]["Key"], "role");
+  EXPECT_EQ(reg_->get_group("web", "prod").value().tag_sets.size(), 1u);
+
+  // ec2TagSet: groups are AND'ed, filters within a group OR'ed: role=web AND (zone=a OR zone=b).
+  auto s = call(
+      "CreateDeploymentGroup",
+      {{"applicationName", "web"},
+       {"deploymentGroupName", "zoned"},
+       {"ec2TagSet",
+        {{"ec2TagSetList",
+          {{{{"Key", "role"}, {"Value", "web"}, {"Type", "KEY_AND_VALUE"}}},
+           {{{"Key", "zone"}, {"Value", "a"}}, {{"Key", "zone"}, {"Value", "b"}}}}}}},
+       {"autoRollbackConfiguration", {{"enabled", true}, {"events", {"DEPLOYMENT_FAILURE"}}}}});
+  ASSERT_EQ(s.status, 200u) << s.body;
+  const auto zoned = reg_->get_group("web", "zoned").value();
+  EXPECT_EQ(zoned.tag_sets.size(), 2u);
+  EXPECT_TRUE(zoned.auto_rollback);
+  EXPECT_TRUE(deploy::matches(zoned.tag_sets, {{"role", "web"}, {"zone", "b"}}));
+  EXPECT_FALSE(deploy::matches(zoned.tag_sets, {{"role", "web"}}));
+
+  EXPECT_EQ(body(call("ListDeploymentGroups", {{"applicationName", "web"}}))["deploymentGroups"],
+            json::array({"prod", "zoned"}));
+  auto key_only =
+      call("CreateDeploymentGroup", {{"applicationName", "web"},
+                                     {"deploymentGroupName", "k"},
+                                     {"ec2TagFilters", {{{"Key", "role"}, {"Type", "KEY_ONLY"}}}}});
+  EXPECT_EQ(type(key_only), "InvalidTagException");
+  auto no_tags =
+      call("CreateDeploymentGroup", {{"applicationName", "web"}, {"deploymentGroupName", "none"}});
+  EXPECT_EQ(type(no_tags), "InvalidTagException");
+  auto no_app =
+      call("CreateDeploymentGroup", {{"applicationName", "nope"},
+                                     {"deploymentGroupName", "g"},
+                                     {"ec2TagFilters", {{{"Key", "role"}, {"Value", "web"}}}}});
+  EXPECT_EQ(type(no_app), "ApplicationDoesNotExistException");
+  auto no_config =
+      call("CreateDeploymentGroup", {{"applicationName", "web"},
+                                     {"deploymentGroupName", "g"},
+                                     {"deploymentConfigName", "Nope"},
+                                     {"ec2TagFilters", {{{"Key", "role"}, {"Value", "web"}}}}});
+  EXPECT_EQ(type(no_config), "DeploymentConfigDoesNotExistException");
+
+  auto upd =
+      call("UpdateDeploymentGroup", {{"applicationName", "web"},
+                                     {"currentDeploymentGroupName", "prod"},
+                                     {"deploymentConfigName", "CodeDeployDefault.OneAtATime"}});
+  ASSERT_EQ(upd.status, 200u) << upd.body;
+  EXPECT_EQ(reg_->get_group("web", "prod").value().config, "OneAtATime");
+  EXPECT_EQ(
+      call("DeleteDeploymentGroup", {{"applicationName", "web"}, {"deploymentGroupName", "zoned"}})
+          .status,
+      200u);
+  EXPECT_EQ(type(call("GetDeploymentGroup",
+                      {{"applicationName", "web"}, {"deploymentGroupName", "zoned"}})),
+            "DeploymentGroupDoesNotExistException");
+}
+
+TEST_F(CodeDeployApiTest, ConfigsListBuiltinsAndCreateCustomOnes) {
+  auto list = body(call("ListDeploymentConfigs", json::object()))["deploymentConfigsList"];
+  for (const char* n : {"CodeDeployDefault.OneAtATime", "CodeDeployDefault.HalfAtATime",
+                        "CodeDeployDefault.AllAtOnce"}) {
+    EXPECT_NE(std::find(list.begin(), list.end(), n), list.end()) << n;
+  }
+  auto c = call("CreateDeploymentConfig",
+                {{"deploymentConfigName", "ThreeQuarters"},
+                 {"minimumHealthyHosts", {{"type", "FLEET_PERCENT"}, {"value", 75}}}});
+  ASSERT_EQ(c.status, 200u) << c.body;
+  auto g = body(call("GetDeploymentConfig", {{"deploymentConfigName", "ThreeQuarters"}}));
+  EXPECT_EQ(g["deploymentConfigInfo"]["minimumHealthyHosts"]["type"], "FLEET_PERCENT");
+  EXPECT_EQ(g["deploymentConfigInfo"]["minimumHealthyHosts"]["value"], 75);
+  auto builtin = body(
+      call("GetDeploymentConfig", {{"deploymentConfigName", "CodeDeployDefault.HalfAtATime"}}));
+  EXPECT_EQ(builtin["deploymentConfigInfo"]["deploymentConfigName"],
+            "CodeDeployDefault.HalfAtATime");
+  auto bad = call("CreateDeploymentConfig",
+                  {{"deploymentConfigName", "X"},
+                   {"minimumHealthyHosts", {{"type", "FLEET_PERCENT"}, {"value", 150}}}});
+  EXPECT_EQ(type(bad), "InvalidMinimumHealthyHostValueException");
+  EXPECT_EQ(type(call("CreateDeploymentConfig",
+                      {{"deploymentConfigName", "ThreeQuarters"},
+                       {"minimumHealthyHosts", {{"type", "HOST_COUNT"}, {"value", 1}}}})),
+            "DeploymentConfigAlreadyExistsException");
+}
+
+TEST_F(CodeDeployApiTest, DeploymentsOfInlineAppSpecsAreCreatedFollowedAndStopped) {
+  make_app_and_group();
+  const std::string appspec = "version: 0.0\nos: linux\n";
+  auto d = call("CreateDeployment",
+                {{"applicationName", "web"},
+                 {"deploymentGroupName", "prod"},
+                 {"revision",
+                  {{"revisionType", "AppSpecContent"},
+                   {"appSpecContent", {{"content", appspec}, {"sha256", sha256_hex(appspec)}}}}},
+                 {"fileExistsBehavior", "OVERWRITE"},
+                 {"ignoreApplicationStopFailures", true}});
+  ASSERT_EQ(d.status, 200u) << d.body;
+  const std::string id = body(d)["deploymentId"];
+  auto info = call("GetDeployment", {{"deploymentId", id}});
+  ASSERT_EQ(info.status, 200u) << info.body;
+  const json di = body(info)["deploymentInfo"];
+  EXPECT_EQ(di["status"], "InProgress");
+  EXPECT_EQ(di["deploymentConfigName"], "CodeDeployDefault.AllAtOnce");
+  EXPECT_EQ(di["fileExistsBehavior"], "OVERWRITE");
+  EXPECT_EQ(di["ignoreApplicationStopFailures"], true);
+  EXPECT_EQ(di["revision"]["revisionType"], "AppSpecContent");
+  EXPECT_EQ(di["deploymentOverview"]["Pending"], 2);
+  EXPECT_TRUE(di["createTime"].is_number());
+
+  auto inst = body(call("ListDeploymentInstances", {{"deploymentId", id}}))["instancesList"];
+  EXPECT_EQ(inst.size(), 2u);  // h1 and h2 have role=web
+  auto one = call("GetDeploymentInstance", {{"deploymentId", id}, {"instanceId", "h2"}});
+  ASSERT_EQ(one.status, 200u) << one.body;
+  EXPECT_EQ(body(one)["instanceSummary"]["lifecycleEvents"][3]["lifecycleEventName"],
+            "ApplicationStop");
+  EXPECT_EQ(type(call("GetDeploymentInstance", {{"deploymentId", id}, {"instanceId", "h3"}})),
+            "InstanceDoesNotExistException");
+  auto targets =
+      body(call("BatchGetDeploymentTargets", {{"deploymentId", id}, {"targetIds", {"h1"}}}));
+  EXPECT_EQ(targets["deploymentTargets"][0]["deploymentTargetType"], "InstanceTarget");
+  EXPECT_EQ(targets["deploymentTargets"][0]["instanceTarget"]["targetId"], "h1");
+  EXPECT_EQ(body(call("ListDeployments", {{"applicationName", "web"},
+                                          {"deploymentGroupName", "prod"}}))["deployments"],
+            json::array({id}));
+  EXPECT_EQ(
+      body(call("BatchGetDeployments", {{"deploymentIds", {id, "d-NOTTHERE"}}}))["deploymentsInfo"]
+          .size(),
+      1u);
+
+  auto stop = call("StopDeployment", {{"deploymentId", id}});
+  ASSERT_EQ(stop.status, 200u) << stop.body;
+  EXPECT_EQ(body(stop)["status"], "Pending");
+  EXPECT_EQ(body(call("GetDeployment", {{"deploymentId", id}}))["deploymentInfo"]["status"],
+            "Stopped");
+  EXPECT_EQ(type(call("StopDeployment", {{"deploymentId", id}})),
+            "DeploymentAlreadyCompletedException");
+  EXPECT_EQ(type(call("GetDeployment", {{"deploymentId", "d-NOPE"}})),
+            "DeploymentDoesNotExistException");
+  // The reader may look but not deploy.
+  EXPECT_EQ(call("GetDeployment", {{"deploymentId", id}}, reader_id, reader_secret).status, 200u);
+  auto denied =
+      call("CreateDeployment",
+           {{"applicationName", "web"},
+            {"deploymentGroupName", "prod"},
+            {"revision", {{"revisionType", "String"}, {"string", {{"content", appspec}}}}}},
+           reader_id, reader_secret);
+  EXPECT_EQ(type(denied), "AccessDeniedException");
+  auto bad_sha = call("CreateDeployment",
+                      {{"applicationName", "web"},
+                       {"deploymentGroupName", "prod"},
+                       {"revision",
+                        {{"revisionType", "String"},
+                         {"string", {{"content", appspec}, {"sha256", std::string(64, '0')}}}}}});
+  EXPECT_EQ(type(bad_sha), "InvalidRevisionException");
+  auto s3_without_s3 =
+      call("CreateDeployment",
+           {{"applicationName", "web"},
+            {"deploymentGroupName", "prod"},
+            {"revision",
+             {{"revisionType", "S3"},
+              {"s3Location", {{"bucket", "b"}, {"key", "k.zip"}, {"bundleType", "zip"}}}}}});
+  EXPECT_EQ(type(s3_without_s3), "InvalidRevisionException");
+}
+
+TEST_F(CodeDeployApiTest, FailedHostsShowTheirDiagnostics) {
+  make_app_and_group();
+  deploy::deployment_record d;
+  d.id = "d-FAILED123";
+  d.application = "web";
+  d.group = "prod";
+  d.revision = std::string(64, 'a');
+  d.bundle_format = "zip";
+  d.config = "AllAtOnce";
+  d.create_time = 1'700'000'000'000;
+  d.complete_time = 1'700'000'060'000;
+  d.status = deploy::deployment_status::failed;
+  d.error = deploy::error_information{"HEALTH_CONSTRAINTS", "too many hosts failed"};
+  deploy::host_progress h{"h1", deploy::host_status::failed, deploy::pending_lifecycle_events()};
+  h.events[3].status = deploy::host_status::failed;
+  h.events[3].start_time = 1'700'000'010'000;
+  h.events[3].end_time = 1'700'000'020'000;
+  h.events[3].diag = deploy::diagnostics{"ScriptFailed", "scripts/install.sh", "exit 3", "boom\n"};
+  d.hosts.push_back(h);
+  ASSERT_TRUE(reg_->put_deployment(d));
+  const json di = body(call("GetDeployment", {{"deploymentId", d.id}}))["deploymentInfo"];
+  EXPECT_EQ(di["status"], "Failed");
+  EXPECT_EQ(di["errorInformation"]["code"], "HEALTH_CONSTRAINTS");
+  EXPECT_DOUBLE_EQ(di["completeTime"].get<double>(), 1'700'000'060.0);
+  const json s =
+      body(call("GetDeploymentInstance", {{"deploymentId", d.id}, {"instanceId", "h1"}}));
+  const json ev = s["instanceSummary"]["lifecycleEvents"][3];
+  EXPECT_EQ(ev["status"], "Failed");
+  EXPECT_EQ(ev["diagnostics"]["errorCode"], "ScriptFailed");
+  EXPECT_EQ(ev["diagnostics"]["scriptName"], "scripts/install.sh");
+  EXPECT_EQ(ev["diagnostics"]["logTail"], "boom\n");
+  EXPECT_DOUBLE_EQ(ev["endTime"].get<double>(), 1'700'000'020.0);
+  auto filtered = body(call("ListDeploymentInstances",
+                            {{"deploymentId", d.id}, {"instanceStatusFilter", {"Succeeded"}}}));
+  EXPECT_TRUE(filtered["instancesList"].empty());
+  EXPECT_EQ(body(call("ListDeployments", {{"includeOnlyStatuses", {"Failed"}}}))["deployments"],
+            json::array({d.id}));
+}
+
+}  // namespace
+}  // namespace meshdeploy::aws
