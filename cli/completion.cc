@@ -27,9 +27,30 @@ std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
+// The allowed values of an option checked with CLI::IsMember ("TEXT:{table,json}"), else empty.
+std::vector<std::string> choices_of(const CLI::Option& opt) {
+  const std::string type = opt.get_type_name();
+  const auto open = type.find(":{"), close = type.find('}', open == std::string::npos ? 0 : open);
+  std::vector<std::string> out;
+  if (open == std::string::npos || close == std::string::npos) return out;
+  const std::string list = type.substr(open + 2, close - open - 2);
+  std::size_t pos = 0;
+  while (pos <= list.size()) {
+    auto comma = list.find(',', pos);
+    if (comma == std::string::npos) comma = list.size();
+    std::string item = list.substr(pos, comma - pos);
+    if (!shell_safe(item)) return {};
+    out.push_back(std::move(item));
+    pos = comma + 1;
+  }
+  return out;
+}
+
 // One `case` arm per command path ("" for the root, "node run" ...) setting the shell variables
-// subs (subcommand names), opts (option spellings) and valued (options that take a value).
-void add_arms(const CLI::App& app, const std::string& path, std::string& out) {
+// subs (subcommand names), opts (option spellings) and valued (options that take a value); and
+// in `choices` one arm per option with a fixed set of values ("PATH|SPELLING").
+void add_arms(const CLI::App& app, const std::string& path, std::string& out,
+              std::string& choices) {
   std::vector<std::string> subs, opts, valued;
   for (const CLI::App* sub :
        app.get_subcommands([](const CLI::App* a) { return !a->get_disabled(); })) {
@@ -38,13 +59,21 @@ void add_arms(const CLI::App& app, const std::string& path, std::string& out) {
   for (const CLI::Option* opt : app.get_options()) {
     if (opt->get_positional()) continue;
     const bool takes_value = opt->get_type_size_max() > 0;
+    const auto allowed = takes_value ? choices_of(*opt) : std::vector<std::string>{};
+    std::vector<std::string> spellings;
     for (const auto& l : opt->get_lnames()) {
       if (!shell_safe(l)) continue;
       opts.push_back("--" + l);
-      if (takes_value) valued.push_back("--" + l);
+      if (takes_value) spellings.push_back("--" + l);
     }
     for (const auto& s : opt->get_snames()) {
-      if (shell_safe(s) && takes_value) valued.push_back("-" + s);
+      if (shell_safe(s) && takes_value) spellings.push_back("-" + s);
+    }
+    for (const auto& sp : spellings) {
+      valued.push_back(sp);
+      if (!allowed.empty()) {
+        choices += fmt::format("    \"{}|{}\") choices=\"{}\" ;;\n", path, sp, join(allowed));
+      }
     }
   }
   out += fmt::format("    \"{}\") subs=\"{}\"; opts=\"{}\"; valued=\" {} \" ;;\n", path, join(subs),
@@ -52,7 +81,7 @@ void add_arms(const CLI::App& app, const std::string& path, std::string& out) {
   for (const CLI::App* sub :
        app.get_subcommands([](const CLI::App* a) { return !a->get_disabled(); })) {
     if (!shell_safe(sub->get_name())) continue;
-    add_arms(*sub, path.empty() ? sub->get_name() : path + " " + sub->get_name(), out);
+    add_arms(*sub, path.empty() ? sub->get_name() : path + " " + sub->get_name(), out, choices);
   }
 }
 
@@ -65,13 +94,19 @@ std::string fn_name(const std::string& name) {
 // The shared part: `<fn>_words PATH` sets subs/opts/valued; `<fn>_path ARGS...` walks the words
 // before the cursor (skipping option values) and prints the command path they name.
 std::string common_functions(const CLI::App& app, const std::string& fn) {
-  std::string arms;
-  add_arms(app, "", arms);
+  std::string arms, choices;
+  add_arms(app, "", arms, choices);
   return fmt::format(
       "{fn}_words() {{\n"
       "  case \"$1\" in\n"
       "{arms}"
       "    *) subs=\"\"; opts=\"\"; valued=\" \" ;;\n"
+      "  esac\n"
+      "}}\n\n"
+      "{fn}_choices() {{\n"
+      "  case \"$1|$2\" in\n"
+      "{choices}"
+      "    *) choices=\"\" ;;\n"
       "  esac\n"
       "}}\n\n"
       "{fn}_path() {{\n"
@@ -87,7 +122,7 @@ std::string common_functions(const CLI::App& app, const std::string& fn) {
       "  done\n"
       "  printf '%s' \"$cmdpath\"\n"
       "}}\n",
-      fmt::arg("fn", fn), fmt::arg("arms", arms));
+      fmt::arg("fn", fn), fmt::arg("arms", arms), fmt::arg("choices", choices));
 }
 
 }  // namespace
@@ -107,7 +142,13 @@ std::string bash_completion(const CLI::App& app, const std::string& name) {
       "  cmdpath=\"$({fn}_path \"${{COMP_WORDS[@]:1:COMP_CWORD-1}}\")\"\n"
       "  {fn}_words \"$cmdpath\"\n"
       "  if [ -n \"$prev\" ] && [[ \"$valued\" == *\" $prev \"* ]]; then\n"
-      "    COMPREPLY=($(compgen -f -- \"$cur\"))\n"
+      "    local choices\n"
+      "    {fn}_choices \"$cmdpath\" \"$prev\"\n"
+      "    if [ -n \"$choices\" ]; then\n"
+      "      COMPREPLY=($(compgen -W \"$choices\" -- \"$cur\"))\n"
+      "    else\n"
+      "      COMPREPLY=($(compgen -f -- \"$cur\"))\n"
+      "    fi\n"
       "  elif [[ \"$cur\" == -* ]]; then\n"
       "    COMPREPLY=($(compgen -W \"$opts\" -- \"$cur\"))\n"
       "  elif [ -n \"$subs\" ]; then\n"
@@ -129,14 +170,15 @@ std::string zsh_completion(const CLI::App& app, const std::string& name) {
       "#      or: source <({name} completion zsh)   (after compinit)\n\n"
       "{common}\n"
       "{fn}_zsh() {{\n"
-      "  local cmdpath subs opts valued cur prev\n"
+      "  local cmdpath subs opts valued cur prev choices\n"
       "  cur=\"${{words[CURRENT]}}\"\n"
       "  prev=\"\"\n"
       "  (( CURRENT > 2 )) && prev=\"${{words[CURRENT-1]}}\"\n"
       "  cmdpath=\"$({fn}_path \"${{(@)words[2,CURRENT-1]}}\")\"\n"
       "  {fn}_words \"$cmdpath\"\n"
       "  if [[ -n \"$prev\" && \"$valued\" == *\" $prev \"* ]]; then\n"
-      "    _files\n"
+      "    {fn}_choices \"$cmdpath\" \"$prev\"\n"
+      "    if [[ -n \"$choices\" ]]; then compadd -- ${{=choices}}; else _files; fi\n"
       "  elif [[ \"$cur\" == -* ]]; then\n"
       "    compadd -- ${{=opts}}\n"
       "  elif [[ -n \"$subs\" ]]; then\n"

@@ -161,10 +161,12 @@ void add_node_commands(CLI::App& app, const std::string& output, int& code) {
       }
       std::string value = r ? fmt::format("{}", fmt::join(r->values, ",")) : s.default_text;
       std::string origin = r ? r->origin : "default";
-      settings.push_back(
-          nlohmann::json{{"key", yaml_key(s.key)},
-                         {"value", r ? nlohmann::json(r->values) : nlohmann::json(s.default_text)},
-                         {"source", origin}});
+      settings.push_back(nlohmann::json{
+          {"key", yaml_key(s.key)},
+          {"value", r                        ? r->values
+                    : s.default_text.empty() ? std::vector<std::string>{}
+                                             : std::vector<std::string>{s.default_text}},
+          {"source", origin}});
       rows.push_back({yaml_key(s.key), value, origin});
     }
     if (output == "json") {

@@ -15,7 +15,7 @@ struct sample_app {
   bool wait = false;
   sample_app() {
     app.add_option("--api", api, "node");
-    app.add_option("-o,--output", out, "format");
+    app.add_option("-o,--output", out, "format")->check(CLI::IsMember({"table", "json"}));
     auto* deploy = app.add_subcommand("deploy", "deploy");
     deploy->add_flag("--wait", wait, "wait");
     deploy->add_option("--app", api, "app");
@@ -66,6 +66,13 @@ TEST(CompletionTest, BashCompletesFileNamesAfterAValuedOption) {
   const std::string prefix = (dir / "node.y").string();
   EXPECT_EQ(complete(script, "meshdeploy node run --config '" + prefix + "'"),
             (dir / "node.yaml").string() + "\n");
+}
+
+TEST(CompletionTest, BashCompletesTheValuesOfAChoiceOption) {
+  sample_app s;
+  const std::string script = bash_completion(s.app, "meshdeploy");
+  EXPECT_EQ(complete(script, "meshdeploy -o ''"), "json\ntable\n");
+  EXPECT_EQ(complete(script, "meshdeploy --output t"), "table\n");
 }
 
 TEST(CompletionTest, ZshScriptIsGeneratedFromTheSameTree) {

@@ -1,6 +1,7 @@
 #include "cli/node_config.h"
 
 #include "gossip/config.h"
+#include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
 #include <gtest/gtest.h>
@@ -179,6 +180,15 @@ TEST(NodeConfigTest, ByteSizes) {
   EXPECT_EQ(n, 1048576u);
   for (const char* bad : {"", "G", "1.5G", "-1", "1X", "99999999999999999999", "17179869184T"}) {
     EXPECT_FALSE(parse_byte_size(bad, n)) << bad;
+  }
+}
+
+TEST(NodeConfigTest, OperationsGuideListsEverySetting) {
+  const std::string doc = test::read_file(test::source_path("docs/operations.md"));
+  ASSERT_FALSE(doc.empty());
+  for (const auto& s : node_settings()) {
+    EXPECT_NE(doc.find("| `" + yaml_key(s.key) + "` |"), std::string::npos)
+        << yaml_key(s.key) << " is missing from the settings table of docs/operations.md";
   }
 }
 
