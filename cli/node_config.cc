@@ -253,7 +253,7 @@ const node_setting* find_setting(std::string_view key) {
 std::string did_you_mean(const std::string& key) {
   std::string dashed = key;
   std::replace(dashed.begin(), dashed.end(), '_', '-');
-  if (find_setting(dashed) && dashed != key) {
+  if (find_setting(dashed) && yaml_key(dashed) != key) {
     return fmt::format(" (did you mean {}?)", yaml_key(dashed));
   }
   return " (see `meshdeploy node run --help` for the settings)";
