@@ -136,19 +136,6 @@ int access_key_create(const globals& g, const access_key_args& a) {
 
 }  // namespace
 
-void add_aws_node_options(CLI::App& node_run, node::node_options& o) {
-  node_run.add_option("--aws-credentials", o.aws_credentials,
-                      "Access keys of the AWS-compatible API (meshdeploy access-key create); "
-                      "without it the AWS API is off");
-  node_run.add_option("--aws-api", o.aws_api,
-                      "Also serve the CodeDeploy API alone on HOST:PORT (it is always on the "
-                      "--api port too when --aws-credentials is given; bound address in "
-                      "DATA_DIR/aws-api.addr)");
-  node_run.add_option("--s3-api", o.s3_api,
-                      "Serve the S3 subset for bundles on HOST:PORT (aws s3 cp ... "
-                      "--endpoint-url http://HOST:PORT; bound address in DATA_DIR/s3-api.addr)");
-}
-
 void add_aws_commands(CLI::App& root, globals& g, int& code) {
   auto a = std::make_shared<access_key_args>();
   auto* ak = root.add_subcommand("access-key", "AWS access keys for the CodeDeploy/S3 API")

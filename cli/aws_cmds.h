@@ -9,9 +9,6 @@
 
 namespace meshdeploy::cli {
 
-// Adds --aws-credentials, --aws-api and --s3-api to `node_run`, filling `o`.
-void add_aws_node_options(CLI::App& node_run, node::node_options& o);
-
 // Adds `access-key create`. `g` and `code` must outlive parsing; callbacks set `code`.
 void add_aws_commands(CLI::App& root, globals& g, int& code);
 

@@ -4,11 +4,13 @@
 #include "cli/aws_cmds.h"
 #include "cli/client.h"
 #include "cli/common.h"
+#include "cli/completion.h"
 #include "cli/keys_cmd.h"
+#include "cli/node_cmd.h"
 #include "cli/render.h"
 #include "cli/security_cmds.h"
 #include "cli/signer.h"
-#include "gossip/config.h"
+#include "cli/terminal.h"
 #include "gossip/keyring.h"
 #include "node/agent/appspec.h"
 #include "node/agent/archive.h"
@@ -150,7 +152,8 @@ bool rows_unsettled(const json& d) {
   return false;
 }
 
-// Follows a deployment until it ends, printing progress to stderr. Returns the
+// Follows a deployment until it ends, printing progress to stderr: on a terminal a live view
+// redrawn in place (render_live), else one line per change (CI logs). Returns the
 // final document, or an exit code on transport failure. A deployment can end (say Failed,
 // once too many hosts failed) before every host's last record reached this node: the rows
 // then get up to rows_grace to settle, so the final table is complete when the mesh is.
@@ -159,6 +162,8 @@ reply_result wait_for(const client& c, const std::string& id, bool quiet) {
   std::optional<std::chrono::steady_clock::time_point> ended;
   json last;
   std::uint64_t version = 0;
+  const bool live = !quiet && is_live_terminal(STDERR_FILENO);
+  live_block view(stderr);
   // Each long poll returns at the latest after 10 s; a deployment can take
   // hours (8 h CodeDeploy limit), so bound by count, not time.
   for (int polls = 0; polls < 100000; ++polls) {
@@ -172,9 +177,14 @@ reply_result wait_for(const client& c, const std::string& id, bool quiet) {
                                 fmt::format("/v1/deployments/{}?waitVersion={}&timeoutMs={}",
                                             url_encode(id), version, timeout_ms),
                                 {}, std::chrono::seconds(40)));
-    if (r.code != exit_ok) return r;
+    if (r.code != exit_ok) {
+      view.clear();
+      return r;
+    }
     const json& d = r.body;
-    if (!quiet) {
+    if (live) {
+      view.draw(render_live(d, terminal_columns(STDERR_FILENO)));
+    } else if (!quiet) {
       for (const auto& line : progress_lines(last, d)) std::fprintf(stderr, "%s\n", line.c_str());
     }
     version = d.value("version", std::uint64_t{0});
@@ -183,9 +193,13 @@ reply_result wait_for(const client& c, const std::string& id, bool quiet) {
     if (st == "Succeeded" || st == "Failed" || st == "Stopped") {
       const auto now = std::chrono::steady_clock::now();
       if (!ended) ended = now;
-      if (!rows_unsettled(d) || now - *ended >= rows_grace) return {exit_ok, d};
+      if (!rows_unsettled(d) || now - *ended >= rows_grace) {
+        view.clear();
+        return {exit_ok, d};
+      }
     }
   }
+  view.clear();
   print_error("gave up waiting for " + id);
   return {exit_failed, last};
 }
@@ -233,124 +247,7 @@ int run(int argc, char** argv) {
   int code = exit_ok;
   auto c = [&] { return client(g.api); };
 
-  // node run ------------------------------------------------------------------
-  auto* node_cmd = app.add_subcommand("node", "Run a meshdeploy node")->require_subcommand(1);
-  node::node_options nopts;
-  std::vector<std::string> node_tags;
-  std::string data_dir = nopts.data_dir.string(), install_root = "/";
-  auto* node_run = node_cmd->add_subcommand(
-      "run",
-      "Run the node daemon in the foreground until SIGINT/SIGTERM.\n\n"
-      "Example:\n  meshdeploy node run --name web-1 --data-dir /var/lib/meshdeploy --tag role=web");
-  node_run->add_option("--name", nopts.name, "Host name in the mesh (default: the host name)");
-  node_run->add_option("--data-dir", data_dir, "Where the node keeps its state")
-      ->default_str(data_dir);
-  node_run
-      ->add_option("--api", nopts.api,
-                   "Address the HTTP API listens on, HOST:PORT (port 0 picks one; it is "
-                   "written to DATA_DIR/api.addr)")
-      ->default_str(nopts.api);
-  node_run->add_option("--tag", node_tags, "A tag KEY=VALUE of this host (repeatable)");
-  add_aws_node_options(*node_run, nopts);
-  node_run
-      ->add_option("--install-root", install_root,
-                   "Prefix for every appspec destination (for several nodes on one machine)")
-      ->default_str("/");
-  node_run
-      ->add_option("--max-bundle-size", nopts.bundle_limits.max_total_bytes,
-                   "Refuse bundles that unpack to more than this many bytes (suffixes K, M, G)")
-      ->transform(CLI::AsSizeValue(false))
-      ->default_str("8G");
-  node_run
-      ->add_option("--max-bundle-entries", nopts.bundle_limits.max_entries,
-                   "Refuse bundles with more entries than this")
-      ->default_str(std::to_string(nopts.bundle_limits.max_entries));
-  node_run
-      ->add_option("--max-upload-rate", nopts.max_upload_rate,
-                   "Bytes per second this node sends to other nodes' bundle downloads at most "
-                   "(suffixes K, M, G: 6M is about 50 Mbit/s; 0: unlimited)")
-      ->transform(CLI::AsSizeValue(false))
-      ->default_str("0");
-  node_run
-      ->add_option("--max-download-rate", nopts.max_download_rate,
-                   "Bytes per second this node downloads bundles at most (suffixes K, M, G; "
-                   "0: unlimited)")
-      ->transform(CLI::AsSizeValue(false))
-      ->default_str("0");
-  std::string keyring_file, admin_pub, gossip_profile = "lan";
-  std::vector<std::string> grant_files;
-  node_run->add_option("--keyring", keyring_file,
-                       "Cluster keyring file (required; from `meshdeploy cluster init`)");
-  node_run->add_option("--admin-pub", admin_pub,
-                       "The cluster admin's public key file (required; grants must carry its "
-                       "signature)");
-  node_run->add_option("--grant", grant_files,
-                       "An admin-signed grant record file to load at start (repeatable; e.g. "
-                       "the one `cluster init` makes)");
-  node_run->add_option("--bind", nopts.gossip.bind, "Gossip UDP+TCP address HOST:PORT")
-      ->default_str(nopts.gossip.bind);
-  node_run->add_option("--advertise", nopts.gossip.advertise,
-                       "Address other nodes reach this one at (default: --bind)");
-  node_run->add_option("--join", nopts.gossip.join, "A node to join, HOST:PORT (repeatable)");
-  node_run
-      ->add_option("--cluster", nopts.gossip.cluster_id,
-                   "Cluster name, bound into every packet's authentication")
-      ->default_str(nopts.gossip.cluster_id);
-  node_run
-      ->add_option("--gossip-profile", gossip_profile,
-                   "Protocol timing: lan (memberlist LAN defaults) or local (one machine)")
-      ->check(CLI::IsMember({"lan", "local"}))
-      ->default_str("lan");
-  node_run
-      ->add_option("--retention-days", nopts.retention_days,
-                   "Prune deployment records older than this many days ...")
-      ->default_str(std::to_string(nopts.retention_days));
-  node_run
-      ->add_option("--retention-per-group", nopts.retention_per_group,
-                   "... beyond this many newest deployments per group")
-      ->default_str(std::to_string(nopts.retention_per_group));
-  node_run
-      ->add_option("--progress-deadline", nopts.progress_deadline_s,
-                   "Seconds a target waits at the rollout gate with no progress in the "
-                   "deployment before it fails the deployment as timed out (0: never; it frees "
-                   "no token)")
-      ->default_str(std::to_string(nopts.progress_deadline_s));
-  node_run->add_flag("!--no-catch-up", nopts.catch_up,
-                     "Do not deploy a matching group's last successful revision to this host "
-                     "when it lacks it (catch-up, CodeDeploy's Auto Scaling behaviour)");
-  node_run
-      ->add_option("--catch-up-delay", nopts.catch_up_delay_s,
-                   "Longest wait after start before catch-up judges what this host lacks; it "
-                   "judges sooner once its records match a peer's")
-      ->default_str(std::to_string(nopts.catch_up_delay_s));
-  node_run->add_option("--log-level", nopts.log_level, "trace, debug, info, warn or error")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
-      ->default_str("info");
-  node_run->callback([&] {
-    for (const auto& t : node_tags) {
-      auto parsed = deploy::parse_tag(t);
-      if (!parsed) {
-        print_error(parsed.error().message);
-        code = exit_usage;
-        return;
-      }
-      nopts.tags.push_back(parsed.value());
-    }
-    nopts.data_dir = data_dir;
-    nopts.install_root = install_root;
-    nopts.keyring_file = keyring_file;
-    nopts.admin_pub_file = admin_pub;
-    for (const auto& f : grant_files) nopts.grant_files.emplace_back(f);
-    nopts.gossip.cfg = gossip_profile == "local" ? gossip::config::local() : gossip::config::lan();
-    if (keyring_file.empty() || admin_pub.empty()) {
-      print_error(
-          "a node needs --keyring FILE and --admin-pub FILE: there is no unauthenticated mode "
-          "(make them with: meshdeploy cluster init --dir DIR)");
-      code = exit_usage;
-      return;
-    }
-    code = node::run_node(nopts);
-  });
+  add_node_commands(app, g.output, code);
 
   // app -----------------------------------------------------------------------
   auto* app_cmd = app.add_subcommand("app", "Manage applications")->require_subcommand(1);
@@ -778,12 +675,24 @@ int run(int argc, char** argv) {
   auto* status_cmd = app.add_subcommand(
       "status",
       "Show a deployment: overall, per host, per lifecycle event, with the failing event's log\n"
-      "tail.\n\nExample:\n  meshdeploy status d-AB12CD34E -o json");
+      "tail.\n\nExamples:\n  meshdeploy status d-AB12CD34E -o json\n"
+      "  meshdeploy status d-AB12CD34E --watch");
   status_cmd->add_option("DEPLOYMENT_ID", s_id, "Deployment id")->required();
   status_cmd->add_option("--host", s_host, "Only this host");
+  bool s_watch = false;
+  status_cmd->add_flag("--watch", s_watch,
+                       "Follow the deployment until it ends (live view on a terminal, one line "
+                       "per change otherwise), then show it; exit 1 if it failed or was stopped");
   status_cmd->callback([&] {
     auto r = check_reply(c().call("GET", "/v1/deployments/" + url_encode(s_id)));
     if ((code = r.code) != exit_ok) return;
+    if (s_watch) {
+      const std::string st = r.body.value("status", "");
+      if (st != "Succeeded" && st != "Failed" && st != "Stopped") {
+        r = wait_for(c(), s_id, g.json());
+        if ((code = r.code) != exit_ok) return;
+      }
+    }
     json d = r.body;
     if (!s_host.empty()) {
       json hosts = json::array();
@@ -801,6 +710,7 @@ int run(int argc, char** argv) {
       print_json(d);
     else
       std::cout << render_status(d);
+    if (s_watch) code = final_code(r.body);
   });
 
   // deployments ---------------------------------------------------------------
@@ -923,6 +833,7 @@ int run(int argc, char** argv) {
 
   add_audit_commands(app, g.api, g.output, code);
   add_keys_commands(app, g.api, g.output, code);
+  add_completion_command(app, code);
 
   try {
     app.parse(argc, argv);

@@ -149,6 +149,56 @@ std::string render_deployments(const json& list) {
                       rows);
 }
 
+std::string render_live(const json& d, std::size_t columns, std::size_t max_hosts,
+                        std::size_t bar_width) {
+  std::size_t done = 0, in_progress = 0, failed = 0, pending = 0, total = 0;
+  std::vector<std::string> window;
+  std::size_t more = 0;
+  for (const auto& h : d.value("hosts", json::array())) {
+    ++total;
+    const std::string st = s(h, "status");
+    if (st == "Succeeded" || st == "Skipped") {
+      ++done;
+    } else if (st == "Failed" || st == "Unknown") {
+      ++failed;
+    } else if (st == "InProgress") {
+      ++in_progress;
+      if (window.size() >= max_hosts) {
+        ++more;
+        continue;
+      }
+      std::string event, message;
+      for (const auto& e : h.value("events", json::array())) {
+        if (s(e, "status") == "InProgress") {
+          event = s(e, "name");
+          message = s(e, "message");
+          break;
+        }
+      }
+      window.push_back(fmt::format("  {}  {:<16} {}", s(h, "host"), event, message));
+    } else {
+      ++pending;
+    }
+  }
+  const std::size_t settled = done + failed;
+  const std::size_t filled = total == 0 ? 0 : settled * bar_width / total;
+  std::vector<std::string> lines;
+  lines.push_back(fmt::format("{}  {}  [{}{}] {}/{} hosts", s(d, "deploymentId"), s(d, "status"),
+                              std::string(filled, '#'), std::string(bar_width - filled, '.'),
+                              settled, total));
+  lines.push_back(fmt::format("  {} done, {} in progress, {} failed, {} pending", done, in_progress,
+                              failed, pending));
+  for (auto& w : window) lines.push_back(std::move(w));
+  if (more > 0) lines.push_back(fmt::format("  ... and {} more in progress", more));
+  std::string out;
+  for (auto& l : lines) {
+    if (columns > 0 && l.size() > columns) l.resize(columns);
+    while (!l.empty() && l.back() == ' ') l.pop_back();
+    out += l + "\n";
+  }
+  return out;
+}
+
 std::vector<std::string> progress_lines(const json& before, const json& after) {
   std::vector<std::string> out;
   const std::string status = s(after, "status");

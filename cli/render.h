@@ -25,6 +25,15 @@ std::string render_deployments(const nlohmann::json& list);
 // started or finished, plus a line when the deployment status changes.
 std::vector<std::string> progress_lines(const nlohmann::json& before, const nlohmann::json& after);
 
+// The live view of a deployment for a terminal (`deploy --wait`, `status --watch`): a header with
+// an overall bar of `bar_width` cells (hosts done out of all), the counts of hosts done / in
+// progress / failed / pending, then one line per host in its update window (InProgress) with its
+// current lifecycle event and the event's message (bundle download progress), at most
+// `max_hosts` of them (then "... and N more"). Each line is cut to `columns` characters. Ends
+// with a newline; the caller redraws it in place.
+std::string render_live(const nlohmann::json& deployment, std::size_t columns,
+                        std::size_t max_hosts = 8, std::size_t bar_width = 30);
+
 // "1.234s" / "87ms" between two RFC 3339 times; "" when either is missing.
 std::string duration_between(const nlohmann::json& start, const nlohmann::json& end);
 

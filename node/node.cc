@@ -13,6 +13,7 @@
 #include "node/deploy/local_deployer.h"
 #include "node/deploy/log_service.h"
 #include "node/deploy/mesh_deployer.h"
+#include "node/log_format.h"
 #include "node/mesh/gossip_driver.h"
 #include "node/mesh/keyring_store.h"
 #include "node/mesh/peer_snapshot.h"
@@ -83,6 +84,7 @@ int run_node(const node_options& in) {
     ::gethostname(host, sizeof host - 1);
     o.name = host;
   }
+  set_log_format(o.log_format, o.name);
   spdlog::set_level(spdlog::level::from_str(o.log_level));
   if (sodium_init() < 0) {
     spdlog::critical("libsodium failed to initialise");

@@ -20,6 +20,9 @@ struct node_options {
   std::vector<deploy::tag> tags;
   std::filesystem::path install_root = "/";
   std::string log_level = "info";  // trace, debug, info, warn, error
+  // "text" (spdlog's default lines) or "json": one JSON object per line with time, level,
+  // message and the deployment/host ids the message names (docs/operations.md).
+  std::string log_format = "text";
   agent::extract_limits bundle_limits;
   // Required: the cluster keyring (gossip encryption, docs/gossip.md) and the cluster admin's
   // public key (grants must carry its signature, docs/security.md).

@@ -58,5 +58,47 @@ TEST(RenderTest, StatusShowsFailingEventLogTail) {
   EXPECT_EQ(s.find("| a"), std::string::npos) << "only the last 2 lines";
 }
 
+json fleet() {
+  auto host = [](const std::string& name, const std::string& st, const std::string& event,
+                 const std::string& msg) {
+    json events = json::array();
+    if (!event.empty()) {
+      json e{{"name", event}, {"status", "InProgress"}};
+      if (!msg.empty()) e["message"] = msg;
+      events.push_back(e);
+    }
+    return json{{"host", name}, {"status", st}, {"events", events}};
+  };
+  return json{{"deploymentId", "d-AB12CD34E"},
+              {"status", "InProgress"},
+              {"hosts",
+               {host("h1", "Succeeded", "", ""), host("h2", "Failed", "", ""),
+                host("h3", "InProgress", "DownloadBundle",
+                     "downloading the bundle: 12.0 of 64.0 MiB (18%)"),
+                host("h4", "InProgress", "AfterInstall", ""), host("h5", "Pending", "", ""),
+                host("h6", "Skipped", "", "")}}};
+}
+
+TEST(RenderTest, LiveViewShowsBarCountsAndTheWindow) {
+  const std::string v = render_live(fleet(), 200, 8, 12);
+  EXPECT_EQ(v,
+            "d-AB12CD34E  InProgress  [######......] 3/6 hosts\n"
+            "  2 done, 2 in progress, 1 failed, 1 pending\n"
+            "  h3  DownloadBundle   downloading the bundle: 12.0 of 64.0 MiB (18%)\n"
+            "  h4  AfterInstall\n");
+}
+
+TEST(RenderTest, LiveViewLimitsHostsAndWidth) {
+  const std::string v = render_live(fleet(), 30, 1, 10);
+  EXPECT_NE(v.find("  ... and 1 more in progress\n"), std::string::npos) << v;
+  EXPECT_EQ(v.find("h4"), std::string::npos) << v;
+  std::size_t start = 0;
+  for (std::size_t nl; (nl = v.find('\n', start)) != std::string::npos; start = nl + 1) {
+    EXPECT_LE(nl - start, 30u) << v;
+  }
+  EXPECT_EQ(render_live(json{{"deploymentId", "d-X"}, {"status", "Queued"}}, 80, 8, 4),
+            "d-X  Queued  [....] 0/0 hosts\n  0 done, 0 in progress, 0 failed, 0 pending\n");
+}
+
 }  // namespace
 }  // namespace meshdeploy::cli
