@@ -10,7 +10,7 @@
 // MESHDEPLOY_CRASH_AT (node/agent/crash_point.h); "during" is the test's kill -9 while the
 // hook script sleeps (the script tells the test it is inside by creating a file).
 //
-// The default (label integ) runs all 30 trials on one node.
+// Ten tests (hook kind x event), each on its own node: 30 trials.
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
@@ -26,6 +26,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 namespace meshdeploy::test {
@@ -225,18 +226,17 @@ class CrashMatrixTest : public ::testing::Test {
     ++trials_;
   }
 
-  void matrix() {
+  // The three kill points of `event`, then one more deployment that must succeed.
+  void run_event(const std::string& event) {
     // A first successful deployment, so that ApplicationStop (which runs the last successful
     // revision's scripts) has scripts to run.
     {
       const std::string id = deploy();
       EXPECT_EQ(settled(id)["status"], "Succeeded") << status(id).dump(2);
     }
-    for (const char* event : kHookEvents) {
-      for (const char* point : kPoints) {
-        trial(event, point);
-        if (HasFatalFailure()) return;
-      }
+    for (const char* point : kPoints) {
+      trial(event, point);
+      if (HasFatalFailure()) return;
     }
     // The host is usable again: the next deployment runs the whole lifecycle.
     const std::string id = deploy();
@@ -251,16 +251,24 @@ class CrashMatrixTest : public ::testing::Test {
   int trials_ = 0;
 };
 
-TEST_F(CrashMatrixTest, IdempotentHooksEveryEventEveryKillPoint) {
-  matrix();
-  EXPECT_EQ(trials_, 15);
+// One test per (hook kind, event): 10 tests of 3 trials each, 30 trials in all.
+class CrashMatrix : public CrashMatrixTest,
+                    public ::testing::WithParamInterface<std::tuple<bool, const char*>> {};
+
+TEST_P(CrashMatrix, EveryKillPointEndsAsTheRecoveryRuleSays) {
+  const auto [non_idempotent, event] = GetParam();
+  if (non_idempotent) std::ofstream(dir_ / "nonidempotent") << "1\n";
+  run_event(event);
+  EXPECT_EQ(trials_, 3);
 }
 
-TEST_F(CrashMatrixTest, NonIdempotentHooksEveryEventEveryKillPoint) {
-  std::ofstream(dir_ / "nonidempotent") << "1\n";
-  matrix();
-  EXPECT_EQ(trials_, 15);
-}
+INSTANTIATE_TEST_SUITE_P(Hooks, CrashMatrix,
+                         ::testing::Combine(::testing::Bool(), ::testing::ValuesIn(kHookEvents)),
+                         [](const ::testing::TestParamInfo<CrashMatrix::ParamType>& info) {
+                           return std::string(std::get<0>(info.param) ? "NonIdempotent"
+                                                                      : "Idempotent") +
+                                  std::get<1>(info.param);
+                         });
 
 }  // namespace
 }  // namespace meshdeploy::test
