@@ -1,5 +1,6 @@
 #include "node/agent/executor.h"
 
+#include "node/agent/crash_point.h"
 #include "node/agent/errc.h"
 #include "node/agent/hook_runner.h"
 #include "node/agent/permissions.h"
@@ -301,7 +302,9 @@ bool executor::run_event(run_context& ctx, lifecycle_event e) {
         !j) {
       return fail(diag_from_error(j.error(), script.location));
     }
+    crash_point("after-journal", event_name);  // a test hook; nothing unless set
     const hook_outcome out = run_hook(req);
+    crash_point("after-hook-exit", event_name);
     diagnostics diag{std::string(to_string(out.code)), script.location, out.message, out.log_tail};
     if (out.code != script_error_code::success) return fail(std::move(diag));
     last = std::move(diag);

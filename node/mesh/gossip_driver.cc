@@ -6,6 +6,7 @@
 #include "node/api/server.h"
 #include "node/deploy/errc.h"
 #include "node/mesh/connection_table.h"
+#include "node/mesh/envelope.h"
 #include "node/mesh/keyring_store.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -45,41 +46,6 @@ namespace {
 constexpr std::size_t max_frame_bytes = gossip::max_stream_bytes + 4096;
 // Deadline of one connect or one frame write.
 constexpr auto stream_deadline = std::chrono::seconds(10);
-
-void put_u16(std::vector<std::byte>& out, std::uint16_t v) {
-  out.push_back(static_cast<std::byte>(v >> 8));
-  out.push_back(static_cast<std::byte>(v & 0xff));
-}
-void put_u64(std::vector<std::byte>& out, std::uint64_t v) {
-  for (int i = 7; i >= 0; --i) out.push_back(static_cast<std::byte>((v >> (8 * i)) & 0xff));
-}
-std::uint64_t get_u64(std::span<const std::byte> b) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = (v << 8) | std::to_integer<std::uint64_t>(b[i]);
-  return v;
-}
-
-struct envelope {
-  std::string name;
-  std::uint16_t port = 0;
-  std::uint64_t epoch = 0;
-  std::uint64_t seq = 0;
-  std::span<const std::byte> body;
-};
-
-std::optional<envelope> parse_envelope(std::span<const std::byte> p) {
-  if (p.empty()) return std::nullopt;
-  const std::size_t n = std::to_integer<std::size_t>(p[0]);
-  if (n == 0 || p.size() < 1 + n + 2 + 16) return std::nullopt;
-  envelope e;
-  e.name.assign(reinterpret_cast<const char*>(p.data() + 1), n);
-  e.port = static_cast<std::uint16_t>((std::to_integer<unsigned>(p[1 + n]) << 8) |
-                                      std::to_integer<unsigned>(p[2 + n]));
-  e.epoch = get_u64(p.subspan(3 + n, 8));
-  e.seq = get_u64(p.subspan(11 + n, 8));
-  e.body = p.subspan(19 + n);
-  return e;
-}
 
 std::optional<key_action> parse_action(std::string_view s) {
   for (auto a : {key_action::list, key_action::install, key_action::use, key_action::remove}) {
@@ -506,15 +472,7 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
   gossip::associated_context ctx() const { return {options.cluster_id, 1, 1}; }
 
   std::vector<std::byte> wrap(const std::vector<std::byte>& body) {
-    std::vector<std::byte> p;
-    p.reserve(body.size() + self_meta.name.size() + 19);
-    p.push_back(static_cast<std::byte>(self_meta.name.size()));
-    for (char c : self_meta.name) p.push_back(static_cast<std::byte>(c));
-    put_u16(p, self_meta.addr.port);
-    put_u64(p, epoch);
-    put_u64(p, next_seq++);
-    p.insert(p.end(), body.begin(), body.end());
-    return p;
+    return encode_envelope(self_meta.name, self_meta.addr.port, epoch, next_seq++, body);
   }
 
   // Opened plaintext -> envelope, after the replay check. Counts drops.
