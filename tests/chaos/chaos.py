@@ -315,6 +315,10 @@ class Run:
             dur = round(rng.uniform(*v["dur"]), 1)
             if kind == "freeze":
                 dur = round(rng.uniform(1, v["freeze"]), 1)
+            elif kind == "hog":  # the machine is shared: short, and one at a time
+                dur = min(dur, 20.0)
+                if any(x["kind"] == "hog" and x["at"] + x["duration"] > t for x in out):
+                    kind = "throttle"
             dur = round(min(dur, max(1.0, v["duration"] - t)), 1)
             free = [h for h in hosts if busy.get(h, 0) <= t]
             f = {"at": round(t, 1), "kind": kind, "duration": dur}
