@@ -526,13 +526,15 @@ class Run:
         docs = {i: {} for i in range(1, self.n + 1)}
         ids = set()
         quiet_ids = None
+        refresh = set()
         for rnd in range(10000):
             ids = self.known_ids()
             done = True
             for dep in sorted(ids):
                 for i in range(1, self.n + 1):
                     d = docs[i].get(dep)
-                    if isinstance(d, dict) and d.get("status") in oracle.TERMINAL and d.get("_rows_final"):
+                    if (dep not in refresh and isinstance(d, dict) and d.get("status") in oracle.TERMINAL
+                            and d.get("_rows_final")):
                         continue
                     rc, out, _ = self.cli(i, "status", dep, "-o", "json", timeout=20)
                     try:
@@ -549,10 +551,10 @@ class Run:
                 statuses = {json.dumps([docs[i][dep].get("status") if docs[i].get(dep) else None,
                                         {h.get("host"): h.get("status") for h in (docs[i].get(dep) or {}).get("hosts", [])}],
                                        sort_keys=True) for i in docs}
+                refresh.discard(dep)
                 if len(statuses) > 1:
                     done = False
-                    for i in docs:  # re-read all of them next round
-                        docs[i].pop(dep, None)
+                    refresh.add(dep)  # re-read at every node next round
             # Quiet means: all terminal and agreed, twice, 12 s apart (longer than a restarted
             # node's catch-up delay), with no new deployment in between.
             if done and ids == quiet_ids:
@@ -733,6 +735,11 @@ def main():
         print("resources: " + res)
     for v in violations[:20]:
         print("  " + v)
+    if len(violations) > 20:
+        kinds = {}
+        for v in violations:
+            kinds[v.split(":", 1)[0]] = kinds.get(v.split(":", 1)[0], 0) + 1
+        print(f"  ... {len(violations) - 20} more; by kind: {kinds}")
     if failed or args.keep:
         line += f" log={run.work}"
     else:
