@@ -22,6 +22,8 @@ Checks (each failure is a violation with a one-line reason):
                number at most K(D) (out of service: from an `enter` until the host's next
                `leave`; a host that failed stays out, as in docs/rollout.md)
   double       no `double` line: never two hook scripts of one host at once
+  rerun        no hook event started twice for one deployment and host (a hook is never rerun,
+               a host never enters a deployment twice)
   validate     every host row Succeeded (and so every Succeeded deployment) has an `ok` marker
                of that deployment and host
   terminal     every deployment is Succeeded, Failed or Stopped at every node
@@ -132,6 +134,16 @@ def check(work, percent=60):
         if s["kind"] == "double":
             violations.append(f"double: {s['host']} ran {s['event']} of {s['dep']} (pid {s['pid']}, "
                               f"uptime {s['t']}) while another of its hooks held the lock")
+
+    # rerun: docs/rollout.md, "a hook is never rerun" and no host enters a deployment twice
+    runs = {}
+    for s in stamps:
+        if s["kind"] == "begin":
+            key = (s["dep"], s["host"], s["event"])
+            runs[key] = runs.get(key, 0) + 1
+    for (dep, host, event), count in sorted(runs.items()):
+        if count > 1:
+            violations.append(f"rerun: {host_of_root(host)} ran {event} of {dep} {count} times")
 
     # overlap, in the stamps' write order
     inside = set()
