@@ -516,50 +516,51 @@ class Run:
                     break
 
     # --- the end: agreement and termination --------------------------------------------------
-    def known_ids(self):
-        ids = set(self.submitted)
-        for i in range(1, self.n + 1):
-            rc, out, _ = self.cli(i, "deployments", "--app", "chaos", "-o", "json", timeout=20)
-            if rc == 0:
-                ids.update(re.findall(r'"deploymentId":\s*"([^"]+)"', out))
-        return ids
+    def read_all(self, i):
+        """Node i's documents of the group: one `deployments` call (full documents), then
+        `status` for any id the harness knows that the list lacks."""
+        docs = {}
+        rc, out, _ = self.cli(i, "deployments", "--app", "chaos", "-o", "json", timeout=30)
+        if rc == 0:
+            try:
+                for d in json.loads(out).get("deployments", []):
+                    if isinstance(d, dict) and d.get("deploymentId"):
+                        docs[d["deploymentId"]] = d
+            except ValueError:
+                pass
+        return docs
+
+    @staticmethod
+    def settled(d):
+        return (isinstance(d, dict) and d.get("status") in oracle.TERMINAL
+                and all(h.get("status") in ("Succeeded", "Failed", "Skipped", "Unknown") for h in d.get("hosts", [])))
+
+    @staticmethod
+    def view(d):
+        if not isinstance(d, dict):
+            return None
+        return json.dumps([d.get("status"), {h.get("host"): h.get("status") for h in d.get("hosts", [])}],
+                          sort_keys=True)
 
     def settle(self, limit=180):
         """Until every deployment is terminal at every node and all nodes agree, at most `limit`
         seconds. Writes final/hN.json and deployments.json."""
         end = time.monotonic() + limit
-        docs = {i: {} for i in range(1, self.n + 1)}
+        docs = {}
         ids = set()
         quiet_ids = None
-        refresh = set()
         for rnd in range(10000):
-            ids = self.known_ids()
-            done = True
-            for dep in sorted(ids):
-                for i in range(1, self.n + 1):
-                    d = docs[i].get(dep)
-                    if (dep not in refresh and isinstance(d, dict) and d.get("status") in oracle.TERMINAL
-                            and d.get("_rows_final")):
-                        continue
+            docs = {i: self.read_all(i) for i in range(1, self.n + 1)}
+            ids = set(self.submitted).union(*[set(d) for d in docs.values()])
+            for i in docs:
+                for dep in ids - set(docs[i]):
                     rc, out, _ = self.cli(i, "status", dep, "-o", "json", timeout=20)
                     try:
-                        d = json.loads(out) if rc in (0, 1) and out.strip() else None
+                        docs[i][dep] = json.loads(out) if rc in (0, 1) and out.strip() else None
                     except ValueError:
-                        d = None
-                    if isinstance(d, dict):
-                        rows_final = all(h.get("status") in ("Succeeded", "Failed", "Skipped", "Unknown")
-                                         for h in d.get("hosts", []))
-                        d["_rows_final"] = rows_final
-                    docs[i][dep] = d
-                    if not (isinstance(d, dict) and d.get("status") in oracle.TERMINAL and d.get("_rows_final")):
-                        done = False
-                statuses = {json.dumps([docs[i][dep].get("status") if docs[i].get(dep) else None,
-                                        {h.get("host"): h.get("status") for h in (docs[i].get(dep) or {}).get("hosts", [])}],
-                                       sort_keys=True) for i in docs}
-                refresh.discard(dep)
-                if len(statuses) > 1:
-                    done = False
-                    refresh.add(dep)  # re-read at every node next round
+                        docs[i][dep] = None
+            done = all(self.settled(docs[i].get(dep)) for i in docs for dep in ids) and all(
+                len({self.view(docs[i].get(dep)) for i in docs}) == 1 for dep in ids)
             # Quiet means: all terminal and agreed, twice, 12 s apart (longer than a restarted
             # node's catch-up delay), with no new deployment in between.
             if done and ids == quiet_ids:
@@ -569,12 +570,9 @@ class Run:
                 self.log(f"settle: round {rnd}, {len(ids)} deployments, gave up")
                 break
             quiet_ids = set(ids) if done else None
-            time.sleep(12 if done else 2)
+            time.sleep(12 if done else 3)
         os.makedirs(os.path.join(self.work, "final"), exist_ok=True)
         for i, d in docs.items():
-            for doc in d.values():
-                if isinstance(doc, dict):
-                    doc.pop("_rows_final", None)
             with open(os.path.join(self.work, "final", f"h{i}.json"), "w") as f:
                 json.dump({dep: d.get(dep) for dep in sorted(ids)}, f, indent=1, sort_keys=True)
         with open(os.path.join(self.work, "deployments.json"), "w") as f:
@@ -654,9 +652,9 @@ class Run:
             else:
                 os.kill(p.pid, signal.SIGCONT)
         t_heal = time.monotonic()
-        for i in range(1, self.n + 1):
-            if not self.wait_alive(i, 60):
-                self.log(f"h{i} does not see every node alive 60 s after the heal")
+        for i in range(1, self.n + 1):  # one budget of 60 s for all of them
+            if not self.wait_alive(i, max(1.0, 60 - (time.monotonic() - t_heal))):
+                self.log(f"h{i} does not see every node alive {time.monotonic() - t_heal:.0f} s after the heal")
         self.settle(limit=max(30.0, 180.0 - (time.monotonic() - t_heal)))
         self.stop.set()
         threads[2].join(5)
