@@ -731,6 +731,7 @@ def main():
             f"deployments={facts.get('deployments', 0)} ("
             + ", ".join(f"{k} {v}" for k, v in sorted(st.items(), key=lambda x: str(x[0]))) + ") "
             f"max_overlap={facts.get('max_overlap', 0)}/K={facts.get('max_k', 0)} "
+            f"global_max_out={facts.get('global_max_out', 0)} "
             f"hooks={facts.get('hooks', 0)} violations={len(violations)}"
             + (f" error={error!r}" if error else ""))
     res = resources_summary(run.work)
