@@ -24,6 +24,11 @@ bool targets_host(const intent_entry& e, const std::string& host) {
   return e.position_of(host) >= 0;
 }
 
+// A host's catch-up of itself: written by a node (creator "host:NAME"), not a rollback.
+bool is_catch_up(const intent_entry& e) {
+  return e.intent.creator.rfind(node_creator_prefix, 0) == 0 && e.intent.rollback_of.empty();
+}
+
 }  // namespace
 
 std::optional<revision_ref> last_successful_revision(const record_set& rs, const admission_state& s,
@@ -65,7 +70,17 @@ std::optional<revision_ref> catch_up(const record_set& rs, const admission_state
       return std::nullopt;  // a queued deployment will come first
     }
   }
-  auto good = last_successful_revision(rs, s);
+  // The anchor is the newest successful deployment that is not itself a catch-up: a catch-up
+  // targets only its own host, so anchoring on one would make every other host catch up
+  // again, each new catch-up the next anchor, forever (tests/chaos saw that cascade).
+  std::optional<revision_ref> good;
+  for (auto it = s.chain.rbegin(); it != s.chain.rend() && !good; ++it) {
+    const intent_entry* e = rs.intent(*it);
+    if (e == nullptr || is_catch_up(*e)) continue;
+    if (judge(rs, s, *it).status == deployment_status::succeeded) {
+      good = revision_ref{*it, e->intent.revision};
+    }
+  }
   if (!good) return std::nullopt;
   auto from = std::find(s.chain.begin(), s.chain.end(), good->deployment);
   for (auto it = from; it != s.chain.end(); ++it) {

@@ -34,9 +34,10 @@ std::optional<rollback_plan> auto_rollback_due(const record_set& rs, const admis
                                                bool on_stop = false);
 
 // Catch-up (CodeDeploy's Auto Scaling behaviour): when `host` newly matches the group, the
-// revision it should deploy to itself: the last successful one, if the host was not a target
-// of it or of any later intent that is not over, and nothing is running in the group (a host
-// that is a target of the running deployment gets the revision from it).
+// revision it should deploy to itself: that of the last successful deployment that is not a
+// catch-up, if the host was not a target of it or of any later intent (its own catch-up
+// included), and nothing is running in the group (a host that is a target of the running
+// deployment gets the revision from it).
 std::optional<revision_ref> catch_up(const record_set& rs, const admission_state& s,
                                      const std::string& host);
 

@@ -250,6 +250,42 @@ TEST_F(ViewTest, CatchUpGivesANewHostTheLastSuccessfulRevision) {
   EXPECT_FALSE(catch_up(rs, admit(rs), "a").has_value());  // already has it
 }
 
+TEST_F(ViewTest, CatchUpsDoNotCascade) {
+  deploy("d-1", {"a", "b"}, 1, "OneAtATime", "rev-good");
+  phase("d-1", "a", "resolved");
+  phase("d-1", "b", "resolved");
+  // A node's own catch-up, as mesh_deployer writes it.
+  auto catch_up_of = [&](const std::string& id, const std::string& host,
+                         const std::string& parent) {
+    records::intent_payload p;
+    p.deployment_id = id;
+    p.app = "web";
+    p.group = "prod";
+    p.revision = "rev-good";
+    p.config = "OneAtATime";
+    p.targets = {host};
+    p.creator = std::string(node_creator_prefix) + host;
+    rs.add_intent(p, ++clock);
+    rs.add_approval({"web", "prod", parent, id, host});
+    phase(id, host, "resolved");
+  };
+  ASSERT_TRUE(catch_up(rs, admit(rs), "x").has_value());
+  catch_up_of("c-x", "x", "d-1");
+  ASSERT_EQ(admit(rs).chain.back(), "c-x");
+  // x's catch-up succeeded last; a and b took part in d-1 and must not catch up again (they
+  // did, and each new catch-up was the next one's reason, without end).
+  EXPECT_FALSE(catch_up(rs, admit(rs), "a").has_value());
+  EXPECT_FALSE(catch_up(rs, admit(rs), "b").has_value());
+  EXPECT_FALSE(catch_up(rs, admit(rs), "x").has_value());
+  auto y = catch_up(rs, admit(rs), "y");  // another new host still catches up, from d-1
+  ASSERT_TRUE(y.has_value());
+  EXPECT_EQ(y->deployment, "d-1");
+  EXPECT_EQ(y->revision, "rev-good");
+  catch_up_of("c-y", "y", "c-x");
+  EXPECT_FALSE(catch_up(rs, admit(rs), "x").has_value());
+  EXPECT_FALSE(catch_up(rs, admit(rs), "a").has_value());
+}
+
 TEST_F(ViewTest, OrderPutsHostsThatFailedLastFirst) {
   deploy("d-1", {"a", "b", "c", "d"}, 4, "AllAtOnce");
   phase("d-1", "a", "resolved");
