@@ -1,5 +1,6 @@
 #include "cli/aws_cmds.h"
 
+#include "cli/security_cmds.h"
 #include "cli/signer.h"
 #include "node/aws/access_keys.h"
 #include "node/records/errc.h"
@@ -55,17 +56,8 @@ int access_key_create(const globals& g, const access_key_args& a) {
         "'deploy:app/web/*', 'read:*')");
     return exit_usage;
   }
-  for (const auto& p : a.allow) {
-    if (auto v = security::validate_pattern(p); !v) {
-      print_error(v.error().message);
-      return exit_usage;
-    }
-  }
-  auto admin = security::load_identity(a.admin_key);
-  if (!admin) {
-    print_error(admin.error().message);
-    return exit_usage;
-  }
+  auto admin = admin_for_grant(a.allow, a.admin_key);
+  if (!admin) return exit_usage;
   const fs::path out = a.out;
   auto creds = read_credentials(out);
   if (!creds) {

@@ -126,17 +126,8 @@ int grant(const globals& g, const security_args& a) {
           "--revoke), or --submit FILE");
       return exit_usage;
     }
-    for (const auto& p : a.allow) {
-      if (auto v = security::validate_pattern(p); !v) {
-        print_error(v.error().message);
-        return exit_usage;
-      }
-    }
-    auto admin = security::load_identity(a.admin_key);
-    if (!admin) {
-      print_error(admin.error().message);
-      return exit_usage;
-    }
+    auto admin = admin_for_grant(a.allow, a.admin_key);
+    if (!admin) return exit_usage;
     auto op = read_operator(a.operator_pub);
     if (!op) {
       print_error(op.error().message);
@@ -164,6 +155,22 @@ int grant(const globals& g, const security_args& a) {
 }
 
 }  // namespace
+
+std::optional<security::identity> admin_for_grant(const std::vector<std::string>& allow,
+                                                  const std::string& admin_key) {
+  for (const auto& p : allow) {
+    if (auto v = security::validate_pattern(p); !v) {
+      print_error(v.error().message);
+      return std::nullopt;
+    }
+  }
+  auto admin = security::load_identity(admin_key);
+  if (!admin) {
+    print_error(admin.error().message);
+    return std::nullopt;
+  }
+  return std::move(admin.value());
+}
 
 void add_security_commands(CLI::App& root, globals& g, int& code) {
   auto a = std::make_shared<security_args>();

@@ -2,6 +2,7 @@
 // JSON bodies, router::is_upload): apart from the routes so that the HTTP request fuzz target
 // (tests/fuzz/http_request_fuzz.cc) links them without the registry and deployer.
 #include "node/api/router.h"
+#include "node/api/url.h"
 #include "node/deploy/errc.h"
 
 #include <fmt/format.h>
@@ -20,13 +21,15 @@ int hex_value(char c) {
   return -1;
 }
 
-std::string percent_decode(std::string_view s) {
+}  // namespace
+
+std::string percent_decode(std::string_view s, bool plus_is_space) {
   std::string out;
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
       out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
       i += 2;
-    } else if (s[i] == '+') {
+    } else if (plus_is_space && s[i] == '+') {
       out += ' ';
     } else {
       out += s[i];
@@ -34,8 +37,6 @@ std::string percent_decode(std::string_view s) {
   }
   return out;
 }
-
-}  // namespace
 
 std::vector<std::string> path_segments(std::string_view path) {
   std::vector<std::string> out;
@@ -47,7 +48,7 @@ std::vector<std::string> path_segments(std::string_view path) {
     }
     std::size_t end = path.find('/', pos);
     if (end == std::string_view::npos) end = path.size();
-    out.push_back(percent_decode(path.substr(pos, end - pos)));
+    out.push_back(percent_decode(path.substr(pos, end - pos), true));
     pos = end;
   }
   return out;
@@ -87,8 +88,8 @@ parsed_target parse_target(std::string_view target) {
     std::string_view pair = rest.substr(0, amp);
     const auto eq = pair.find('=');
     if (!pair.empty()) {
-      t.query[percent_decode(pair.substr(0, eq))] =
-          eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1));
+      t.query[percent_decode(pair.substr(0, eq), true)] =
+          eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1), true);
     }
     if (amp == std::string_view::npos) break;
     rest.remove_prefix(amp + 1);

@@ -34,6 +34,23 @@ std::string find_header(const api::api_request& req, std::string_view name) {
   return v ? *v : std::string();
 }
 
+// The record that deletes group `g` of `app`: its current settings with `deleted` set.
+rec::group_payload group_tombstone(const std::string& app, const std::string& name,
+                                   const deploy::deployment_group& g) {
+  rec::group_payload p;
+  p.app = app;
+  p.name = name;
+  for (const auto& set : g.tag_sets) {
+    std::map<std::string, std::string> m;
+    for (const auto& t : set) m[t.key] = t.value;
+    p.selector.push_back(std::move(m));
+  }
+  p.config = g.config;
+  p.auto_rollback = g.auto_rollback;
+  p.deleted = true;
+  return p;
+}
+
 std::string aws_config_name(const std::string& name) {
   return deploy::find_builtin_config(name) ? "CodeDeployDefault." + name : name;
 }
@@ -812,18 +829,9 @@ class codedeploy_api {
     // The registry accepts a group record only as a create or a delete (the native API has no
     // update), so an update is a delete followed by a create of the new settings: two newer
     // versions of the same record key, the newest wins on every node.
-    rec::group_payload tombstone = p;
-    tombstone.selector = {};
-    for (const auto& set : g.value().tag_sets) {
-      std::map<std::string, std::string> m;
-      for (const auto& t : set) m[t.key] = t.value;
-      tombstone.selector.push_back(std::move(m));
-    }
-    tombstone.config = g.value().config;
-    tombstone.auto_rollback = g.value().auto_rollback;
-    tombstone.deleted = true;
-    auto d = submit(k, tombstone, "DeploymentGroupDoesNotExistException",
-                    "DeploymentGroupAlreadyExistsException");
+    auto d =
+        submit(k, group_tombstone(app.value(), name.value(), g.value()),
+               "DeploymentGroupDoesNotExistException", "DeploymentGroupAlreadyExistsException");
     if (!d) return d.error();
     auto r = submit(k, p, "DeploymentGroupDoesNotExistException",
                     "DeploymentGroupAlreadyExistsException");
@@ -838,19 +846,9 @@ class codedeploy_api {
     if (!name) return name.error();
     auto g = group_of(app.value(), name.value(), k);
     if (!g) return g.error();
-    rec::group_payload p;
-    p.app = app.value();
-    p.name = name.value();
-    for (const auto& set : g.value().tag_sets) {
-      std::map<std::string, std::string> m;
-      for (const auto& t : set) m[t.key] = t.value;
-      p.selector.push_back(std::move(m));
-    }
-    p.config = g.value().config;
-    p.auto_rollback = g.value().auto_rollback;
-    p.deleted = true;
-    auto r = submit(k, p, "DeploymentGroupDoesNotExistException",
-                    "DeploymentGroupAlreadyExistsException");
+    auto r =
+        submit(k, group_tombstone(app.value(), name.value(), g.value()),
+               "DeploymentGroupDoesNotExistException", "DeploymentGroupAlreadyExistsException");
     if (!r) return r.error();
     return json{{"hooksNotCleanedUp", json::array()}};
   }

@@ -1,5 +1,6 @@
 #include "node/aws/s3_api.h"
 
+#include "node/api/url.h"
 #include "node/aws/sigv4.h"
 #include "node/deploy/errc.h"
 
@@ -96,26 +97,6 @@ std::string iso_date(std::int64_t ms) {
   return fmt::format("{}.{:03}Z", buf, ms % 1000);
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 const std::string* header(const api::api_request& req, std::string_view name) {
   return api::find_header(req.headers, name);
 }
@@ -199,11 +180,11 @@ class s3_api {
                               : host.rfind(':'));
     if (host.size() > 10 && host.ends_with(".localhost")) {
       bucket = host.substr(0, host.size() - 10);
-      key = percent_decode(rest);
+      key = api::percent_decode(rest, false);
     } else {
       const auto slash = rest.find('/');
-      bucket = percent_decode(rest.substr(0, slash));
-      if (slash != std::string_view::npos) key = percent_decode(rest.substr(slash + 1));
+      bucket = api::percent_decode(rest.substr(0, slash), false);
+      if (slash != std::string_view::npos) key = api::percent_decode(rest.substr(slash + 1), false);
     }
     auto has = [&](const char* k) { return t.query.count(k) > 0; };
     auto query = [&](const char* k) {

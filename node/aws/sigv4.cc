@@ -1,5 +1,7 @@
 #include "node/aws/sigv4.h"
 
+#include "node/api/url.h"
+
 #include <fmt/format.h>
 #include <sodium.h>
 
@@ -51,27 +53,6 @@ std::string canonical_header_value(std::string_view v) {
   return out;
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 bool is_lower_hex(std::string_view s, std::size_t n) {
   return s.size() == n && std::all_of(s.begin(), s.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
@@ -88,7 +69,7 @@ std::string canonical_uri(std::string_view path, uri_style style) {
     while (pos <= path.size()) {
       const std::size_t slash = path.find('/', pos);
       const std::size_t end = slash == std::string_view::npos ? path.size() : slash;
-      out += uri_encode(percent_decode(path.substr(pos, end - pos)), false);
+      out += uri_encode(api::percent_decode(path.substr(pos, end - pos), false), false);
       if (slash == std::string_view::npos) break;
       out += '/';
       pos = slash + 1;
@@ -127,10 +108,10 @@ std::string canonical_query(std::string_view query) {
     const std::string_view pair = query.substr(0, amp);
     if (!pair.empty()) {
       const std::size_t eq = pair.find('=');
-      params.emplace_back(uri_encode(percent_decode(pair.substr(0, eq)), false),
+      params.emplace_back(uri_encode(api::percent_decode(pair.substr(0, eq), false), false),
                           eq == std::string_view::npos
                               ? std::string()
-                              : uri_encode(percent_decode(pair.substr(eq + 1)), false));
+                              : uri_encode(api::percent_decode(pair.substr(eq + 1), false), false));
     }
     if (amp == std::string_view::npos) break;
     query.remove_prefix(amp + 1);
