@@ -488,7 +488,7 @@ int run(int argc, char** argv) {
 
   // deploy --------------------------------------------------------------------
   std::string d_app, d_group, d_revision, d_config, d_fileexists;
-  bool d_wait = false, d_ignore_stop = false;
+  bool d_wait = false, d_ignore_stop = false, d_ignore_absent = false;
   std::uint32_t d_failure_budget = 0;
   auto* deploy_cmd = app.add_subcommand(
       "deploy",
@@ -515,6 +515,12 @@ int run(int argc, char** argv) {
                    "Failed hosts tolerated beyond the configuration's minimum-healthy rule before "
                    "the deployment fails (a failed host still holds its rollout token)")
       ->default_str("0");
+  deploy_cmd->add_flag(
+      "--ignore-absent-hosts", d_ignore_absent,
+      "Plan without the hosts of the group's last deployment that the node cannot see now. By\n"
+      "default they still count for admission (a majority of them and the targets must\n"
+      "approve), so a node cut off from the mesh cannot start a deployment beside another one;\n"
+      "use this only when they are gone for good");
   deploy_cmd->add_flag("--wait", d_wait, "Follow the deployment until it ends");
   // Plans, signs and submits a deployment of `revision` to d_app/d_group, then follows it
   // with --wait; returns the exit code. `rollback_of` names the deployment it rolls back.
@@ -523,9 +529,10 @@ int run(int argc, char** argv) {
     // The node resolves the group into an ordered target list and K; the operator signs that
     // plan as the deployment intent.
     const std::string new_id = deploy::new_deployment_id();
-    auto plan = check_reply(cl.call(
-        "GET", fmt::format("/v1/groups/{}/{}/plan?deployment={}&config={}", url_encode(d_app),
-                           url_encode(d_group), new_id, url_encode(d_config))));
+    auto plan = check_reply(
+        cl.call("GET", fmt::format("/v1/groups/{}/{}/plan?deployment={}&config={}{}",
+                                   url_encode(d_app), url_encode(d_group), new_id,
+                                   url_encode(d_config), d_ignore_absent ? "&absent=ignore" : "")));
     if (plan.code != exit_ok) return plan.code;
     records::intent_payload in;
     in.deployment_id = new_id;
@@ -535,6 +542,7 @@ int run(int argc, char** argv) {
     in.rollback_of = rollback_of;
     in.config = plan.body.value("deploymentConfig", "");
     in.targets = plan.body.value("targets", std::vector<std::string>{});
+    in.electorate = plan.body.value("electorate", std::vector<std::string>{});
     in.max_out_of_service = plan.body.value("maxOutOfService", 0u);
     in.failure_budget = d_failure_budget;
     in.ignore_stop_failures = d_ignore_stop;
@@ -590,6 +598,9 @@ int run(int argc, char** argv) {
   rollback_cmd->add_option("--app", d_app, "Application")->required();
   rollback_cmd->add_option("--group", d_group, "Deployment group")->required();
   rollback_cmd->add_option("--config", d_config, "Deployment configuration (default: the group's)");
+  rollback_cmd->add_flag("--ignore-absent-hosts", d_ignore_absent,
+                         "Plan without the absent hosts of the group's last deployment (see "
+                         "deploy --help)");
   rollback_cmd->add_flag("--wait", d_wait, "Follow the deployment until it ends");
   rollback_cmd->callback([&] {
     client cl = c();

@@ -132,6 +132,9 @@ int run_node(const node_options& in) {
   families.push_back(deploy::journal_store::column_family);
   families.push_back(security::audit_log::column_family);
   for (auto& f : records::store::column_families()) families.push_back(std::move(f));
+  // An empty data dir (first start, or wiped): this host's own rollout records may live only on
+  // its peers, so it enters no deployment until it has them (mesh_options::empty_data_dir).
+  const bool empty_data_dir = !fs::exists(o.data_dir / "db");
   auto db = storage::db::open({o.data_dir / "db", families});
   if (!db) {
     spdlog::critical("cannot open the database in {}: {} (is another node using this data dir?)",
@@ -201,18 +204,19 @@ int run_node(const node_options& in) {
   }
   auto gossip = std::make_unique<mesh::gossip_driver>(io, keys.value().ring, meta, o.gossip);
 
-  // The live peers, readable from any thread (the replicator asks from API threads too).
+  // The live peers and the known members (live or dead, for plans), readable from any thread
+  // (the replicator asks from API threads too).
   std::mutex peers_mu;
   std::vector<std::string> peers;                       // GUARDED_BY(peers_mu)
   std::vector<api::live_host> hosts{{o.name, o.tags}};  // GUARDED_BY(peers_mu)
   auto refresh_peers = [&] {
     std::vector<api::live_host> live{{o.name, o.tags}};
     for (const auto& m : gossip->members()) {
-      if (m.meta.name == o.name ||
-          (m.state != gossip::member_state::alive && m.state != gossip::member_state::suspect)) {
-        continue;
-      }
-      api::live_host h{m.meta.name, {}};
+      if (m.meta.name == o.name || m.state == gossip::member_state::left) continue;
+      api::live_host h{
+          m.meta.name,
+          {},
+          m.state == gossip::member_state::alive || m.state == gossip::member_state::suspect};
       for (const auto& [k, v] : m.meta.tags) h.tags.push_back({k, v});
       live.push_back(std::move(h));
     }
@@ -306,6 +310,7 @@ int run_node(const node_options& in) {
   mo.catch_up = o.catch_up;
   mo.tags = o.tags;
   mo.catch_up_delay = std::chrono::seconds(o.catch_up_delay_s);
+  mo.empty_data_dir = empty_data_dir && !o.gossip.join.empty();
   // This node's intermediate progress records go out at most once per 250 ms per deployment,
   // the newest winning (node/own_record_coalescer.h; bench/RESULTS.md): every node verifies
   // and stores every host's records, so a record saved is saved 32 times at 32 nodes, and an
@@ -468,7 +473,7 @@ int run_node(const node_options& in) {
       },
       [&mesh_deploys](const std::string& app, const std::string& group,
                       std::vector<std::string> targets, const std::string& id) {
-        return mesh_deploys.plan_order(app, group, std::move(targets), id);
+        return mesh_deploys.plan(app, group, std::move(targets), id);
       }}));
   router.add_route_handler(api::audit_routes(*audit.value()));
   router.add_route_handler(api::ui_routes());  // the read-only web console at /ui/

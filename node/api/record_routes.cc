@@ -5,6 +5,7 @@
 #include "node/records/errc.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <sodium.h>
 
@@ -56,6 +57,7 @@ json payload_json(const rec::payload& p) {
                   {"revision", v.revision},
                   {"deploymentConfig", v.config},
                   {"targets", v.targets},
+                  {"electorate", v.electorate},
                   {"maxOutOfService", v.max_out_of_service},
                   {"failureBudget", v.failure_budget},
                   {"rollbackOf", v.rollback_of},
@@ -139,7 +141,14 @@ class record_routes {
       return upload(req, query("app"), query("record"));
     }
     if (seg[1] == "groups" && seg.size() == 5 && seg[4] == "plan" && m == "GET") {
-      return plan(seg[2], seg[3], query("deployment"), query("config"));
+      const std::string absent = query("absent");
+      if (!absent.empty() && absent != "count" && absent != "ignore") {
+        return error_response(make_error(
+            deploy::errc::invalid_argument,
+            fmt::format("absent={} is not valid: use absent=count (the default) or absent=ignore",
+                        absent)));
+      }
+      return plan(seg[2], seg[3], query("deployment"), query("config"), absent == "ignore");
     }
     return std::nullopt;
   }
@@ -258,28 +267,55 @@ class record_routes {
     return json_response(200, record_json(*r.value(), p.value()));
   }
 
+  // `ignore_absent`: leave the previous deployment's absent hosts out of the electorate (the
+  // operator says they are gone for good).
   api_response plan(const std::string& app, const std::string& group_name,
-                    const std::string& deployment_id, const std::string& config_name) const {
+                    const std::string& deployment_id, const std::string& config_name,
+                    bool ignore_absent) const {
     auto g = ctx_.reg.get_group(app, group_name);
     if (!g) return error_response(g.error());
     auto c = ctx_.reg.get_config(config_name.empty() ? g.value().config : config_name);
     if (!c) return error_response(c.error());
     std::vector<std::string> hosts;
+    std::vector<std::string> dead;  // members SWIM still lists as dead
     for (const auto& h : ctx_.live_hosts()) {
-      if (deploy::matches(g.value().tag_sets, h.tags)) hosts.push_back(h.name);
+      if (deploy::matches(g.value().tag_sets, h.tags)) (h.live ? hosts : dead).push_back(h.name);
     }
     // Hosts that may be out of service from the group's last deployment go first (CodeDeploy's
     // order), then by a hash of (deployment id, host): deploy::rollout::order_targets.
     const std::string id = deployment_id.empty() ? deploy::new_deployment_id() : deployment_id;
     std::sort(hosts.begin(), hosts.end());
     hosts.erase(std::unique(hosts.begin(), hosts.end()), hosts.end());
-    std::vector<std::string> ordered = ctx_.order(app, group_name, std::move(hosts), id);
-    const auto n = static_cast<std::uint32_t>(ordered.size());
+    deploy::rollout::target_plan p = ctx_.plan(app, group_name, std::move(hosts), id);
+    // Members of the group that this node lists as dead count too (the group's first
+    // deployment has no previous one to take them from).
+    for (auto& h : dead) {
+      if (std::find(p.targets.begin(), p.targets.end(), h) == p.targets.end() &&
+          std::find(p.electorate.begin(), p.electorate.end(), h) == p.electorate.end()) {
+        p.electorate.push_back(std::move(h));
+      }
+    }
+    std::sort(p.electorate.begin(), p.electorate.end());
+    if (ignore_absent) p.electorate.clear();
+    // A node that sees only a minority of the group's hosts is probably cut off from the mesh:
+    // its plan would leave most hosts out and could not be admitted until it is back.
+    const deploy::rollout::committee_reach reach = deploy::rollout::reach_of(app, group_name, p);
+    if (!p.targets.empty() && !reach.majority()) {
+      return error_response(make_error(
+          deploy::errc::unavailable,
+          fmt::format("this node sees only {} of the {} hosts whose approval the deployment "
+                      "needs (absent: {}); it may be cut off from the mesh. Submit through "
+                      "another node, wait until they are back, or, if they are gone for good, "
+                      "plan without them (deploy --ignore-absent-hosts, API absent=ignore)",
+                      reach.live, reach.committee, fmt::join(p.electorate, ", "))));
+    }
+    const auto n = static_cast<std::uint32_t>(p.targets.size());
     json j{{"deploymentId", id},
            {"application", app},
            {"deploymentGroup", group_name},
            {"deploymentConfig", c.value().name},
-           {"targets", ordered},
+           {"targets", p.targets},
+           {"electorate", p.electorate},
            {"maxOutOfService", n == 0 ? 0 : deploy::max_out_of_service(c.value(), n)},
            {"minimumHealthyHosts", n == 0 ? 0 : deploy::min_healthy_hosts(c.value(), n)}};
     return json_response(200, j);

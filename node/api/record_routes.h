@@ -15,6 +15,7 @@
 
 #include "node/api/router.h"
 #include "node/deploy/registry.h"
+#include "node/deploy/rollout/planning.h"
 #include "node/records/payloads.h"
 #include "node/records/store.h"
 
@@ -24,9 +25,11 @@
 
 namespace meshdeploy::api {
 
+// A member this node knows: alive or suspect (`live`), or dead and not yet forgotten.
 struct live_host {
   std::string name;
   std::vector<deploy::tag> tags;
+  bool live = true;
 };
 
 struct record_routes_context {
@@ -41,14 +44,15 @@ struct record_routes_context {
   // Stores and spreads a checked record: true when it was new (or replaced an older version),
   // false when it was already held. Thread-safe.
   std::function<result<bool>(const records::record&)> publish;
-  // The live hosts this node sees (itself included), for plans. Thread-safe.
+  // The members this node knows (itself included, members that left excluded), for plans: live
+  // ones become targets, dead ones join the electorate. Thread-safe.
   std::function<std::vector<live_host>()> live_hosts;
-  // The rollout order of a new intent of APP/GROUP over `hosts`
-  // (deploy::mesh_deployer::plan_order). Called on the io thread.
-  std::function<std::vector<std::string>(const std::string& app, const std::string& group,
-                                         std::vector<std::string> hosts,
-                                         const std::string& deployment_id)>
-      order;
+  // The targets in rollout order and the electorate of a new intent of APP/GROUP over the live
+  // `hosts` (deploy::mesh_deployer::plan). Called on the io thread.
+  std::function<deploy::rollout::target_plan(const std::string& app, const std::string& group,
+                                             std::vector<std::string> hosts,
+                                             const std::string& deployment_id)>
+      plan;
 };
 
 // The handler to pass to router::add_route_handler. The context's references must outlive it.

@@ -1056,6 +1056,7 @@ class codedeploy_api {
     in.revision = rev.value();
     in.config = pj.value("deploymentConfig", "");
     in.targets = pj.value("targets", std::vector<std::string>{});
+    in.electorate = pj.value("electorate", std::vector<std::string>{});
     in.max_out_of_service = pj.value("maxOutOfService", 0u);
     in.ignore_stop_failures = ignore.value().value_or(false);
     in.file_exists_behavior = fe.value();

@@ -156,6 +156,7 @@ mesh_deployer::group_state* mesh_deployer::group_for(const std::string& app,
   ro::driver_options o;
   o.progress_deadline_ms = options_.progress_deadline.count();
   g->driver = std::make_unique<ro::host_driver>(self_, app, group, std::move(journal), o);
+  g->driver->set_settled(records_settled());
   (void)g->driver->on_tick(now_ms());  // the driver's clock; nothing is known yet to act on
   // Every approval of the group (admission reads them all).
   if (auto all = store_.scan(rec::record_type::approval, key + "/")) {
@@ -321,25 +322,43 @@ void mesh_deployer::flush_dirty() {
   }
 }
 
+bool mesh_deployer::records_settled() {
+  if (settled_) return true;
+  const bool in_sync = env_.records_in_sync && env_.records_in_sync();
+  if (!options_.empty_data_dir || in_sync ||
+      std::chrono::steady_clock::now() - started_ >= options_.catch_up_delay) {
+    if (options_.empty_data_dir) {
+      spdlog::info(
+          "records {} since this node started on an empty data dir: taking part in "
+          "deployments",
+          in_sync ? "match a peer's" : "did not settle within the catch-up delay");
+    }
+    settled_ = true;
+  }
+  return settled_;
+}
+
 void mesh_deployer::on_tick() {
   if (shutting_down_) return;
+  const bool settled = records_settled();
   for (auto& [key, g] : groups_) {
     if (g->read_only) continue;
+    g->driver->set_settled(settled);
     settle(*g, g->driver->on_tick(now_ms()));
     refresh_views(*g);
   }
   maybe_catch_up();
 }
 
-std::vector<std::string> mesh_deployer::plan_order(const std::string& app, const std::string& group,
-                                                   std::vector<std::string> hosts,
-                                                   const std::string& deployment_id) {
+ro::target_plan mesh_deployer::plan(const std::string& app, const std::string& group,
+                                    std::vector<std::string> hosts,
+                                    const std::string& deployment_id) {
   if (group_state* g = group_for(app, group, false)) {
-    return ro::order_targets(g->driver->records(), g->driver->admission(), std::move(hosts),
-                             deployment_id);
+    return ro::plan_targets(g->driver->records(), g->driver->admission(), std::move(hosts),
+                            deployment_id);
   }
   const ro::record_set empty(app, group);
-  return ro::order_targets(empty, ro::admit(empty), std::move(hosts), deployment_id);
+  return ro::plan_targets(empty, ro::admit(empty), std::move(hosts), deployment_id);
 }
 
 result<deployment_record> mesh_deployer::refresh_now(const std::string& deployment_id) {
@@ -541,6 +560,9 @@ void mesh_deployer::maybe_catch_up() {
       in.revision = target->revision;
       in.config = "OneAtATime";
       in.targets = {self_};
+      // The group's hosts still count: a catch-up needs a majority of them, like any
+      // deployment, so it cannot run beside one this host has not heard of yet.
+      in.electorate = ro::plan_electorate(rs, g->driver->admission(), in.targets);
       in.max_out_of_service = 1;
       in.ignore_stop_failures = last->intent.ignore_stop_failures;
       in.file_exists_behavior = last->intent.file_exists_behavior;

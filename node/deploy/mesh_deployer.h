@@ -22,6 +22,7 @@
 #include "node/deploy/journal_store.h"
 #include "node/deploy/registry.h"
 #include "node/deploy/rollout/host_driver.h"
+#include "node/deploy/rollout/planning.h"
 #include "node/records/payloads.h"
 #include "node/records/record.h"
 #include "node/records/store.h"
@@ -71,6 +72,12 @@ struct mesh_options {
   bool catch_up = true;
   std::vector<tag> tags;
   std::chrono::milliseconds catch_up_delay{std::chrono::seconds(10)};
+  // The node started on an empty data dir with peers to learn from: its drivers enter no
+  // deployment until its records match a peer's (mesh_env::records_in_sync) or catch_up_delay
+  // passed, so a host whose data dir was wiped mid-hook learns it had entered (its own
+  // "entered" record comes back from peers) instead of entering again (host_driver::
+  // set_settled; chaos soak seed 21).
+  bool empty_data_dir = false;
 };
 
 class mesh_deployer {
@@ -92,11 +99,10 @@ class mesh_deployer {
   // or stop with it).
   result<deployment_record> refresh_now(const std::string& deployment_id);
 
-  // The rollout order of a new intent `deployment_id` of APP/GROUP over `hosts`
-  // (rollout::order_targets over this node's records of the group).
-  std::vector<std::string> plan_order(const std::string& app, const std::string& group,
-                                      std::vector<std::string> hosts,
-                                      const std::string& deployment_id);
+  // The targets (in rollout order) and electorate of a new intent `deployment_id` of APP/GROUP
+  // over the live `hosts` (rollout::plan_targets over this node's records of the group).
+  rollout::target_plan plan(const std::string& app, const std::string& group,
+                            std::vector<std::string> hosts, const std::string& deployment_id);
 
   // A record was stored (new or newer).
   void on_record(const records::record& r);
@@ -156,6 +162,10 @@ class mesh_deployer {
   std::set<std::string> dirty_groups_;
   bool flush_scheduled_ = false;
   std::chrono::steady_clock::time_point started_;
+  // True once this node may trust its record set to hold its own records (see
+  // mesh_options::empty_data_dir); latched.
+  bool records_settled();
+  bool settled_ = false;
   std::atomic<bool> shutting_down_{false};
 };
 

@@ -9,6 +9,7 @@
 #include <exception>
 #include <initializer_list>
 #include <limits>
+#include <set>
 #include <string_view>
 #include <type_traits>
 #include <utility>
@@ -86,7 +87,7 @@ void put(packer& p, const revision_payload& r) {
 }
 
 void put(packer& p, const intent_payload& i) {
-  p.pack_array(12);
+  p.pack_array(i.electorate.empty() ? 12 : 13);
   p.pack(i.deployment_id);
   p.pack(i.app);
   p.pack(i.group);
@@ -99,6 +100,7 @@ void put(packer& p, const intent_payload& i) {
   p.pack(i.ignore_stop_failures);
   p.pack(i.file_exists_behavior);
   p.pack(i.creator);
+  if (!i.electorate.empty()) p.pack(i.electorate);
 }
 
 void put(packer& p, const approval_payload& a) {
@@ -165,6 +167,9 @@ class fields {
   [[nodiscard]] error fail(errc e, std::string_view field, std::string_view what) const {
     return make_error(e, fmt::format("{} payload: field {}{} {}", type_, prefix_, field, what));
   }
+
+  // True when the array has another element (for optional trailing fields).
+  bool has_next() const { return next_ < o_.via.array.size; }
 
   // The next element, or malformed when the array ended early.
   result<const msgpack::object*> next(std::string_view field) {
@@ -395,6 +400,23 @@ result<payload> get_intent(fields& f) {
                       {"DISALLOW", "OVERWRITE", "RETAIN"}));
   }
   MESH_TRY(i.creator, f.text("creator", max_name_bytes));
+  if (f.has_next()) {
+    MESH_TRY(i.electorate, f.strings("electorate", max_targets, true));
+    if (i.electorate.empty()) {
+      // Encoders leave the field out when empty: one payload, one encoding.
+      return f.fail(errc::schema, "electorate", "is present but empty");
+    }
+    const std::set<std::string> targets(i.targets.begin(), i.targets.end());
+    std::set<std::string> seen;
+    for (const auto& h : i.electorate) {
+      if (targets.count(h) != 0) {
+        return f.fail(errc::schema, "electorate", fmt::format("names target \"{}\"", h));
+      }
+      if (!seen.insert(h).second) {
+        return f.fail(errc::schema, "electorate", fmt::format("repeats \"{}\"", h));
+      }
+    }
+  }
   return payload{std::move(i)};
 }
 

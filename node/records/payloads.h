@@ -81,6 +81,13 @@ struct intent_payload {
   bool ignore_stop_failures = false;
   std::string file_exists_behavior;  // DISALLOW | OVERWRITE | RETAIN, "" = appspec/default
   std::string creator;               // operator name (display)
+  // Hosts that are not targets but count in the admission committee: the hosts of the group's
+  // previous deployment that the plan left out (absent, or no longer matching). With them, an
+  // intent planned by a node that sees few hosts (cut off from the mesh) still needs a majority
+  // of the group as its planner last knew it (docs/rollout.md "Admission committee").
+  // Optional on the wire: encoded as a 13th field only when non-empty, so intents without it
+  // keep their bytes. Never overlaps `targets`.
+  std::vector<std::string> electorate;
 };
 
 // key = app/group/parent/host. The host agrees that `child` follows `parent` in this group.

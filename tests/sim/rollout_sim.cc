@@ -135,6 +135,20 @@ class simulation {
     return l;
   }
   bool faulty() const { return o_.faults && now_ < heal_at_; }
+  // A partition from `e` (partition_start): random sides, or e.node alone when e.flag; it
+  // heals after e.inc ms (at the latest 5 s after the fault window).
+  void start_partition(const event& e) {
+    if (partition_) return;
+    partition_ = true;
+    for (std::size_t i = 0; i < nodes_.size(); ++i) side_[i] = chance(0.5) ? 1 : 0;
+    if (e.flag) {
+      for (std::size_t i = 0; i < nodes_.size(); ++i) side_[i] = i == e.node ? 1 : 0;
+    }
+    event end;
+    end.t = event::partition_end;
+    end.at = std::min<std::int64_t>(now_ + static_cast<std::int64_t>(e.inc), heal_at_ + 5000);
+    push(end);
+  }
   bool partitioned(std::size_t a, std::size_t b) const {
     return partition_ && side_[a] != side_[b];
   }
@@ -512,14 +526,29 @@ void simulation::submit(std::size_t via, const std::string& id) {
   }
   const record_set& rs = records_of(nodes_[via]);
   std::vector<std::string> hosts;
-  for (std::size_t j = 0; j < n_hosts_; ++j) hosts.push_back(nodes_[j].name);
+  for (std::size_t j = 0; j < n_hosts_; ++j) {
+    if (!o_.plan_over_view || !partitioned(via, j)) {
+      hosts.push_back(nodes_[j].name);
+    }
+  }
   records::intent_payload in;
   in.deployment_id = id;
   in.app = app;
   in.group = group;
   in.revision = "rev-" + id;
   in.config = config_name_;
-  in.targets = order_targets(rs, admit(rs), hosts, id);
+  target_plan plan = plan_targets(rs, admit(rs), hosts, id);
+  // As the plan route: members the submitter cannot reach are still listed by SWIM (dead or
+  // suspect, not yet forgotten) and join the electorate.
+  std::set<std::string> electorate(plan.electorate.begin(), plan.electorate.end());
+  for (std::size_t j = 0; j < n_hosts_; ++j) {
+    if (std::find(plan.targets.begin(), plan.targets.end(), nodes_[j].name) == plan.targets.end()) {
+      electorate.insert(nodes_[j].name);
+    }
+  }
+  in.targets = std::move(plan.targets);
+  if (!o_.mutations.plan_without_electorate)
+    in.electorate.assign(electorate.begin(), electorate.end());
   in.max_out_of_service = k_;
   in.creator = "sim";
   auto r = std::make_shared<rec>();
@@ -830,32 +859,28 @@ rollout_sim_result simulation::run() {
         restart(e.node, e.flag);
         dirty = e.node;
         break;
-      case event::partition_start: {
-        if (partition_) break;
-        partition_ = true;
-        for (std::size_t i = 0; i < nodes_.size(); ++i) side_[i] = chance(0.5) ? 1 : 0;
-        if (e.flag) {
-          for (std::size_t i = 0; i < nodes_.size(); ++i) side_[i] = i == e.node ? 1 : 0;
-        }
-        event end;
-        end.t = event::partition_end;
-        end.at = std::min<std::int64_t>(now_ + static_cast<std::int64_t>(e.inc), heal_at_ + 5000);
-        push(end);
+      case event::partition_start:
+        start_partition(e);
         break;
-      }
       case event::partition_end:
         partition_ = false;
         break;
       case event::submit:
         if (e.flag && !partition_) {
-          // Isolate the submitter as it submits: the intent is stuck there until heal.
+          // Isolate the submitter as it submits: the intent is stuck there until heal. Half
+          // the time (planning over views) it is cut off just before it plans, so it plans
+          // over itself alone.
           event p;
           p.t = event::partition_start;
           p.at = now_;
           p.node = e.node;
           p.flag = true;
           p.inc = static_cast<std::uint64_t>(uniform(1000, 6000));
-          push(p);
+          if (o_.plan_over_view && chance(0.5)) {
+            start_partition(p);
+          } else {
+            push(p);
+          }
         }
         submit(e.node, e.s);
         break;

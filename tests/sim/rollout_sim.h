@@ -7,11 +7,11 @@
 // sync interval repairs what was lost once the partition heals. Hooks run as simulated events
 // of random length that can fail (ApplicationStop .. ValidateService). Faults, all inside a
 // fault window: loss, partitions (one of them may isolate a submitting node right after it
-// submits), crashes at random or mid-hook, restarts with or without the data dir (the host
-// journal, kept with the agent's deployment root, survives both; a crash loses the journal
-// writes not yet synced and the peer records received in the last 200 ms), long pauses
-// (SIGSTOP: input is held), operator stops, operator excludes of a crashed host, and two
-// submissions to the group at the same moment through two nodes.
+// submits, or just before it plans over its own view), crashes at random or mid-hook, restarts with
+// or without the data dir (the host journal, kept with the agent's deployment root, survives both;
+// a crash loses the journal writes not yet synced and the peer records received in the last 200
+// ms), long pauses (SIGSTOP: input is held), operator stops, operator excludes of a crashed host,
+// and two submissions to the group at the same moment through two nodes.
 //
 // Checked on every step (unless check_every_step is off): hosts out of service (ground truth:
 // from the start of execution until ValidateService really succeeded; an operator exclude
@@ -43,6 +43,12 @@ struct rollout_sim_options {
   double loss = -1;  // message loss while faults last; < 0: random in [0, 0.2]
   deploy::rollout::test_mutations mutations;  // TEST ONLY planted bugs
   bool check_every_step = true;
+  // true: a submitter plans over the hosts on its side of a partition (crashed hosts stay
+  // targets: a crash is shorter than SWIM's dead timeout here), and an isolated submitter is
+  // sometimes cut off just before it plans (a stale view right after a split, chaos seed 11);
+  // the hosts it cannot reach go into the intent's electorate. false: every plan targets
+  // every host.
+  bool plan_over_view = true;
   // false (bench): progress records go only to the observer, not to every host; hosts then
   // decide from intents and approvals alone (valid for AllAtOnce, whose gate needs no
   // progress of others).

@@ -165,8 +165,15 @@ INSTANTIATE_TEST_SUITE_P(
                [](deploy::rollout::test_mutations& t) { t.count_only_started = true; }},
         mutant{"ResolveBeforeValidate",
                [](deploy::rollout::test_mutations& t) { t.resolve_before_validate = true; }},
+        // A lost "entered" is mostly repaired by the host's own entered record coming back
+        // from peers (host_driver); with that rule off too, the double entry shows.
         mutant{"SkipJournalSync",
-               [](deploy::rollout::test_mutations& t) { t.skip_journal_sync = true; }}),
+               [](deploy::rollout::test_mutations& t) {
+                 t.skip_journal_sync = true;
+                 t.ignore_own_entered = true;
+               }},
+        mutant{"PlanWithoutElectorate",
+               [](deploy::rollout::test_mutations& t) { t.plan_without_electorate = true; }}),
     [](const ::testing::TestParamInfo<mutant>& i) { return std::string(i.param.name); });
 
 }  // namespace

@@ -119,9 +119,17 @@ gate_result gate(const record_set& rs, const admission_state& s, const std::stri
   const auto pos = static_cast<std::uint32_t>(e.position_of(host));
   const std::uint32_t limit = m.gate_allows_k_blockers ? k : k - 1;
   const bool first = s.parent_of.at(id).empty();
+  // Electorate hosts (left out of the plan) that may be out of service from before block
+  // every target: this deployment will not bring them back.
+  std::vector<std::string> absent_out;
+  if (!first) {
+    for (const auto& h : in.electorate) {
+      if (out_of_service_before(rs, s, id, h)) absent_out.push_back(h);
+    }
+  }
   // At most `pos` earlier blockers and n-1 in all: no need to look when that is within the
   // limit (AllAtOnce, the first K positions of a first deployment).
-  if (n - 1 <= limit || (first && pos <= limit)) {
+  if (n - 1 + absent_out.size() <= limit || (first && pos <= limit)) {
     r.decision = gate_decision::enter;
     return r;
   }
@@ -146,6 +154,7 @@ gate_result gate(const record_set& rs, const admission_state& s, const std::stri
     }
     if (blocks) r.blockers.push_back(targets[i]);
   }
+  r.blockers.insert(r.blockers.end(), absent_out.begin(), absent_out.end());
   r.decision = r.blockers.size() <= limit ? gate_decision::enter : gate_decision::wait;
   return r;
 }

@@ -9,6 +9,9 @@
 //   - at a later position but possibly still out of service from an earlier deployment of the
 //     group: in the newest chain deployment before D that it took part in, it did not resolve
 //     (entered, failed, stopped mid-way, excluded, or no record seen yet).
+// The intent's electorate (hosts of the previous deployment the plan left out) that may still be
+// out of service from before block every target too: D will not bring them back, so they hold
+// their tokens; `deploy --ignore-absent-hosts` plans without them.
 // A host that is itself still out of service from an earlier deployment (in its own view)
 // counts instead: earlier targets that started or may be out of service from before, and
 // later targets that started in D or may be out of service from before; it does not wait for

@@ -104,55 +104,59 @@ void host_driver::skip(std::vector<action>& out, const std::string& id, const st
   finish(out, id, phase_skipped, with_skipped_rest(std::move(events), reason, message));
 }
 
+void host_driver::interrupted(std::vector<action>& out, const std::string& id,
+                              const interruption* why) {
+  std::vector<records::event_progress> events;
+  if (const progress_entry* p = rs_.progress(id, host_)) events = p->progress.events;
+  const std::string prefix(interrupted_prefix);
+  auto cut_short = [&](records::event_progress& e, const std::string& message) {
+    e.status = "Failed";
+    e.error_code = "UnknownError";
+    e.message = prefix + message;
+  };
+  bool marked = false;
+  if (why != nullptr && !why->event.empty()) {
+    // The agent knows which event ran: mark it (it was never reported, progress goes out
+    // when an event finishes).
+    auto it = std::find_if(events.begin(), events.end(),
+                           [&](const records::event_progress& e) { return e.name == why->event; });
+    if (it == events.end()) {
+      records::event_progress e;
+      e.name = why->event;
+      events.push_back(e);
+      it = events.end() - 1;
+    }
+    cut_short(*it, why->message);
+    it->script = why->script;
+    marked = true;
+  }
+  for (auto& e : events) {
+    if (e.status == "InProgress") {
+      cut_short(e, "the host restarted while this event ran; it was not run again");
+      marked = true;
+    }
+  }
+  if (!marked) {
+    // Cut short between events (or before the first): the first event that never ran
+    // carries the account, the rest are Skipped.
+    const std::string message = why != nullptr && !why->message.empty()
+                                    ? why->message
+                                    : "the host restarted inside the update window";
+    const std::size_t reported = events.size();
+    events = with_skipped_rest(std::move(events), "", "");
+    cut_short(events[std::min(reported, events.size() - 1)], message);
+  } else {
+    events = with_skipped_rest(std::move(events), "", "");
+  }
+  finish(out, id, phase_failed, std::move(events));
+}
+
 std::vector<action> host_driver::on_recovered(const std::map<std::string, interruption>& why) {
   std::vector<action> out;
   for (const auto& id : journal_.entered) {
     if (journal_.finished.count(id) != 0) continue;
-    std::vector<records::event_progress> events;
-    if (const progress_entry* p = rs_.progress(id, host_)) events = p->progress.events;
-    const std::string prefix(interrupted_prefix);
-    auto cut_short = [&](records::event_progress& e, const std::string& message) {
-      e.status = "Failed";
-      e.error_code = "UnknownError";
-      e.message = prefix + message;
-    };
-    bool marked = false;
-    if (auto w = why.find(id); w != why.end() && !w->second.event.empty()) {
-      // The agent knows which event ran: mark it (it was never reported, progress goes out
-      // when an event finishes).
-      auto it = std::find_if(events.begin(), events.end(), [&](const records::event_progress& e) {
-        return e.name == w->second.event;
-      });
-      if (it == events.end()) {
-        records::event_progress e;
-        e.name = w->second.event;
-        events.push_back(e);
-        it = events.end() - 1;
-      }
-      cut_short(*it, w->second.message);
-      it->script = w->second.script;
-      marked = true;
-    }
-    for (auto& e : events) {
-      if (e.status == "InProgress") {
-        cut_short(e, "the host restarted while this event ran; it was not run again");
-        marked = true;
-      }
-    }
-    if (!marked) {
-      // Cut short between events (or before the first): the first event that never ran
-      // carries the account, the rest are Skipped.
-      auto w = why.find(id);
-      const std::string message = w != why.end() && !w->second.message.empty()
-                                      ? w->second.message
-                                      : "the host restarted inside the update window";
-      const std::size_t reported = events.size();
-      events = with_skipped_rest(std::move(events), "", "");
-      cut_short(events[std::min(reported, events.size() - 1)], message);
-    } else {
-      events = with_skipped_rest(std::move(events), "", "");
-    }
-    finish(out, id, phase_failed, std::move(events));
+    auto w = why.find(id);
+    interrupted(out, id, w == why.end() ? nullptr : &w->second);
   }
   for (const auto& [id, final_record] : journal_.finished) {
     const progress_entry* p = rs_.progress(id, host_);
@@ -302,12 +306,24 @@ std::vector<action> host_driver::step() {
     if (e == nullptr || !targets_host(*e, host_)) continue;
     if (journal_.finished.count(id) != 0) continue;
     if (journal_.entered.count(id) != 0) continue;  // on_recovered() settles it
-    if (const progress_entry* p = rs_.progress(id, host_);
-        p != nullptr && is_final_phase(p->progress.phase)) {
-      journal_.finished[id] = p->progress;  // our own record, from before a lost journal
-      persist(out);
-      continue;
+    if (const progress_entry* p = rs_.progress(id, host_); p != nullptr) {
+      if (is_final_phase(p->progress.phase)) {
+        journal_.finished[id] = p->progress;  // our own record, from before a lost journal
+        persist(out);
+        continue;
+      }
+      if (p->progress.phase == phase_entered && !options_.mutations.ignore_own_entered) {
+        // Our own "entered" record, but no journal of it: this host entered before it lost its
+        // data dir, and may have been killed mid-hook. Never enter twice: end it interrupted.
+        journal_.entered.insert(id);
+        const interruption lost{"", "",
+                                "the host lost its rollout journal (data dir) inside the update "
+                                "window; nothing was run again"};
+        interrupted(out, id, &lost);
+        continue;
+      }
     }
+    if (!settled_) break;  // our own records from before an empty data dir may still come
     const gate_result g = gate(rs_, adm_, id, host_, options_.mutations, dead_);
     if (g.decision == gate_decision::skip) {
       skip(out, id, g.reason, g.message, {});

@@ -137,7 +137,17 @@ class host_driver {
   // What the membership layer says is dead. The correct driver ignores it for tokens.
   void set_dead(std::set<std::string> dead) { dead_ = std::move(dead); }
 
+  // Whether this host's record set may lack its own earlier records (a node that started on an
+  // empty data dir, before its records matched a peer's): while unsettled it enters no
+  // deployment, since its own "entered" record from before the wipe may still be on its way
+  // (entering again would rerun hooks: chaos soak seed 21). Settled by default.
+  void set_settled(bool settled) { settled_ = settled; }
+
  private:
+  // Ends `id`, which this host entered and did not finish (a crash, or a journal lost with the
+  // data dir), as failed with DEPLOYMENT_INTERRUPTED: the event that ran (from `why`, or the
+  // one InProgress in its last record) is marked, the rest Skipped. Never reruns anything.
+  void interrupted(std::vector<action>& out, const std::string& id, const interruption* why);
   void persist(std::vector<action>& out, bool sync = true);
   void publish(std::vector<action>& out, records::progress_payload p, std::uint64_t version);
   void finish(std::vector<action>& out, const std::string& id, const std::string& phase,
@@ -156,6 +166,7 @@ class host_driver {
   std::uint64_t updates_ = 0;                    // progress records published for it
   bool validate_passed_ = false;
   bool stop_requested_ = false;
+  bool settled_ = true;
   std::set<std::string> prefetched_;
   std::set<std::string> dead_;
   unix_ms now_ = 0;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <set>
 #include <tuple>
 
 namespace meshdeploy::deploy::rollout {
@@ -110,6 +111,43 @@ std::vector<std::string> order_targets(const record_set& rs, const admission_sta
   out.reserve(keyed.size());
   for (auto& [healthy, hash, h] : keyed) out.push_back(std::move(h));
   return out;
+}
+
+std::vector<std::string> plan_electorate(const record_set& rs, const admission_state& s,
+                                         const std::vector<std::string>& targets) {
+  const std::set<std::string> now(targets.begin(), targets.end());
+  std::set<std::string> out;
+  for (auto it = s.chain.rbegin(); it != s.chain.rend(); ++it) {
+    const intent_entry* e = rs.intent(*it);
+    if (e == nullptr) continue;
+    for (const auto& h : e->intent.targets) {
+      if (now.count(h) == 0) out.insert(h);
+    }
+    if (!is_catch_up(*e)) break;
+  }
+  return {out.begin(), out.end()};
+}
+
+target_plan plan_targets(const record_set& rs, const admission_state& s,
+                         std::vector<std::string> hosts, const std::string& deployment_id) {
+  target_plan p;
+  p.targets = order_targets(rs, s, std::move(hosts), deployment_id);
+  p.electorate = plan_electorate(rs, s, p.targets);
+  return p;
+}
+
+committee_reach reach_of(const std::string& app, const std::string& group, const target_plan& p) {
+  records::intent_payload in;
+  in.app = app;
+  in.group = group;
+  in.targets = p.targets;
+  in.electorate = p.electorate;
+  const std::vector<std::string> committee = admission_committee(in);
+  const std::set<std::string> live(p.targets.begin(), p.targets.end());
+  committee_reach r;
+  r.committee = committee.size();
+  for (const auto& h : committee) r.live += live.count(h);
+  return r;
 }
 
 }  // namespace meshdeploy::deploy::rollout

@@ -48,4 +48,31 @@ std::vector<std::string> order_targets(const record_set& rs, const admission_sta
                                        std::vector<std::string> hosts,
                                        const std::string& deployment_id);
 
+// The electorate of a new intent over `targets` (records::intent_payload::electorate): the
+// targets of the group's newest admitted deployments, back to and including the newest that is
+// not a catch-up, that are not in `targets`; sorted. A host absent from two plans in a row
+// drops out (so a host gone for good stops counting after one deployment).
+std::vector<std::string> plan_electorate(const record_set& rs, const admission_state& s,
+                                         const std::vector<std::string>& targets);
+
+// What a plan puts in a new intent: the ordered targets and the electorate.
+struct target_plan {
+  std::vector<std::string> targets;
+  std::vector<std::string> electorate;
+};
+
+// order_targets and plan_electorate together.
+target_plan plan_targets(const record_set& rs, const admission_state& s,
+                         std::vector<std::string> hosts, const std::string& deployment_id);
+
+// How many of the admission committee of an intent with this plan are `live` (targets are
+// live by construction). The committee can admit the intent without the absent members only
+// when 2 * live > committee.
+struct committee_reach {
+  std::size_t committee = 0;
+  std::size_t live = 0;
+  bool majority() const { return 2 * live > committee; }
+};
+committee_reach reach_of(const std::string& app, const std::string& group, const target_plan& p);
+
 }  // namespace meshdeploy::deploy::rollout

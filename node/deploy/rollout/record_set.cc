@@ -1,6 +1,7 @@
 #include "node/deploy/rollout/record_set.h"
 
 #include <algorithm>
+#include <set>
 #include <tuple>
 
 namespace meshdeploy::deploy::rollout {
@@ -69,7 +70,15 @@ record_set::record_set(std::string app, std::string group)
     : app_(std::move(app)), group_(std::move(group)) {}
 
 std::vector<std::string> admission_committee(const records::intent_payload& intent) {
-  const auto& t = intent.targets;
+  // Targets, then the electorate (disjoint from the targets once decoded; checked again here
+  // for intents built in process).
+  std::vector<std::string> t = intent.targets;
+  if (!intent.electorate.empty()) {
+    const std::set<std::string> targets(t.begin(), t.end());
+    for (const auto& h : intent.electorate) {
+      if (targets.count(h) == 0 && std::find(t.begin(), t.end(), h) == t.end()) t.push_back(h);
+    }
+  }
   if (t.size() <= admission_committee_size) return t;
   const std::string prefix = intent.app + "/" + intent.group + "/";
   std::vector<std::pair<std::uint64_t, std::size_t>> ranked;

@@ -30,9 +30,10 @@
 
 namespace meshdeploy::deploy::rollout {
 
-// The admission committee of an intent (admission.h): the whole target list for groups of up
-// to admission_committee_size hosts, else the admission_committee_size targets with the
-// smallest FNV-1a(app/group/host), in target order. It depends only on the target set.
+// The admission committee of an intent (admission.h): its voters are the targets plus the
+// intent's electorate (hosts of the previous deployment the plan left out); all of them for
+// groups of up to admission_committee_size voters, else the admission_committee_size voters
+// with the smallest FNV-1a(app/group/host), in that order. It depends only on the voter set.
 inline constexpr std::size_t admission_committee_size = 31;
 std::vector<std::string> admission_committee(const records::intent_payload& intent);
 

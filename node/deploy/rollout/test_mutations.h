@@ -11,10 +11,13 @@ struct test_mutations {
   bool count_only_started = false;       // only earlier hosts known to have entered block
   bool resolve_before_validate = false;  // publish resolved when ValidateService starts
   bool skip_journal_sync = false;        // persist "entered" without syncing it
+  bool plan_without_electorate = false;  // (simulator's planner) committees = live targets only
+  bool ignore_own_entered = false;       // a host's own "entered" record does not stop re-entry
 
   bool any() const {
     return gate_allows_k_blockers || free_token_on_dead || count_only_started ||
-           resolve_before_validate || skip_journal_sync;
+           resolve_before_validate || skip_journal_sync || plan_without_electorate ||
+           ignore_own_entered;
   }
 };
 

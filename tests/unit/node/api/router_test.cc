@@ -52,14 +52,12 @@ class RouterTest : public ::testing::Test {
           MESH_TRY(auto o, store_->put(r));
           return o != records::put_outcome::stale;
         },
-        [] {
-          return std::vector<live_host>{{"h1", {{"role", "web"}}}, {"h2", {{"role", "db"}}}};
-        },
+        [this] { return members_; },
         [](const std::string& app, const std::string& group, std::vector<std::string> hosts,
            const std::string& id) {
           const deploy::rollout::record_set none(app, group);
-          return deploy::rollout::order_targets(none, deploy::rollout::admit(none),
-                                                std::move(hosts), id);
+          return deploy::rollout::plan_targets(none, deploy::rollout::admit(none), std::move(hosts),
+                                               id);
         }}));
     EXPECT_EQ(submit(keys_.grant()).status, 201u);
   }
@@ -84,6 +82,8 @@ class RouterTest : public ::testing::Test {
   std::unique_ptr<agent::executor> exec_;
   std::unique_ptr<deploy::local_deployer> deployer_;
   std::unique_ptr<router> router_;
+  // What the plan route sees as the node's members (live, or dead and not yet forgotten).
+  std::vector<live_host> members_{{"h1", {{"role", "web"}}}, {"h2", {{"role", "db"}}}};
 };
 
 records::group_payload web_group(std::string config = "OneAtATime") {
@@ -208,6 +208,31 @@ TEST_F(RouterTest, PlanOrdersMatchingLiveHostsAndComputesK) {
   EXPECT_EQ(body(plan)["maxOutOfService"], 1);
   EXPECT_EQ(body(plan)["deploymentConfig"], "AllAtOnce");
   EXPECT_EQ(call("GET", "/v1/groups/web/nope/plan").status, 404u);
+}
+
+// Members SWIM lists as dead still count for admission (the electorate): a node that sees only
+// a minority of the group is refused a plan, naming the absent hosts, unless told to ignore them.
+TEST_F(RouterTest, PlanCountsDeadMembersAndRefusesAMinorityView) {
+  ASSERT_EQ(define(records::application_payload{"web", false}).status, 201u);
+  ASSERT_EQ(define(web_group()).status, 201u);
+  members_.push_back({"h3", {{"role", "web"}}, false});
+  auto half = call("GET", "/v1/groups/web/g/plan?deployment=d-ABCDEFGHI");
+  ASSERT_EQ(half.status, 503u) << half.body;  // 1 of 2: not a majority
+  EXPECT_NE(half.body.find("sees only 1 of the 2 hosts"), std::string::npos) << half.body;
+  EXPECT_NE(half.body.find("h3"), std::string::npos) << half.body;
+  EXPECT_NE(half.body.find("--ignore-absent-hosts"), std::string::npos) << half.body;
+
+  auto ignore = call("GET", "/v1/groups/web/g/plan?deployment=d-ABCDEFGHI&absent=ignore");
+  ASSERT_EQ(ignore.status, 200u) << ignore.body;
+  EXPECT_EQ(body(ignore)["targets"], json::array({"h1"}));
+  EXPECT_EQ(body(ignore)["electorate"], json::array());
+  EXPECT_EQ(call("GET", "/v1/groups/web/g/plan?absent=maybe").status, 400u);
+
+  members_.push_back({"h4", {{"role", "web"}}, true});
+  auto most = call("GET", "/v1/groups/web/g/plan?deployment=d-ABCDEFGHI");
+  ASSERT_EQ(most.status, 200u) << most.body;  // 2 of 3
+  EXPECT_EQ(body(most)["targets"].size(), 2u);
+  EXPECT_EQ(body(most)["electorate"], json::array({"h3"}));
 }
 
 TEST_F(RouterTest, DeploymentOfUnknownRevisionIsRejected) {

@@ -65,8 +65,8 @@ class CodeDeployApiTest : public ::testing::Test {
         [](const std::string& app, const std::string& group, std::vector<std::string> hosts,
            const std::string& id) {
           const deploy::rollout::record_set none(app, group);
-          return deploy::rollout::order_targets(none, deploy::rollout::admit(none),
-                                                std::move(hosts), id);
+          return deploy::rollout::plan_targets(none, deploy::rollout::admit(none), std::move(hosts),
+                                               id);
         }}));
     // Two access keys: one acting with every right, one that may only read.
     keys_.add(access_key{key_id, secret, "ci", writer_});

@@ -396,6 +396,32 @@ TEST(PayloadsTest, OversizedPayloadIsTooLarge) {
   EXPECT_EQ(r.error().code, make_error_code(errc::too_large));
 }
 
+TEST(PayloadsTest, IntentElectorateIsOptionalAndChecked) {
+  intent_payload i{"d-1", "web", "prod", "rev", "OneAtATime", {"h1", "h2"},
+                   1,     0,     "",     false, "",           "alice"};
+  const auto without = encode_payload(i);
+  i.electorate = {"h3", "h4"};
+  const auto with = encode_payload(i);
+  EXPECT_GT(with.size(), without.size());  // only present when non-empty: old bytes unchanged
+  auto r = decode_payload(record_type::intent, with);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(std::get<intent_payload>(r.value()).electorate, (std::vector<std::string>{"h3", "h4"}));
+  auto old = decode_payload(record_type::intent, without);
+  ASSERT_TRUE(old) << old.error().message;
+  EXPECT_TRUE(std::get<intent_payload>(old.value()).electorate.empty());
+
+  auto bad = [](intent_payload x, const std::string& what) {
+    auto d = decode_payload(record_type::intent, encode_payload(x));
+    ASSERT_FALSE(d) << what;
+    EXPECT_EQ(d.error().code, make_error_code(errc::schema)) << what;
+    EXPECT_NE(d.error().message.find("field electorate"), std::string::npos) << d.error().message;
+  };
+  i.electorate = {"h3", "h2"};
+  bad(i, "names a target");
+  i.electorate = {"h3", "h3"};
+  bad(i, "repeats a host");
+}
+
 TEST(PayloadsTest, TenThousandTargetsFitInOnePayload) {
   intent_payload i{"d-1", "web", "prod", "rev", "OneAtATime", {}, 1, 0, "", false, "", "alice"};
   for (int n = 0; n < 10'000; ++n) i.targets.push_back("host-" + std::to_string(100000 + n));

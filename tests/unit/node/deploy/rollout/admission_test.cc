@@ -39,6 +39,34 @@ TEST(AdmissionTest, MajorityOfTargetsAdmits) {
   EXPECT_EQ(a.latest(), "d-1");
 }
 
+// Seed 11 of the chaos harness: a submitter cut off from the mesh planned over itself alone.
+// With the previous deployment's other hosts in its electorate, its own vote is not a majority,
+// and a non-target electorate member's vote counts.
+TEST(AdmissionTest, ElectorateCountsAndACutOffPlannerCannotAdmitAlone) {
+  record_set s("web", "prod");
+  auto alone = intent("d-alone", {"c"});
+  alone.electorate = {"a", "b", "d", "e"};
+  s.add_intent(alone, 11);
+  ASSERT_NE(s.intent("d-alone"), nullptr);
+  EXPECT_EQ(s.intent("d-alone")->committee, (std::vector<std::string>{"c", "a", "b", "d", "e"}));
+  vote(s, "", "d-alone", "c");
+  EXPECT_TRUE(admit(s).chain.empty());  // 1 of 5: not admitted
+  // The rest of the group admits an older intent meanwhile: one parent, one child (an older
+  // intent would lose to it, docs/rollout.md "Losers"; this newer one queues).
+  s.add_intent(intent("d-all", five), 10);
+  for (const char* h : {"a", "b", "d"}) vote(s, "", "d-all", h);
+  auto a = admit(s);
+  EXPECT_EQ(a.chain, std::vector<std::string>{"d-all"});
+  EXPECT_FALSE(a.admitted("d-alone"));
+  // Non-target electorate members vote for it under the next parent.
+  EXPECT_TRUE(next_approval(s, a, "a").has_value());
+  for (const char* h : {"a", "b"}) vote(s, "d-all", "d-alone", h);
+  EXPECT_FALSE(admit(s).admitted("d-alone"));
+  vote(s, "d-all", "d-alone", "e");
+  a = admit(s);
+  EXPECT_EQ(a.chain, (std::vector<std::string>{"d-all", "d-alone"}));
+}
+
 TEST(AdmissionTest, ConcurrentIntentsOneWinsOtherLosesNamingIt) {
   record_set s("web", "prod");
   s.add_intent(intent("d-1", five), 10);

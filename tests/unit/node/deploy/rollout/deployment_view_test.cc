@@ -286,6 +286,40 @@ TEST_F(ViewTest, CatchUpsDoNotCascade) {
   EXPECT_FALSE(catch_up(rs, admit(rs), "a").has_value());
 }
 
+TEST_F(ViewTest, ElectorateIsThePreviousDeploymentsHostsLeftOut) {
+  deploy("d-1", {"a", "b", "c", "d", "e"}, 1, "OneAtATime");
+  // Planned over a view of one host (cut off): the four others still count.
+  EXPECT_EQ(plan_electorate(rs, admit(rs), {"c"}), (std::vector<std::string>{"a", "b", "d", "e"}));
+  EXPECT_TRUE(plan_electorate(rs, admit(rs), {"a", "b", "c", "d", "e"}).empty());
+  const target_plan alone = plan_targets(rs, admit(rs), {"c"}, "d-2");
+  EXPECT_EQ(alone.targets, (std::vector<std::string>{"c"}));
+  const committee_reach r = reach_of("web", "prod", alone);
+  EXPECT_EQ(r.committee, 5u);
+  EXPECT_EQ(r.live, 1u);
+  EXPECT_FALSE(r.majority());
+  EXPECT_TRUE(
+      reach_of("web", "prod", plan_targets(rs, admit(rs), {"a", "c", "e"}, "d-2")).majority());
+  EXPECT_FALSE(reach_of("web", "prod", plan_targets(rs, admit(rs), {"a", "c"}, "d-2")).majority());
+
+  // A host left out of two plans in a row stops counting: d-2 ran without e.
+  deploy("d-2", {"a", "b", "c", "d"}, 1, "OneAtATime", "rev", "d-1");
+  EXPECT_EQ(plan_electorate(rs, admit(rs), {"a", "b", "c"}), (std::vector<std::string>{"d"}));
+
+  // Catch-ups (one target each) do not hide the deployment before them.
+  records::intent_payload c;
+  c.deployment_id = "c-x";
+  c.app = "web";
+  c.group = "prod";
+  c.revision = "rev";
+  c.config = "OneAtATime";
+  c.targets = {"x"};
+  c.creator = std::string(node_creator_prefix) + "x";
+  rs.add_intent(c, ++clock);
+  rs.add_approval({"web", "prod", "d-2", "c-x", "x"});
+  ASSERT_EQ(admit(rs).chain.back(), "c-x");
+  EXPECT_EQ(plan_electorate(rs, admit(rs), {"a"}), (std::vector<std::string>{"b", "c", "d", "x"}));
+}
+
 TEST_F(ViewTest, OrderPutsHostsThatFailedLastFirst) {
   deploy("d-1", {"a", "b", "c", "d"}, 4, "AllAtOnce");
   phase("d-1", "a", "resolved");

@@ -15,13 +15,15 @@ namespace {
 class GateTest : public ::testing::Test {
  protected:
   void deploy(const std::string& id, std::vector<std::string> targets, std::uint32_t k,
-              std::string config = "Custom", std::string parent = "") {
+              std::string config = "Custom", std::string parent = "",
+              std::vector<std::string> electorate = {}) {
     records::intent_payload p;
     p.deployment_id = id;
     p.app = "web";
     p.group = "prod";
     p.config = std::move(config);
     p.targets = targets;
+    p.electorate = std::move(electorate);
     p.max_out_of_service = k;
     rs.add_intent(p, ++clock);
     for (const auto& h : targets) rs.add_approval({"web", "prod", parent, id, h});
@@ -118,6 +120,26 @@ TEST_F(GateTest, FailedHostsHoldingAllTokensSkipTheRest) {
   auto r = g("d-1", "c");
   EXPECT_EQ(r.decision, gate_decision::skip);
   EXPECT_EQ(r.reason, skip_health);
+}
+
+// A host that failed in d-1 and was left out of d-2's plan (dead or cut off when it was
+// planned) is in d-2's electorate: it is still out of service, so it holds a token of d-2.
+// (The simulator, planning over each submitter's view, found 5 out with K = 4 before this.)
+TEST_F(GateTest, AbsentHostStillOutOfServiceFromBeforeBlocksEveryTarget) {
+  deploy("d-1", {"a", "b", "c"}, 3);
+  phase("d-1", "a", "failed");
+  phase("d-1", "b", "resolved");
+  phase("d-1", "c", "resolved");
+  deploy("d-2", {"b", "c"}, 1, "Custom", "d-1", {"a"});
+  auto b = g("d-2", "b");
+  EXPECT_EQ(b.decision, gate_decision::wait);
+  EXPECT_EQ(b.blockers, (std::vector<std::string>{"a"}));
+  // An absent host that resolved does not block.
+  rs = record_set("web", "prod");
+  deploy("d-1", {"a", "b", "c"}, 3);
+  for (const char* h : {"a", "b", "c"}) phase("d-1", h, "resolved");
+  deploy("d-2", {"b", "c"}, 1, "Custom", "d-1", {"a"});
+  EXPECT_EQ(g("d-2", "b").decision, gate_decision::enter);
 }
 
 TEST_F(GateTest, HostStillOutOfServiceFromThePreviousDeploymentBlocksLaterPositionsToo) {

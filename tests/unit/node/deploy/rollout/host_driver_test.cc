@@ -247,6 +247,45 @@ TEST(HostDriverTest, WipedDataDirRepublishesTheIntentItApprovedAndItsFinalRecord
   EXPECT_EQ(judge(d.records(), d.admission(), "d-1").status, deployment_status::succeeded);
 }
 
+// Chaos soak seed 21: killed mid-hook, restarted with an empty data dir AND no journal. Its own
+// "entered" record comes back from peers: it must end that run interrupted, not enter again;
+// and while its records are not settled it enters nothing.
+TEST(HostDriverTest, LostJournalWithOwnEnteredRecordEndsInterruptedNeverReenters) {
+  host_driver d("a", "web", "prod", {});  // nothing survived
+  d.set_settled(false);
+  d.add_intent(intent("d-1", {"a", "b", "c"}), 10);
+  d.add_approval({"web", "prod", "", "d-1", "b"});
+  d.add_approval({"web", "prod", "", "d-1", "c"});
+  auto out = d.step();
+  EXPECT_EQ(find(out, action_kind::start_execution), nullptr);  // unsettled: waits
+  records::progress_payload mine{"d-1", "a", "entered", {ev("ApplicationStop", "Succeeded")}};
+  mine.events.push_back(ev("BeforeInstall", "InProgress"));
+  d.add_progress(mine, 3);
+  d.set_settled(true);
+  out = d.step();
+  EXPECT_EQ(find(out, action_kind::start_execution), nullptr);
+  const action* p = find(out, action_kind::publish_progress);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(p->progress.phase, "failed");
+  ASSERT_GE(p->progress.events.size(), 2u);
+  EXPECT_EQ(p->progress.events[0].status, "Succeeded");
+  EXPECT_EQ(p->progress.events[1].status, "Failed");
+  EXPECT_NE(p->progress.events[1].message.find("DEPLOYMENT_INTERRUPTED"), std::string::npos);
+  EXPECT_EQ(d.journal().entered.count("d-1"), 1u);
+  EXPECT_EQ(d.journal().finished.at("d-1").phase, "failed");
+  EXPECT_EQ(find(d.step(), action_kind::start_execution), nullptr);  // and never later
+
+  // Unsettled with no record of its own: it waits; settled, it enters.
+  host_driver e("a", "web", "prod", {});
+  e.set_settled(false);
+  e.add_intent(intent("d-1", {"a", "b", "c"}), 10);
+  e.add_approval({"web", "prod", "", "d-1", "b"});
+  e.add_approval({"web", "prod", "", "d-1", "c"});
+  EXPECT_EQ(find(e.step(), action_kind::start_execution), nullptr);
+  e.set_settled(true);
+  EXPECT_NE(find(e.step(), action_kind::start_execution), nullptr);
+}
+
 TEST(HostDriverTest, WaitingPastTheProgressDeadlineSkipsAsTimedOut) {
   driver_options o;
   o.progress_deadline_ms = 1000;
