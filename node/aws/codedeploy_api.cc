@@ -1,6 +1,7 @@
 #include "node/aws/codedeploy_api.h"
 
 #include "node/aws/json_protocol.h"
+#include "node/aws/paging.h"
 #include "node/aws/revision_source.h"
 #include "node/aws/sigv4.h"
 #include "node/deploy/deployment_config.h"
@@ -29,17 +30,21 @@ namespace {
 
 constexpr std::size_t max_list_items = 100;
 
+// The bucket under which a node shows revisions it has no S3 location for (registered through
+// another node or the native CLI): s3://meshdeploy-revisions/APP/REVISION_ID.FORMAT. Every node
+// resolves such a location from the replicated revision record.
+constexpr std::string_view mesh_revisions_bucket = "meshdeploy-revisions";
+
 std::string find_header(const api::api_request& req, std::string_view name) {
   const std::string* v = api::find_header(req.headers, name);
   return v ? *v : std::string();
 }
 
-// The record that deletes group `g` of `app`: its current settings with `deleted` set.
-rec::group_payload group_tombstone(const std::string& app, const std::string& name,
-                                   const deploy::deployment_group& g) {
+// Group `g`'s current settings as a record payload.
+rec::group_payload group_payload_of(const deploy::deployment_group& g) {
   rec::group_payload p;
-  p.app = app;
-  p.name = name;
+  p.app = g.application;
+  p.name = g.name;
   for (const auto& set : g.tag_sets) {
     std::map<std::string, std::string> m;
     for (const auto& t : set) m[t.key] = t.value;
@@ -47,6 +52,12 @@ rec::group_payload group_tombstone(const std::string& app, const std::string& na
   }
   p.config = g.config;
   p.auto_rollback = g.auto_rollback;
+  return p;
+}
+
+// The record that deletes group `g`: its current settings with `deleted` set.
+rec::group_payload group_tombstone(const deploy::deployment_group& g) {
+  rec::group_payload p = group_payload_of(g);
   p.deleted = true;
   return p;
 }
@@ -214,18 +225,32 @@ class codedeploy_api {
   }
 
   // Signs `p` as the key and submits it (POST /v1/records). Returns the native answer's body.
+  // With `replace`, a group's new settings (registry::definition_change::replace).
   api_result<json> submit(const access_key& k, const rec::payload& p, std::string_view not_found,
-                          std::string_view exists) const {
+                          std::string_view exists, bool replace = false) const {
     if (auto perm = security::required_permission(p)) {
       if (auto a = require(k, perm->action, perm->resource); !a) return a.error();
     }
     api::api_request req;
     req.method = "POST";
     req.target = "/v1/records";
-    req.body = json{{"record", record_hex(sign_as(k, p))}}.dump();
+    json body{{"record", record_hex(sign_as(k, p))}};
+    if (replace) body["replace"] = true;
+    req.body = body.dump();
     const api::api_response r = ctx_.native(req);
     if (r.status >= 300) return from_native(r, not_found, exists);
     return json::parse(r.body, nullptr, false);
+  }
+
+  // `out` with `field` set to the page of `items` that the request's nextToken asks for, and a
+  // nextToken when more follow (node/aws/paging.h).
+  api_result<json> paged(std::string_view operation, const json& b, std::vector<page_item> items,
+                         const char* field, json out = json::object()) const {
+    auto p = paginate(operation, b, std::move(items), ctx_.page_size);
+    if (!p) return p.error();
+    out[field] = std::move(p.value().items);
+    if (!p.value().next_token.empty()) out["nextToken"] = std::move(p.value().next_token);
+    return out;
   }
 
   // ---- revisions ------------------------------------------------------------------------------
@@ -254,7 +279,7 @@ class codedeploy_api {
     }
     return json{{"revisionType", "S3"},
                 {"s3Location",
-                 {{"bucket", "meshdeploy-revisions"},
+                 {{"bucket", mesh_revisions_bucket},
                   {"key", fmt::format("{}/{}.{}", app, id, format)},
                   {"bundleType", format == "tgz" ? "tgz" : format}}}};
   }
@@ -291,11 +316,23 @@ class codedeploy_api {
       if (auto v = get_string(*s3.value(), "version", false, 1024); v && !v.value().empty()) {
         return validation("revision.s3Location.version: object versions are not supported");
       }
+      if (bucket.value() == mesh_revisions_bucket) {
+        return registered_revision(app, key.value(), bundle.value());
+      }
       if (ctx_.objects == nullptr) {
         return api_error{400, "InvalidRevisionException",
                          "this node serves no S3 API (--s3-api), so it holds no S3 objects"};
       }
       prepared = prepare_from_object(*ctx_.objects, bucket.value(), key.value(), app, work);
+      if (!prepared && prepared.error().code == deploy::errc::not_found) {
+        return api_error{
+            400, "RevisionDoesNotExistException",
+            fmt::format("s3://{}/{} is not an object of node {}: S3 objects stay on the node "
+                        "whose --s3-api received them. Send this request to that node, or name a "
+                        "revision the mesh already holds as s3://{}/{}/REVISION_ID.FORMAT "
+                        "(list-application-revisions on any node shows them)",
+                        bucket.value(), key.value(), ctx_.node_name, mesh_revisions_bucket, app)};
+      }
       if (prepared && !bundle.value().empty() &&
           prepared.value().payload.format != bundle.value()) {
         const std::string got = prepared.value().payload.format;
@@ -354,6 +391,41 @@ class codedeploy_api {
     }
     remember_location(app, rev.id, loc);
     return rev.id;
+  }
+
+  // A revision the mesh holds, named s3://meshdeploy-revisions/APP/REVISION_ID.FORMAT (as
+  // location_of shows it): answered from the replicated revision record on any node, without
+  // the bytes (hosts fetch the bundle from the swarm). Returns the revision id.
+  api_result<std::string> registered_revision(const std::string& app, const std::string& key,
+                                              const std::string& bundle) const {
+    const std::string prefix = app + "/";
+    const auto dot = key.rfind('.');
+    const std::string id =
+        key.starts_with(prefix) && dot != std::string::npos && dot > prefix.size()
+            ? key.substr(prefix.size(), dot - prefix.size())
+            : std::string();
+    const bool hex_id = id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
+                          return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                        });
+    if (!hex_id) {
+      return api_error{400, "InvalidRevisionException",
+                       fmt::format("s3://{}/{}: keys in this bucket are {}REVISION_ID.FORMAT "
+                                   "(a 64-digit hex revision id of this application)",
+                                   mesh_revisions_bucket, key, prefix)};
+    }
+    const std::string format = key.substr(dot + 1);
+    auto info = ctx_.reg.get_revision(app, id);
+    if (!info || info.value().format != format) {
+      return api_error{400, "RevisionDoesNotExistException",
+                       fmt::format("no {} revision {} of application '{}' is registered in the "
+                                   "mesh",
+                                   format, id, app)};
+    }
+    if (!bundle.empty() && bundle != format) {
+      return api_error{400, "InvalidBundleTypeException",
+                       fmt::format("revision {} is a {} bundle, not {}", id, format, bundle)};
+    }
+    return id;
   }
 
   // ---- shapes ---------------------------------------------------------------------------------
@@ -578,14 +650,14 @@ class codedeploy_api {
     return json{{"applicationsInfo", out}};
   }
 
-  api_result<json> list_applications(const json&, const access_key& k) const {
+  api_result<json> list_applications(const json& b, const access_key& k) const {
     auto apps = ctx_.reg.list_apps();
     if (!apps) return from_error(apps.error(), "ApplicationDoesNotExistException", "");
-    json names = json::array();
+    std::vector<page_item> names;
     for (const auto& a : apps.value()) {
-      if (allows(k, "read", "app/" + a.name)) names.push_back(a.name);
+      if (allows(k, "read", "app/" + a.name)) names.push_back({a.name, a.name});
     }
-    return json{{"applications", names}};
+    return paged("ListApplications", b, std::move(names), "applications");
   }
 
   api_result<json> delete_application(const json& b, const access_key& k) const {
@@ -787,9 +859,10 @@ class codedeploy_api {
     if (!app) return app.error();
     auto groups = ctx_.reg.list_groups(app.value().name);
     if (!groups) return from_error(groups.error(), "ApplicationDoesNotExistException", "");
-    json names = json::array();
-    for (const auto& g : groups.value()) names.push_back(g.name);
-    return json{{"applicationName", app.value().name}, {"deploymentGroups", names}};
+    std::vector<page_item> names;
+    for (const auto& g : groups.value()) names.push_back({g.name, g.name});
+    return paged("ListDeploymentGroups", b, std::move(names), "deploymentGroups",
+                 json{{"applicationName", app.value().name}});
   }
 
   api_result<json> update_deployment_group(const json& b, const access_key& k) const {
@@ -810,14 +883,7 @@ class codedeploy_api {
     if (!sel) return sel.error();
     auto rollback = read_auto_rollback(b);
     if (!rollback) return rollback.error();
-    rec::group_payload p;
-    p.app = app.value();
-    p.name = name.value();
-    for (const auto& set : g.value().tag_sets) {
-      std::map<std::string, std::string> m;
-      for (const auto& t : set) m[t.key] = t.value;
-      p.selector.push_back(std::move(m));
-    }
+    rec::group_payload p = group_payload_of(g.value());
     if (sel.value()) {
       if (sel.value()->empty()) {
         return api_error{400, "InvalidTagException", "the tag filters select no tags"};
@@ -826,15 +892,10 @@ class codedeploy_api {
     }
     p.config = config.value().empty() ? g.value().config : config.value();
     p.auto_rollback = rollback.value().value_or(g.value().auto_rollback);
-    // The registry accepts a group record only as a create or a delete (the native API has no
-    // update), so an update is a delete followed by a create of the new settings: two newer
-    // versions of the same record key, the newest wins on every node.
-    auto d =
-        submit(k, group_tombstone(app.value(), name.value(), g.value()),
-               "DeploymentGroupDoesNotExistException", "DeploymentGroupAlreadyExistsException");
-    if (!d) return d.error();
+    // One record: the next version of the group's key with the new settings, which replaces
+    // the old definition on every node (docs/aws-compatibility.md, "Concurrent updates").
     auto r = submit(k, p, "DeploymentGroupDoesNotExistException",
-                    "DeploymentGroupAlreadyExistsException");
+                    "DeploymentGroupAlreadyExistsException", /*replace=*/true);
     if (!r) return r.error();
     return json{{"hooksNotCleanedUp", json::array()}};
   }
@@ -846,9 +907,8 @@ class codedeploy_api {
     if (!name) return name.error();
     auto g = group_of(app.value(), name.value(), k);
     if (!g) return g.error();
-    auto r =
-        submit(k, group_tombstone(app.value(), name.value(), g.value()),
-               "DeploymentGroupDoesNotExistException", "DeploymentGroupAlreadyExistsException");
+    auto r = submit(k, group_tombstone(g.value()), "DeploymentGroupDoesNotExistException",
+                    "DeploymentGroupAlreadyExistsException");
     if (!r) return r.error();
     return json{{"hooksNotCleanedUp", json::array()}};
   }
@@ -912,15 +972,16 @@ class codedeploy_api {
     return json{{"deploymentConfigInfo", config_info(c.value())}};
   }
 
-  api_result<json> list_deployment_configs(const json&, const access_key& k) const {
+  api_result<json> list_deployment_configs(const json& b, const access_key& k) const {
     auto all = ctx_.reg.list_configs();
     if (!all) return from_error(all.error(), "DeploymentConfigDoesNotExistException", "");
-    json names = json::array();
+    std::vector<page_item> names;
     for (const auto& c : all.value()) {
-      if (c.builtin || allows(k, "read", "config/" + c.name))
-        names.push_back(aws_config_name(c.name));
+      if (c.builtin || allows(k, "read", "config/" + c.name)) {
+        names.push_back({aws_config_name(c.name), aws_config_name(c.name)});
+      }
     }
-    return json{{"deploymentConfigsList", names}};
+    return paged("ListDeploymentConfigs", b, std::move(names), "deploymentConfigsList");
   }
 
   api_result<json> delete_deployment_config(const json& b, const access_key& k) const {
@@ -958,9 +1019,12 @@ class codedeploy_api {
     if (!app) return app.error();
     auto revs = ctx_.reg.list_revisions(app.value().name);
     if (!revs) return from_error(revs.error(), "ApplicationDoesNotExistException", "");
-    json out = json::array();
-    for (const auto& r : revs.value()) out.push_back(location_of(r.application, r.id, r.format));
-    return json{{"revisions", out}};
+    std::vector<page_item> out;
+    for (const auto& r : revs.value()) {
+      out.push_back(
+          {newest_first_key(r.register_time, r.id), location_of(r.application, r.id, r.format)});
+    }
+    return paged("ListApplicationRevisions", b, std::move(out), "revisions");
   }
 
   api_result<json> get_application_revision(const json& b, const access_key& k) const {
@@ -976,6 +1040,22 @@ class codedeploy_api {
     if (!revs) return from_error(revs.error(), "ApplicationDoesNotExistException", "");
     for (const auto& r : revs.value()) {
       if (location_of(r.application, r.id, r.format) == *rv.value()) id = r.id;
+    }
+    if (id.empty()) {  // s3://meshdeploy-revisions/APP/ID.FORMAT names it on any node
+      auto s3 = get_object(*rv.value(), "s3Location");
+      if (!s3) return s3.error();
+      auto bucket = s3.value() ? get_string(*s3.value(), "bucket", false, 63)
+                               : api_result<std::string>(std::string());
+      if (!bucket) return bucket.error();
+      if (bucket.value() == mesh_revisions_bucket) {
+        auto key = get_string(*s3.value(), "key", true, max_key_bytes);
+        if (!key) return key.error();
+        auto bundle = get_string(*s3.value(), "bundleType", false, 16);
+        if (!bundle) return bundle.error();
+        auto known = registered_revision(app.value().name, key.value(), bundle.value());
+        if (!known) return known.error();
+        id = known.value();
+      }
     }
     if (id.empty()) {
       return api_error{400, "RevisionDoesNotExistException",
@@ -1123,7 +1203,7 @@ class codedeploy_api {
     }
     auto list = ctx_.reg.list_deployments(app.value(), group.value());
     if (!list) return from_error(list.error(), "DeploymentDoesNotExistException", "");
-    json ids = json::array();
+    std::vector<page_item> ids;
     for (const auto& d : list.value()) {
       if (!allows(k, "read", "app/" + d.application + "/" + d.group)) continue;
       const std::string st(deploy::to_string(d.status));
@@ -1132,9 +1212,9 @@ class codedeploy_api {
         continue;
       }
       if ((start && d.create_time < start) || (end && d.create_time > end)) continue;
-      ids.push_back(d.id);
+      ids.push_back({newest_first_key(d.create_time, d.id), d.id});
     }
-    return json{{"deployments", ids}};
+    return paged("ListDeployments", b, std::move(ids), "deployments");
   }
 
   api_result<json> stop_deployment(const json& b, const access_key& k) const {
@@ -1162,16 +1242,18 @@ class codedeploy_api {
     if (!d) return d.error();
     auto filter = get_strings(b, "instanceStatusFilter", false, 10);
     if (!filter) return filter.error();
-    json out = json::array();
-    for (const auto& h : d.value().hosts) {
+    // Keyed by the position in the target list, which a deployment never changes.
+    std::vector<page_item> out;
+    for (std::size_t i = 0; i < d.value().hosts.size(); ++i) {
+      const auto& h = d.value().hosts[i];
       const std::string st(deploy::to_string(h.status));
       if (!filter.value().empty() &&
           std::find(filter.value().begin(), filter.value().end(), st) == filter.value().end()) {
         continue;
       }
-      out.push_back(h.host);
+      out.push_back({fmt::format("{:08}", i), h.host});
     }
-    return json{{"instancesList", out}};
+    return paged("ListDeploymentInstances", b, std::move(out), "instancesList");
   }
 
   api_result<const deploy::host_progress*> host_of(const deploy::deployment_record& d,
@@ -1216,9 +1298,11 @@ class codedeploy_api {
   api_result<json> list_deployment_targets(const json& b, const access_key& k) const {
     auto d = deployment_arg(b, k);
     if (!d) return d.error();
-    json out = json::array();
-    for (const auto& h : d.value().hosts) out.push_back(h.host);
-    return json{{"targetIds", out}};
+    std::vector<page_item> out;
+    for (std::size_t i = 0; i < d.value().hosts.size(); ++i) {
+      out.push_back({fmt::format("{:08}", i), d.value().hosts[i].host});
+    }
+    return paged("ListDeploymentTargets", b, std::move(out), "targetIds");
   }
 
   api_result<json> batch_get_deployment_targets(const json& b, const access_key& k) const {

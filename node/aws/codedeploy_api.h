@@ -16,6 +16,7 @@
 #include "node/api/router.h"
 #include "node/aws/access_keys.h"
 #include "node/aws/object_store.h"
+#include "node/aws/paging.h"
 #include "node/deploy/registry.h"
 #include "node/records/store.h"
 
@@ -41,6 +42,8 @@ struct codedeploy_context {
   std::string node_name;
   // Wall clock, milliseconds since the epoch (SigV4 skew, record times).
   std::function<std::int64_t()> now_ms;
+  // Items per page of the List* operations (node/aws/paging.h); tests use small pages.
+  std::size_t page_size = default_page_size;
 };
 
 // The route handler: answers requests that carry an X-Amz-Target header (nullopt for others,

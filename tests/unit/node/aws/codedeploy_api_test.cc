@@ -18,6 +18,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <thread>
+
 namespace meshdeploy::aws {
 namespace {
 
@@ -30,7 +33,7 @@ constexpr const char* reader_secret = "cmVhZGVyLXNlY3JldA==";
 
 class CodeDeployApiTest : public ::testing::Test {
  protected:
-  CodeDeployApiTest() {
+  explicit CodeDeployApiTest(std::size_t page_size = default_page_size) {
     auto families = deploy::registry::column_families();
     families.push_back(agent::journal::column_family);
     families.push_back(agent::host_state_store::column_family);
@@ -76,7 +79,7 @@ class CodeDeployApiTest : public ::testing::Test {
     router_->add_route_handler(make_codedeploy_routes(
         codedeploy_context{*reg_, *store_, keys_, nullptr, dir_ / "aws",
                            [this](const api::api_request& r) { return router_->handle(r); }, "h1",
-                           [] { return test::wall_ms(); }},
+                           [] { return test::wall_ms(); }, page_size},
         false));
   }
 
@@ -283,6 +286,13 @@ TEST_F(CodeDeployApiTest, GroupsMapTagFiltersAndTagSetsOntoNodeTags) {
                                      {"deploymentConfigName", "CodeDeployDefault.OneAtATime"}});
   ASSERT_EQ(upd.status, 200u) << upd.body;
   EXPECT_EQ(reg_->get_group("web", "prod").value().config, "OneAtATime");
+  // One record replaced the definition: the create was version 1, the update is version 2.
+  EXPECT_EQ(store_->get(records::record_type::group, "web/prod").value()->version, 2u);
+  auto upd_missing =
+      call("UpdateDeploymentGroup", {{"applicationName", "web"},
+                                     {"currentDeploymentGroupName", "nope"},
+                                     {"deploymentConfigName", "CodeDeployDefault.OneAtATime"}});
+  EXPECT_EQ(type(upd_missing), "DeploymentGroupDoesNotExistException");
   EXPECT_EQ(
       call("DeleteDeploymentGroup", {{"applicationName", "web"}, {"deploymentGroupName", "zoned"}})
           .status,
@@ -435,6 +445,148 @@ TEST_F(CodeDeployApiTest, FailedHostsShowTheirDiagnostics) {
   EXPECT_TRUE(filtered["instancesList"].empty());
   EXPECT_EQ(body(call("ListDeployments", {{"includeOnlyStatuses", {"Failed"}}}))["deployments"],
             json::array({d.id}));
+}
+
+TEST_F(CodeDeployApiTest, MeshRevisionLocationsNameRegisteredRevisionsWithoutTheirObject) {
+  make_app_and_group();
+  auto reg = call(
+      "RegisterApplicationRevision",
+      {{"applicationName", "web"},
+       {"revision",
+        {{"revisionType", "String"}, {"string", {{"content", "version: 0.0\nos: linux\n"}}}}}});
+  ASSERT_EQ(reg.status, 200u) << reg.body;
+  const auto revs = reg_->list_revisions("web").value();
+  ASSERT_EQ(revs.size(), 1u);
+  const std::string key = "web/" + revs[0].id + "." + revs[0].format;
+  auto mesh = [&](const std::string& k, const std::string& bundle = "") {
+    json loc{{"bucket", "meshdeploy-revisions"}, {"key", k}};
+    if (!bundle.empty()) loc["bundleType"] = bundle;
+    return json{{"revisionType", "S3"}, {"s3Location", loc}};
+  };
+  // Any node resolves the location from the revision record (this one has no S3 API at all).
+  auto d =
+      call("CreateDeployment",
+           {{"applicationName", "web"}, {"deploymentGroupName", "prod"}, {"revision", mesh(key)}});
+  ASSERT_EQ(d.status, 200u) << d.body;
+  EXPECT_EQ(reg_->get_deployment(body(d)["deploymentId"]).value().revision, revs[0].id);
+  auto got = call("GetApplicationRevision", {{"applicationName", "web"}, {"revision", mesh(key)}});
+  ASSERT_EQ(got.status, 200u) << got.body;
+  EXPECT_EQ(body(got)["revisionInfo"]["deploymentGroups"], json::array({"prod"}));
+
+  const std::string other(64, 'a');
+  EXPECT_EQ(type(call("RegisterApplicationRevision",
+                      {{"applicationName", "web"}, {"revision", mesh("web/" + other + ".tar")}})),
+            "RevisionDoesNotExistException");
+  EXPECT_EQ(
+      type(call("RegisterApplicationRevision",
+                {{"applicationName", "web"}, {"revision", mesh("web/" + revs[0].id + ".zip")}})),
+      "RevisionDoesNotExistException");  // not its format
+  EXPECT_EQ(type(call("RegisterApplicationRevision",
+                      {{"applicationName", "web"}, {"revision", mesh(key, "zip")}})),
+            "InvalidBundleTypeException");
+  for (const std::string bad : {"api/" + revs[0].id + ".tar", "web/" + revs[0].id, "web/x.tar",
+                                "web/" + revs[0].id.substr(1) + "G.tar", "web/.tar", ""}) {
+    EXPECT_EQ(type(call("RegisterApplicationRevision",
+                        {{"applicationName", "web"}, {"revision", mesh(bad)}})),
+              bad.empty() ? "ValidationException" : "InvalidRevisionException")
+        << bad;
+  }
+}
+
+// Lists in pages of two: nextToken leads through every item once, and a token of another
+// operation or other request fields is refused.
+class CodeDeployPagingTest : public CodeDeployApiTest {
+ protected:
+  CodeDeployPagingTest() : CodeDeployApiTest(2) {}
+
+  // Every item of `op`'s `field`, following nextToken (at most 10 pages); pages counted.
+  std::vector<std::string> all_pages(const std::string& op, json req, const char* field,
+                                     int* pages) {
+    std::vector<std::string> out;
+    *pages = 0;
+    while (*pages < 10) {
+      auto r = call(op, req);
+      EXPECT_EQ(r.status, 200u) << r.body;
+      ++*pages;
+      const json j = json::parse(r.body, nullptr, false);
+      if (!j.is_object() || !j[field].is_array()) break;
+      EXPECT_LE(j[field].size(), 2u) << r.body;
+      for (const auto& v : j[field]) out.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+      if (!j.contains("nextToken")) break;
+      req["nextToken"] = j["nextToken"];
+    }
+    return out;
+  }
+};
+
+TEST_F(CodeDeployPagingTest, ListOperationsPageWithNextToken) {
+  for (const char* a : {"app-3", "app-1", "app-5", "app-2", "app-4"}) {
+    ASSERT_EQ(call("CreateApplication", {{"applicationName", a}}).status, 200u);
+  }
+  int pages = 0;
+  EXPECT_EQ(all_pages("ListApplications", json::object(), "applications", &pages),
+            (std::vector<std::string>{"app-1", "app-2", "app-3", "app-4", "app-5"}));
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(
+      all_pages("ListDeploymentConfigs", json::object(), "deploymentConfigsList", &pages).size(),
+      3u);
+  EXPECT_EQ(pages, 2);
+
+  make_app_and_group();
+  for (const char* g : {"g1", "g2"}) {
+    ASSERT_EQ(
+        call("CreateDeploymentGroup", {{"applicationName", "web"},
+                                       {"deploymentGroupName", g},
+                                       {"ec2TagFilters", {{{"Key", "role"}, {"Value", "web"}}}}})
+            .status,
+        200u);
+  }
+  EXPECT_EQ(
+      all_pages("ListDeploymentGroups", {{"applicationName", "web"}}, "deploymentGroups", &pages),
+      (std::vector<std::string>{"g1", "g2", "prod"}));
+  EXPECT_EQ(pages, 2);
+
+  // Three deployments of three revisions: newest first across pages.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto d = call("CreateDeployment",
+                  {{"applicationName", "web"},
+                   {"deploymentGroupName", std::vector<std::string>{"g1", "g2", "prod"}[i]},
+                   {"revision",
+                    {{"revisionType", "AppSpecContent"},
+                     {"appSpecContent",
+                      {{"content", "version: 0.0\nos: linux\n# " + std::to_string(i) + "\n"}}}}}});
+    ASSERT_EQ(d.status, 200u) << d.body;
+    ids.insert(ids.begin(), body(d)["deploymentId"].get<std::string>());
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // distinct create times
+  }
+  EXPECT_EQ(all_pages("ListDeployments", {{"applicationName", "web"}}, "deployments", &pages), ids);
+  EXPECT_EQ(pages, 2);
+  EXPECT_EQ(all_pages("ListApplicationRevisions", {{"applicationName", "web"}}, "revisions", &pages)
+                .size(),
+            3u);
+  // Two hosts (h1, h2) match role=web.
+  EXPECT_EQ(
+      all_pages("ListDeploymentInstances", {{"deploymentId", ids[0]}}, "instancesList", &pages)
+          .size(),
+      2u);
+  EXPECT_EQ(pages, 1);
+
+  // Tokens are bound to their operation and request.
+  const json first = body(call("ListApplications", json::object()));
+  ASSERT_TRUE(first.contains("nextToken"));
+  const json token = first["nextToken"];
+  EXPECT_EQ(type(call("ListDeploymentConfigs", {{"nextToken", token}})),
+            "InvalidNextTokenException");
+  const json groups = body(call("ListDeploymentGroups", {{"applicationName", "web"}}));
+  EXPECT_EQ(type(call("ListDeploymentGroups",
+                      {{"applicationName", "app-1"}, {"nextToken", groups["nextToken"]}})),
+            "InvalidNextTokenException");
+  EXPECT_EQ(type(call("ListApplications", {{"nextToken", "not-a-token"}})),
+            "InvalidNextTokenException");
+  EXPECT_EQ(type(call("ListApplications", {{"nextToken", 3}})), "ValidationException");
+  EXPECT_EQ(body(call("ListApplications", {{"nextToken", token}}))["applications"],
+            json::array({"app-3", "app-4"}));
 }
 
 }  // namespace
