@@ -94,7 +94,7 @@ api_error from_error(const error& e, std::string_view not_found, std::string_vie
   return from_native(api::error_response(e), not_found, exists);
 }
 
-class codedeploy_api {
+class codedeploy_api : public std::enable_shared_from_this<codedeploy_api> {
  public:
   explicit codedeploy_api(codedeploy_context ctx) : ctx_(std::move(ctx)) {}
 
@@ -120,9 +120,59 @@ class codedeploy_api {
     if (body.is_discarded() || !body.is_object()) {
       return json_error({400, "SerializationException", "the request body is not a JSON object"});
     }
+    if (ctx_.offload && (op == "CreateDeployment" || op == "RegisterApplicationRevision") &&
+        names_s3_object(body)) {
+      return offloaded(op, body, *key.value());
+    }
     auto r = dispatch(op, body, *key.value());
     if (!r) return json_error(r.error());
     return json_ok(r.value());
+  }
+
+  // Whether the request's revision is an S3 object of this node (bytes to copy and hash), as
+  // far as its shape tells; a malformed one is left to the handler's own checks.
+  static bool names_s3_object(const json& b) {
+    const auto rv = b.find("revision");
+    if (rv == b.end() || !rv->is_object()) return false;
+    const auto type = rv->find("revisionType");
+    const auto s3 = rv->find("s3Location");
+    if (type == rv->end() || *type != "S3" || s3 == rv->end() || !s3->is_object()) return false;
+    const auto bucket = s3->find("bucket");
+    return bucket != s3->end() && bucket->is_string() && *bucket != mesh_revisions_bucket;
+  }
+
+  // CreateDeployment or RegisterApplicationRevision of an S3 object: the checks that need no
+  // bytes here, on the io thread; copying and hashing the object and uploading the revision
+  // (ensure_revision, which only uses thread-safe parts of the node) through ctx_.offload on a
+  // pool thread; planning and submitting the deployment back on the io thread. The answer is
+  // deferred until then (api_response::deferred).
+  api::api_response offloaded(const std::string& op, const json& b, const access_key& k) const {
+    std::optional<deployment_request> args;
+    std::string app;
+    if (op == "CreateDeployment") {
+      auto a = deployment_request_of(b, k);
+      if (!a) return json_error(a.error());
+      app = a.value().app;
+      args = std::move(a).value();
+    } else {
+      auto a = app_of(b, k, "define");
+      if (!a) return json_error(a.error());
+      app = a.value().name;
+    }
+    api::api_response res;
+    res.wait_timeout = offload_timeout;
+    res.deferred = [self = shared_from_this(), b, key = &k, app,
+                    args](api::api_response::reply_fn reply) {
+      auto rev = std::make_shared<std::optional<api_result<std::string>>>();
+      self->ctx_.offload([self, b, key, app, rev] { *rev = self->ensure_revision(*key, app, b); },
+                         [self, key, args, rev, reply] {
+                           if (!rev->value()) return reply(json_error(rev->value().error()));
+                           if (!args) return reply(json_ok(json::object()));
+                           auto r = self->start_deployment(*args, rev->value().value(), *key);
+                           reply(r ? json_ok(r.value()) : json_error(r.error()));
+                         });
+    };
+    return res;
   }
 
  private:
@@ -812,8 +862,12 @@ class codedeploy_api {
         return validation(fmt::format("{} is not supported by meshdeploy", unsupported));
       }
     }
-    if (auto style = get_object(b, "deploymentStyle"); style && style.value()) {
-      if (style.value()->value("deploymentType", "IN_PLACE") != "IN_PLACE") {
+    if (auto style = get_object(b, "deploymentStyle"); !style) {
+      return style.error();
+    } else if (style.value()) {
+      auto type = get_string(*style.value(), "deploymentType", false, 32);
+      if (!type) return type.error();
+      if (!type.value().empty() && type.value() != "IN_PLACE") {
         return api_error{400, "InvalidDeploymentStyleException", "only IN_PLACE deployments"};
       }
     }
@@ -1083,7 +1137,24 @@ class codedeploy_api {
 
   // ---- deployments ----------------------------------------------------------------------------
 
+  // What CreateDeployment asks for, checked, before its revision is resolved.
+  struct deployment_request {
+    std::string app;
+    std::string group;
+    std::string config;  // "" = the group's
+    bool ignore_stop_failures = false;
+    std::string file_exists_behavior;
+  };
+
   api_result<json> create_deployment(const json& b, const access_key& k) const {
+    auto args = deployment_request_of(b, k);
+    if (!args) return args.error();
+    auto rev = ensure_revision(k, args.value().app, b);
+    if (!rev) return rev.error();
+    return start_deployment(args.value(), rev.value(), k);
+  }
+
+  api_result<deployment_request> deployment_request_of(const json& b, const access_key& k) const {
     auto app = get_string(b, "applicationName", true, 100);
     if (!app) return app.error();
     auto group = get_string(b, "deploymentGroupName", true, 100);
@@ -1116,14 +1187,19 @@ class codedeploy_api {
           "autoRollbackConfiguration per deployment is not supported: set it on the deployment "
           "group");
     }
-    auto rev = ensure_revision(k, app.value(), b);
-    if (!rev) return rev.error();
+    return deployment_request{app.value(), group.value(), config.value(),
+                              ignore.value().value_or(false), fe.value()};
+  }
+
+  // Plans and submits the intent of a checked request for revision `rev` (on the io thread).
+  api_result<json> start_deployment(const deployment_request& args, const std::string& rev,
+                                    const access_key& k) const {
     const std::string id = deploy::new_deployment_id();
     api::api_request plan_req;
     plan_req.method = "GET";
     plan_req.target =
-        fmt::format("/v1/groups/{}/{}/plan?deployment={}&config={}", uri_encode(app.value(), false),
-                    uri_encode(group.value(), false), id, uri_encode(config.value(), false));
+        fmt::format("/v1/groups/{}/{}/plan?deployment={}&config={}", uri_encode(args.app, false),
+                    uri_encode(args.group, false), id, uri_encode(args.config, false));
     const api::api_response plan = ctx_.native(plan_req);
     if (plan.status != 200) {
       return from_native(plan, "DeploymentGroupDoesNotExistException", "");
@@ -1131,14 +1207,14 @@ class codedeploy_api {
     const json pj = json::parse(plan.body, nullptr, false);
     rec::intent_payload in;
     in.deployment_id = id;
-    in.app = app.value();
-    in.group = group.value();
-    in.revision = rev.value();
+    in.app = args.app;
+    in.group = args.group;
+    in.revision = rev;
     in.config = pj.value("deploymentConfig", "");
     in.targets = pj.value("targets", std::vector<std::string>{});
     in.max_out_of_service = pj.value("maxOutOfService", 0u);
-    in.ignore_stop_failures = ignore.value().value_or(false);
-    in.file_exists_behavior = fe.value();
+    in.ignore_stop_failures = args.ignore_stop_failures;
+    in.file_exists_behavior = args.file_exists_behavior;
     in.creator = k.operator_name;
     auto r =
         submit(k, in, "DeploymentGroupDoesNotExistException", "DeploymentAlreadyStartedException");

@@ -7,6 +7,7 @@
 #include "node/agent/host_state.h"
 #include "node/agent/journal.h"
 #include "node/api/record_routes.h"
+#include "node/aws/revision_source.h"
 #include "node/deploy/errc.h"
 #include "node/deploy/rollout/planning.h"
 #include "node/security/verifier.h"
@@ -19,6 +20,9 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <fstream>
+#include <functional>
+#include <optional>
 #include <thread>
 
 namespace meshdeploy::aws {
@@ -33,7 +37,8 @@ constexpr const char* reader_secret = "cmVhZGVyLXNlY3JldA==";
 
 class CodeDeployApiTest : public ::testing::Test {
  protected:
-  explicit CodeDeployApiTest(std::size_t page_size = default_page_size) {
+  // `offload`: an S3 API (objects_) and an offload that queues its work in queued_.
+  explicit CodeDeployApiTest(std::size_t page_size = default_page_size, bool offload = false) {
     auto families = deploy::registry::column_families();
     families.push_back(agent::journal::column_family);
     families.push_back(agent::host_state_store::column_family);
@@ -76,11 +81,18 @@ class CodeDeployApiTest : public ::testing::Test {
     keys_.add(access_key{reader_id, reader_secret, "auditor", reader_});
     EXPECT_EQ(submit(signers_.grant({"*:*"}, 1, &writer_)), 201u);
     EXPECT_EQ(submit(signers_.grant({"read:*"}, 1, &reader_)), 201u);
-    router_->add_route_handler(make_codedeploy_routes(
-        codedeploy_context{*reg_, *store_, keys_, nullptr, dir_ / "aws",
-                           [this](const api::api_request& r) { return router_->handle(r); }, "h1",
-                           [] { return test::wall_ms(); }, page_size},
-        false));
+    codedeploy_context ctx{
+        *reg_,        *store_,
+        keys_,        offload ? &objects_ : nullptr,
+        dir_ / "aws", [this](const api::api_request& r) { return router_->handle(r); },
+        "h1",         [] { return test::wall_ms(); },
+        page_size};
+    if (offload) {
+      ctx.offload = [this](std::function<void()> work, std::function<void()> then) {
+        queued_.emplace_back(std::move(work), std::move(then));
+      };
+    }
+    router_->add_route_handler(make_codedeploy_routes(std::move(ctx), false));
   }
 
   unsigned submit(const records::record& r) {
@@ -151,6 +163,8 @@ class CodeDeployApiTest : public ::testing::Test {
   }
 
   test::temp_dir dir_{"meshdeploy-aws-cd"};
+  object_store objects_{dir_ / "s3"};
+  std::vector<std::pair<std::function<void()>, std::function<void()>>> queued_;
   test::test_signers signers_;
   security::identity writer_ = security::generate_identity("ci");
   security::identity reader_ = security::generate_identity("auditor");
@@ -484,13 +498,69 @@ TEST_F(CodeDeployApiTest, MeshRevisionLocationsNameRegisteredRevisionsWithoutThe
   EXPECT_EQ(type(call("RegisterApplicationRevision",
                       {{"applicationName", "web"}, {"revision", mesh(key, "zip")}})),
             "InvalidBundleTypeException");
-  for (const std::string bad : {"api/" + revs[0].id + ".tar", "web/" + revs[0].id, "web/x.tar",
+  for (const std::string& bad :
+       std::vector<std::string>{"api/" + revs[0].id + ".tar", "web/" + revs[0].id, "web/x.tar",
                                 "web/" + revs[0].id.substr(1) + "G.tar", "web/.tar", ""}) {
     EXPECT_EQ(type(call("RegisterApplicationRevision",
                         {{"applicationName", "web"}, {"revision", mesh(bad)}})),
               bad.empty() ? "ValidationException" : "InvalidRevisionException")
         << bad;
   }
+}
+
+// With an offload (the node's pool): registering an S3 object runs in the offloaded work and the
+// answer comes after it, through api_response::deferred.
+class CodeDeployOffloadTest : public CodeDeployApiTest {
+ protected:
+  CodeDeployOffloadTest() : CodeDeployApiTest(default_page_size, true) {}
+};
+
+TEST_F(CodeDeployOffloadTest, S3RegistrationsRunInTheOffloadedWorkAndAnswerAfterIt) {
+  make_app_and_group();
+  auto tar = prepare_from_appspec("version: 0.0\nos: linux\n", "web", dir_ / "work");
+  ASSERT_TRUE(tar) << tar.error().message;
+  std::ifstream in(tar.value().file, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  ASSERT_TRUE(objects_.put("releases", "app.tar", bytes));
+  auto deployment = [](const std::string& group, const std::string& key) {
+    return json{{"applicationName", "web"},
+                {"deploymentGroupName", group},
+                {"revision",
+                 {{"revisionType", "S3"},
+                  {"s3Location", {{"bucket", "releases"}, {"key", key}, {"bundleType", "tar"}}}}}};
+  };
+
+  auto res = call("CreateDeployment", deployment("prod", "app.tar"));
+  ASSERT_TRUE(res.deferred) << res.status << " " << res.body;
+  std::optional<api::api_response> answer;
+  res.deferred([&](api::api_response r) { answer = std::move(r); });
+  EXPECT_FALSE(answer);
+  ASSERT_EQ(queued_.size(), 1u);
+  EXPECT_TRUE(reg_->list_revisions("web").value().empty());  // nothing hashed yet
+  queued_[0].first();  // the pool's part: the object becomes a revision
+  EXPECT_EQ(reg_->list_revisions("web").value().size(), 1u);
+  EXPECT_FALSE(answer);
+  queued_[0].second();  // back on the io thread: the deployment
+  ASSERT_TRUE(answer);
+  ASSERT_EQ(answer->status, 200u) << answer->body;
+  const std::string id = json::parse(answer->body)["deploymentId"];
+  EXPECT_TRUE(reg_->get_deployment(id));
+
+  // What needs no bytes is checked at once, without offloading.
+  auto no_group = call("CreateDeployment", deployment("nope", "app.tar"));
+  EXPECT_FALSE(no_group.deferred);
+  EXPECT_EQ(type(no_group), "DeploymentGroupDoesNotExistException");
+  // A missing object is answered after the offloaded work, naming this node.
+  auto missing =
+      call("RegisterApplicationRevision",
+           {{"applicationName", "web"}, {"revision", deployment("prod", "x.tar")["revision"]}});
+  ASSERT_TRUE(missing.deferred);
+  missing.deferred([&](api::api_response r) { answer = std::move(r); });
+  ASSERT_EQ(queued_.size(), 2u);
+  queued_[1].first();
+  queued_[1].second();
+  EXPECT_EQ(type(*answer), "RevisionDoesNotExistException");
+  EXPECT_NE(answer->body.find("node h1"), std::string::npos) << answer->body;
 }
 
 // Lists in pages of two: nextToken leads through every item once, and a token of another
