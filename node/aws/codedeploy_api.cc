@@ -129,6 +129,7 @@ class codedeploy_api : public std::enable_shared_from_this<codedeploy_api> {
     return json_ok(r.value());
   }
 
+ private:
   // Whether the request's revision is an S3 object of this node (bytes to copy and hash), as
   // far as its shape tells; a malformed one is left to the handler's own checks.
   static bool names_s3_object(const json& b) {
@@ -175,7 +176,6 @@ class codedeploy_api : public std::enable_shared_from_this<codedeploy_api> {
     return res;
   }
 
- private:
   api_result<const access_key*> authenticate(const api::api_request& req) const {
     const auto lookup = [this](const std::string& id) -> std::optional<std::string> {
       if (const access_key* k = ctx_.keys.find(id)) return k->secret;
