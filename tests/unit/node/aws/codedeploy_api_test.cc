@@ -307,6 +307,24 @@ TEST_F(CodeDeployApiTest, GroupsMapTagFiltersAndTagSetsOntoNodeTags) {
                                      {"currentDeploymentGroupName", "nope"},
                                      {"deploymentConfigName", "CodeDeployDefault.OneAtATime"}});
   EXPECT_EQ(type(upd_missing), "DeploymentGroupDoesNotExistException");
+  // The native route behind it: "replace" must be a boolean, and replaces only a live group.
+  records::group_payload next;
+  next.app = "web";
+  next.name = "prod";
+  next.selector = {{{"role", "web"}}};
+  next.config = "HalfAtATime";
+  auto native = [&](const json& extra, const records::payload& p, std::uint64_t version) {
+    json b = extra;
+    b["record"] = test::hex_of(signers_.sign(p, version, &writer_));
+    return router_->handle(api::api_request{"POST", "/v1/records", b.dump(), {}, {}}).status;
+  };
+  EXPECT_EQ(native({{"replace", "yes"}}, next, 3), 400u);
+  auto other = next;
+  other.name = "other";
+  EXPECT_EQ(native({{"replace", true}}, other, 1), 404u);
+  EXPECT_EQ(native(json::object(), next, 3), 409u);  // a create of a live group
+  EXPECT_EQ(native({{"replace", true}}, next, 3), 201u);
+  EXPECT_EQ(reg_->get_group("web", "prod").value().config, "HalfAtATime");
   EXPECT_EQ(
       call("DeleteDeploymentGroup", {{"applicationName", "web"}, {"deploymentGroupName", "zoned"}})
           .status,
