@@ -163,7 +163,16 @@ class record_routes {
     if (!r) return error_response(r.error());
     auto p = ctx_.check(r.value());
     if (!p) return error_response(p.error());
-    if (auto c = ctx_.reg.check_definition(p.value()); !c) return error_response(c.error());
+    const auto replace = body.value().find("replace");
+    if (replace != body.value().end() && !replace->is_boolean()) {
+      return bad_request("field 'replace' must be true or false");
+    }
+    const auto change = replace != body.value().end() && replace->get<bool>()
+                            ? deploy::registry::definition_change::replace
+                            : deploy::registry::definition_change::create_or_delete;
+    if (auto c = ctx_.reg.check_definition(p.value(), change); !c) {
+      return error_response(c.error());
+    }
     // A stop must name a deployment this node knows, and an intent a new one.
     if (const auto* s = std::get_if<rec::stop_payload>(&p.value())) {
       if (auto d = ctx_.reg.get_deployment(s->deployment_id); !d) return error_response(d.error());

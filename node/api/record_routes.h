@@ -1,6 +1,8 @@
 // The API routes that take signed records (docs/api.md "Signed requests"):
 //
-//   POST /v1/records                      {"record": HEX}  any operator or admin record
+//   POST /v1/records                      {"record": HEX}  any operator or admin record;
+//                                         {"record": HEX, "replace": true}: a group's new
+//                                         settings (registry::definition_change::replace)
 //   POST /v1/revisions?app=A&record=HEX   body = the bundle; HEX = its signed revision record
 //   GET  /v1/records/TYPE[?prefix=P]      the verified records of a type, payloads decoded
 //   GET  /v1/records/TYPE/KEY...          one record (404 when absent)

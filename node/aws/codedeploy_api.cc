@@ -1,6 +1,7 @@
 #include "node/aws/codedeploy_api.h"
 
 #include "node/aws/json_protocol.h"
+#include "node/aws/paging.h"
 #include "node/aws/revision_source.h"
 #include "node/aws/sigv4.h"
 #include "node/deploy/deployment_config.h"
@@ -29,17 +30,21 @@ namespace {
 
 constexpr std::size_t max_list_items = 100;
 
+// The bucket under which a node shows revisions it has no S3 location for (registered through
+// another node or the native CLI): s3://meshdeploy-revisions/APP/REVISION_ID.FORMAT. Every node
+// resolves such a location from the replicated revision record.
+constexpr std::string_view mesh_revisions_bucket = "meshdeploy-revisions";
+
 std::string find_header(const api::api_request& req, std::string_view name) {
   const std::string* v = api::find_header(req.headers, name);
   return v ? *v : std::string();
 }
 
-// The record that deletes group `g` of `app`: its current settings with `deleted` set.
-rec::group_payload group_tombstone(const std::string& app, const std::string& name,
-                                   const deploy::deployment_group& g) {
+// Group `g`'s current settings as a record payload.
+rec::group_payload group_payload_of(const deploy::deployment_group& g) {
   rec::group_payload p;
-  p.app = app;
-  p.name = name;
+  p.app = g.application;
+  p.name = g.name;
   for (const auto& set : g.tag_sets) {
     std::map<std::string, std::string> m;
     for (const auto& t : set) m[t.key] = t.value;
@@ -47,6 +52,12 @@ rec::group_payload group_tombstone(const std::string& app, const std::string& na
   }
   p.config = g.config;
   p.auto_rollback = g.auto_rollback;
+  return p;
+}
+
+// The record that deletes group `g`: its current settings with `deleted` set.
+rec::group_payload group_tombstone(const deploy::deployment_group& g) {
+  rec::group_payload p = group_payload_of(g);
   p.deleted = true;
   return p;
 }
@@ -83,7 +94,7 @@ api_error from_error(const error& e, std::string_view not_found, std::string_vie
   return from_native(api::error_response(e), not_found, exists);
 }
 
-class codedeploy_api {
+class codedeploy_api : public std::enable_shared_from_this<codedeploy_api> {
  public:
   explicit codedeploy_api(codedeploy_context ctx) : ctx_(std::move(ctx)) {}
 
@@ -109,12 +120,62 @@ class codedeploy_api {
     if (body.is_discarded() || !body.is_object()) {
       return json_error({400, "SerializationException", "the request body is not a JSON object"});
     }
+    if (ctx_.offload && (op == "CreateDeployment" || op == "RegisterApplicationRevision") &&
+        names_s3_object(body)) {
+      return offloaded(op, body, *key.value());
+    }
     auto r = dispatch(op, body, *key.value());
     if (!r) return json_error(r.error());
     return json_ok(r.value());
   }
 
  private:
+  // Whether the request's revision is an S3 object of this node (bytes to copy and hash), as
+  // far as its shape tells; a malformed one is left to the handler's own checks.
+  static bool names_s3_object(const json& b) {
+    const auto rv = b.find("revision");
+    if (rv == b.end() || !rv->is_object()) return false;
+    const auto type = rv->find("revisionType");
+    const auto s3 = rv->find("s3Location");
+    if (type == rv->end() || *type != "S3" || s3 == rv->end() || !s3->is_object()) return false;
+    const auto bucket = s3->find("bucket");
+    return bucket != s3->end() && bucket->is_string() && *bucket != mesh_revisions_bucket;
+  }
+
+  // CreateDeployment or RegisterApplicationRevision of an S3 object: the checks that need no
+  // bytes here, on the io thread; copying and hashing the object and uploading the revision
+  // (ensure_revision, which only uses thread-safe parts of the node) through ctx_.offload on a
+  // pool thread; planning and submitting the deployment back on the io thread. The answer is
+  // deferred until then (api_response::deferred).
+  api::api_response offloaded(const std::string& op, const json& b, const access_key& k) const {
+    std::optional<deployment_request> args;
+    std::string app;
+    if (op == "CreateDeployment") {
+      auto a = deployment_request_of(b, k);
+      if (!a) return json_error(a.error());
+      app = a.value().app;
+      args = std::move(a).value();
+    } else {
+      auto a = app_of(b, k, "define");
+      if (!a) return json_error(a.error());
+      app = a.value().name;
+    }
+    api::api_response res;
+    res.wait_timeout = offload_timeout;
+    res.deferred = [self = shared_from_this(), b, key = &k, app,
+                    args](api::api_response::reply_fn reply) {
+      auto rev = std::make_shared<std::optional<api_result<std::string>>>();
+      self->ctx_.offload([self, b, key, app, rev] { *rev = self->ensure_revision(*key, app, b); },
+                         [self, key, args, rev, reply] {
+                           if (!rev->value()) return reply(json_error(rev->value().error()));
+                           if (!args) return reply(json_ok(json::object()));
+                           auto r = self->start_deployment(*args, rev->value().value(), *key);
+                           reply(r ? json_ok(r.value()) : json_error(r.error()));
+                         });
+    };
+    return res;
+  }
+
   api_result<const access_key*> authenticate(const api::api_request& req) const {
     const auto lookup = [this](const std::string& id) -> std::optional<std::string> {
       if (const access_key* k = ctx_.keys.find(id)) return k->secret;
@@ -214,18 +275,32 @@ class codedeploy_api {
   }
 
   // Signs `p` as the key and submits it (POST /v1/records). Returns the native answer's body.
+  // With `replace`, a group's new settings (registry::definition_change::replace).
   api_result<json> submit(const access_key& k, const rec::payload& p, std::string_view not_found,
-                          std::string_view exists) const {
+                          std::string_view exists, bool replace = false) const {
     if (auto perm = security::required_permission(p)) {
       if (auto a = require(k, perm->action, perm->resource); !a) return a.error();
     }
     api::api_request req;
     req.method = "POST";
     req.target = "/v1/records";
-    req.body = json{{"record", record_hex(sign_as(k, p))}}.dump();
+    json body{{"record", record_hex(sign_as(k, p))}};
+    if (replace) body["replace"] = true;
+    req.body = body.dump();
     const api::api_response r = ctx_.native(req);
     if (r.status >= 300) return from_native(r, not_found, exists);
     return json::parse(r.body, nullptr, false);
+  }
+
+  // `out` with `field` set to the page of `items` that the request's nextToken asks for, and a
+  // nextToken when more follow (node/aws/paging.h).
+  api_result<json> paged(std::string_view operation, const json& b, std::vector<page_item> items,
+                         const char* field, json out = json::object()) const {
+    auto p = paginate(operation, b, std::move(items), ctx_.page_size);
+    if (!p) return p.error();
+    out[field] = std::move(p.value().items);
+    if (!p.value().next_token.empty()) out["nextToken"] = std::move(p.value().next_token);
+    return out;
   }
 
   // ---- revisions ------------------------------------------------------------------------------
@@ -254,7 +329,7 @@ class codedeploy_api {
     }
     return json{{"revisionType", "S3"},
                 {"s3Location",
-                 {{"bucket", "meshdeploy-revisions"},
+                 {{"bucket", mesh_revisions_bucket},
                   {"key", fmt::format("{}/{}.{}", app, id, format)},
                   {"bundleType", format == "tgz" ? "tgz" : format}}}};
   }
@@ -291,11 +366,23 @@ class codedeploy_api {
       if (auto v = get_string(*s3.value(), "version", false, 1024); v && !v.value().empty()) {
         return validation("revision.s3Location.version: object versions are not supported");
       }
+      if (bucket.value() == mesh_revisions_bucket) {
+        return registered_revision(app, key.value(), bundle.value());
+      }
       if (ctx_.objects == nullptr) {
         return api_error{400, "InvalidRevisionException",
                          "this node serves no S3 API (--s3-api), so it holds no S3 objects"};
       }
       prepared = prepare_from_object(*ctx_.objects, bucket.value(), key.value(), app, work);
+      if (!prepared && prepared.error().code == deploy::errc::not_found) {
+        return api_error{
+            400, "RevisionDoesNotExistException",
+            fmt::format("s3://{}/{} is not an object of node {}: S3 objects stay on the node "
+                        "whose --s3-api received them. Send this request to that node, or name a "
+                        "revision the mesh already holds as s3://{}/{}/REVISION_ID.FORMAT "
+                        "(list-application-revisions on any node shows them)",
+                        bucket.value(), key.value(), ctx_.node_name, mesh_revisions_bucket, app)};
+      }
       if (prepared && !bundle.value().empty() &&
           prepared.value().payload.format != bundle.value()) {
         const std::string got = prepared.value().payload.format;
@@ -354,6 +441,41 @@ class codedeploy_api {
     }
     remember_location(app, rev.id, loc);
     return rev.id;
+  }
+
+  // A revision the mesh holds, named s3://meshdeploy-revisions/APP/REVISION_ID.FORMAT (as
+  // location_of shows it): answered from the replicated revision record on any node, without
+  // the bytes (hosts fetch the bundle from the swarm). Returns the revision id.
+  api_result<std::string> registered_revision(const std::string& app, const std::string& key,
+                                              const std::string& bundle) const {
+    const std::string prefix = app + "/";
+    const auto dot = key.rfind('.');
+    const std::string id =
+        key.starts_with(prefix) && dot != std::string::npos && dot > prefix.size()
+            ? key.substr(prefix.size(), dot - prefix.size())
+            : std::string();
+    const bool hex_id = id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) {
+                          return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                        });
+    if (!hex_id) {
+      return api_error{400, "InvalidRevisionException",
+                       fmt::format("s3://{}/{}: keys in this bucket are {}REVISION_ID.FORMAT "
+                                   "(a 64-digit hex revision id of this application)",
+                                   mesh_revisions_bucket, key, prefix)};
+    }
+    const std::string format = key.substr(dot + 1);
+    auto info = ctx_.reg.get_revision(app, id);
+    if (!info || info.value().format != format) {
+      return api_error{400, "RevisionDoesNotExistException",
+                       fmt::format("no {} revision {} of application '{}' is registered in the "
+                                   "mesh",
+                                   format, id, app)};
+    }
+    if (!bundle.empty() && bundle != format) {
+      return api_error{400, "InvalidBundleTypeException",
+                       fmt::format("revision {} is a {} bundle, not {}", id, format, bundle)};
+    }
+    return id;
   }
 
   // ---- shapes ---------------------------------------------------------------------------------
@@ -578,14 +700,14 @@ class codedeploy_api {
     return json{{"applicationsInfo", out}};
   }
 
-  api_result<json> list_applications(const json&, const access_key& k) const {
+  api_result<json> list_applications(const json& b, const access_key& k) const {
     auto apps = ctx_.reg.list_apps();
     if (!apps) return from_error(apps.error(), "ApplicationDoesNotExistException", "");
-    json names = json::array();
+    std::vector<page_item> names;
     for (const auto& a : apps.value()) {
-      if (allows(k, "read", "app/" + a.name)) names.push_back(a.name);
+      if (allows(k, "read", "app/" + a.name)) names.push_back({a.name, a.name});
     }
-    return json{{"applications", names}};
+    return paged("ListApplications", b, std::move(names), "applications");
   }
 
   api_result<json> delete_application(const json& b, const access_key& k) const {
@@ -740,8 +862,12 @@ class codedeploy_api {
         return validation(fmt::format("{} is not supported by meshdeploy", unsupported));
       }
     }
-    if (auto style = get_object(b, "deploymentStyle"); style && style.value()) {
-      if (style.value()->value("deploymentType", "IN_PLACE") != "IN_PLACE") {
+    if (auto style = get_object(b, "deploymentStyle"); !style) {
+      return style.error();
+    } else if (style.value()) {
+      auto type = get_string(*style.value(), "deploymentType", false, 32);
+      if (!type) return type.error();
+      if (!type.value().empty() && type.value() != "IN_PLACE") {
         return api_error{400, "InvalidDeploymentStyleException", "only IN_PLACE deployments"};
       }
     }
@@ -787,9 +913,10 @@ class codedeploy_api {
     if (!app) return app.error();
     auto groups = ctx_.reg.list_groups(app.value().name);
     if (!groups) return from_error(groups.error(), "ApplicationDoesNotExistException", "");
-    json names = json::array();
-    for (const auto& g : groups.value()) names.push_back(g.name);
-    return json{{"applicationName", app.value().name}, {"deploymentGroups", names}};
+    std::vector<page_item> names;
+    for (const auto& g : groups.value()) names.push_back({g.name, g.name});
+    return paged("ListDeploymentGroups", b, std::move(names), "deploymentGroups",
+                 json{{"applicationName", app.value().name}});
   }
 
   api_result<json> update_deployment_group(const json& b, const access_key& k) const {
@@ -810,14 +937,7 @@ class codedeploy_api {
     if (!sel) return sel.error();
     auto rollback = read_auto_rollback(b);
     if (!rollback) return rollback.error();
-    rec::group_payload p;
-    p.app = app.value();
-    p.name = name.value();
-    for (const auto& set : g.value().tag_sets) {
-      std::map<std::string, std::string> m;
-      for (const auto& t : set) m[t.key] = t.value;
-      p.selector.push_back(std::move(m));
-    }
+    rec::group_payload p = group_payload_of(g.value());
     if (sel.value()) {
       if (sel.value()->empty()) {
         return api_error{400, "InvalidTagException", "the tag filters select no tags"};
@@ -826,15 +946,10 @@ class codedeploy_api {
     }
     p.config = config.value().empty() ? g.value().config : config.value();
     p.auto_rollback = rollback.value().value_or(g.value().auto_rollback);
-    // The registry accepts a group record only as a create or a delete (the native API has no
-    // update), so an update is a delete followed by a create of the new settings: two newer
-    // versions of the same record key, the newest wins on every node.
-    auto d =
-        submit(k, group_tombstone(app.value(), name.value(), g.value()),
-               "DeploymentGroupDoesNotExistException", "DeploymentGroupAlreadyExistsException");
-    if (!d) return d.error();
+    // One record: the next version of the group's key with the new settings, which replaces
+    // the old definition on every node (docs/aws-compatibility.md, "Concurrent updates").
     auto r = submit(k, p, "DeploymentGroupDoesNotExistException",
-                    "DeploymentGroupAlreadyExistsException");
+                    "DeploymentGroupAlreadyExistsException", /*replace=*/true);
     if (!r) return r.error();
     return json{{"hooksNotCleanedUp", json::array()}};
   }
@@ -846,9 +961,8 @@ class codedeploy_api {
     if (!name) return name.error();
     auto g = group_of(app.value(), name.value(), k);
     if (!g) return g.error();
-    auto r =
-        submit(k, group_tombstone(app.value(), name.value(), g.value()),
-               "DeploymentGroupDoesNotExistException", "DeploymentGroupAlreadyExistsException");
+    auto r = submit(k, group_tombstone(g.value()), "DeploymentGroupDoesNotExistException",
+                    "DeploymentGroupAlreadyExistsException");
     if (!r) return r.error();
     return json{{"hooksNotCleanedUp", json::array()}};
   }
@@ -912,15 +1026,16 @@ class codedeploy_api {
     return json{{"deploymentConfigInfo", config_info(c.value())}};
   }
 
-  api_result<json> list_deployment_configs(const json&, const access_key& k) const {
+  api_result<json> list_deployment_configs(const json& b, const access_key& k) const {
     auto all = ctx_.reg.list_configs();
     if (!all) return from_error(all.error(), "DeploymentConfigDoesNotExistException", "");
-    json names = json::array();
+    std::vector<page_item> names;
     for (const auto& c : all.value()) {
-      if (c.builtin || allows(k, "read", "config/" + c.name))
-        names.push_back(aws_config_name(c.name));
+      if (c.builtin || allows(k, "read", "config/" + c.name)) {
+        names.push_back({aws_config_name(c.name), aws_config_name(c.name)});
+      }
     }
-    return json{{"deploymentConfigsList", names}};
+    return paged("ListDeploymentConfigs", b, std::move(names), "deploymentConfigsList");
   }
 
   api_result<json> delete_deployment_config(const json& b, const access_key& k) const {
@@ -958,9 +1073,12 @@ class codedeploy_api {
     if (!app) return app.error();
     auto revs = ctx_.reg.list_revisions(app.value().name);
     if (!revs) return from_error(revs.error(), "ApplicationDoesNotExistException", "");
-    json out = json::array();
-    for (const auto& r : revs.value()) out.push_back(location_of(r.application, r.id, r.format));
-    return json{{"revisions", out}};
+    std::vector<page_item> out;
+    for (const auto& r : revs.value()) {
+      out.push_back(
+          {newest_first_key(r.register_time, r.id), location_of(r.application, r.id, r.format)});
+    }
+    return paged("ListApplicationRevisions", b, std::move(out), "revisions");
   }
 
   api_result<json> get_application_revision(const json& b, const access_key& k) const {
@@ -976,6 +1094,22 @@ class codedeploy_api {
     if (!revs) return from_error(revs.error(), "ApplicationDoesNotExistException", "");
     for (const auto& r : revs.value()) {
       if (location_of(r.application, r.id, r.format) == *rv.value()) id = r.id;
+    }
+    if (id.empty()) {  // s3://meshdeploy-revisions/APP/ID.FORMAT names it on any node
+      auto s3 = get_object(*rv.value(), "s3Location");
+      if (!s3) return s3.error();
+      auto bucket = s3.value() ? get_string(*s3.value(), "bucket", false, 63)
+                               : api_result<std::string>(std::string());
+      if (!bucket) return bucket.error();
+      if (bucket.value() == mesh_revisions_bucket) {
+        auto key = get_string(*s3.value(), "key", true, max_key_bytes);
+        if (!key) return key.error();
+        auto bundle = get_string(*s3.value(), "bundleType", false, 16);
+        if (!bundle) return bundle.error();
+        auto known = registered_revision(app.value().name, key.value(), bundle.value());
+        if (!known) return known.error();
+        id = known.value();
+      }
     }
     if (id.empty()) {
       return api_error{400, "RevisionDoesNotExistException",
@@ -1003,7 +1137,24 @@ class codedeploy_api {
 
   // ---- deployments ----------------------------------------------------------------------------
 
+  // What CreateDeployment asks for, checked, before its revision is resolved.
+  struct deployment_request {
+    std::string app;
+    std::string group;
+    std::string config;  // "" = the group's
+    bool ignore_stop_failures = false;
+    std::string file_exists_behavior;
+  };
+
   api_result<json> create_deployment(const json& b, const access_key& k) const {
+    auto args = deployment_request_of(b, k);
+    if (!args) return args.error();
+    auto rev = ensure_revision(k, args.value().app, b);
+    if (!rev) return rev.error();
+    return start_deployment(args.value(), rev.value(), k);
+  }
+
+  api_result<deployment_request> deployment_request_of(const json& b, const access_key& k) const {
     auto app = get_string(b, "applicationName", true, 100);
     if (!app) return app.error();
     auto group = get_string(b, "deploymentGroupName", true, 100);
@@ -1036,14 +1187,19 @@ class codedeploy_api {
           "autoRollbackConfiguration per deployment is not supported: set it on the deployment "
           "group");
     }
-    auto rev = ensure_revision(k, app.value(), b);
-    if (!rev) return rev.error();
+    return deployment_request{app.value(), group.value(), config.value(),
+                              ignore.value().value_or(false), fe.value()};
+  }
+
+  // Plans and submits the intent of a checked request for revision `rev` (on the io thread).
+  api_result<json> start_deployment(const deployment_request& args, const std::string& rev,
+                                    const access_key& k) const {
     const std::string id = deploy::new_deployment_id();
     api::api_request plan_req;
     plan_req.method = "GET";
     plan_req.target =
-        fmt::format("/v1/groups/{}/{}/plan?deployment={}&config={}", uri_encode(app.value(), false),
-                    uri_encode(group.value(), false), id, uri_encode(config.value(), false));
+        fmt::format("/v1/groups/{}/{}/plan?deployment={}&config={}", uri_encode(args.app, false),
+                    uri_encode(args.group, false), id, uri_encode(args.config, false));
     const api::api_response plan = ctx_.native(plan_req);
     if (plan.status != 200) {
       return from_native(plan, "DeploymentGroupDoesNotExistException", "");
@@ -1051,15 +1207,15 @@ class codedeploy_api {
     const json pj = json::parse(plan.body, nullptr, false);
     rec::intent_payload in;
     in.deployment_id = id;
-    in.app = app.value();
-    in.group = group.value();
-    in.revision = rev.value();
+    in.app = args.app;
+    in.group = args.group;
+    in.revision = rev;
     in.config = pj.value("deploymentConfig", "");
     in.targets = pj.value("targets", std::vector<std::string>{});
     in.electorate = pj.value("electorate", std::vector<std::string>{});
     in.max_out_of_service = pj.value("maxOutOfService", 0u);
-    in.ignore_stop_failures = ignore.value().value_or(false);
-    in.file_exists_behavior = fe.value();
+    in.ignore_stop_failures = args.ignore_stop_failures;
+    in.file_exists_behavior = args.file_exists_behavior;
     in.creator = k.operator_name;
     auto r =
         submit(k, in, "DeploymentGroupDoesNotExistException", "DeploymentAlreadyStartedException");
@@ -1124,7 +1280,7 @@ class codedeploy_api {
     }
     auto list = ctx_.reg.list_deployments(app.value(), group.value());
     if (!list) return from_error(list.error(), "DeploymentDoesNotExistException", "");
-    json ids = json::array();
+    std::vector<page_item> ids;
     for (const auto& d : list.value()) {
       if (!allows(k, "read", "app/" + d.application + "/" + d.group)) continue;
       const std::string st(deploy::to_string(d.status));
@@ -1133,9 +1289,9 @@ class codedeploy_api {
         continue;
       }
       if ((start && d.create_time < start) || (end && d.create_time > end)) continue;
-      ids.push_back(d.id);
+      ids.push_back({newest_first_key(d.create_time, d.id), d.id});
     }
-    return json{{"deployments", ids}};
+    return paged("ListDeployments", b, std::move(ids), "deployments");
   }
 
   api_result<json> stop_deployment(const json& b, const access_key& k) const {
@@ -1163,16 +1319,18 @@ class codedeploy_api {
     if (!d) return d.error();
     auto filter = get_strings(b, "instanceStatusFilter", false, 10);
     if (!filter) return filter.error();
-    json out = json::array();
-    for (const auto& h : d.value().hosts) {
+    // Keyed by the position in the target list, which a deployment never changes.
+    std::vector<page_item> out;
+    for (std::size_t i = 0; i < d.value().hosts.size(); ++i) {
+      const auto& h = d.value().hosts[i];
       const std::string st(deploy::to_string(h.status));
       if (!filter.value().empty() &&
           std::find(filter.value().begin(), filter.value().end(), st) == filter.value().end()) {
         continue;
       }
-      out.push_back(h.host);
+      out.push_back({fmt::format("{:08}", i), h.host});
     }
-    return json{{"instancesList", out}};
+    return paged("ListDeploymentInstances", b, std::move(out), "instancesList");
   }
 
   api_result<const deploy::host_progress*> host_of(const deploy::deployment_record& d,
@@ -1217,9 +1375,11 @@ class codedeploy_api {
   api_result<json> list_deployment_targets(const json& b, const access_key& k) const {
     auto d = deployment_arg(b, k);
     if (!d) return d.error();
-    json out = json::array();
-    for (const auto& h : d.value().hosts) out.push_back(h.host);
-    return json{{"targetIds", out}};
+    std::vector<page_item> out;
+    for (std::size_t i = 0; i < d.value().hosts.size(); ++i) {
+      out.push_back({fmt::format("{:08}", i), d.value().hosts[i].host});
+    }
+    return paged("ListDeploymentTargets", b, std::move(out), "targetIds");
   }
 
   api_result<json> batch_get_deployment_targets(const json& b, const access_key& k) const {

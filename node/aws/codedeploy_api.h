@@ -10,15 +10,18 @@
 // passes (signature, grant, CodeDeploy's create rules) and replicate like any record.
 //
 // Threading: call on the node's io thread (writes of deployments read the mesh deployer's
-// state there, like the native record routes).
+// state there, like the native record routes). With `offload` set, the copying and hashing of
+// an S3 object that becomes a revision runs where `offload` puts it (the node's pool).
 #pragma once
 
 #include "node/api/router.h"
 #include "node/aws/access_keys.h"
 #include "node/aws/object_store.h"
+#include "node/aws/paging.h"
 #include "node/deploy/registry.h"
 #include "node/records/store.h"
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -27,6 +30,8 @@
 namespace meshdeploy::aws {
 
 inline constexpr std::string_view codedeploy_target_prefix = "CodeDeploy_20141006.";
+// How long an offloaded registration may take before the server answers 504 (it goes on).
+inline constexpr std::chrono::minutes offload_timeout{10};
 
 struct codedeploy_context {
   deploy::registry& reg;
@@ -41,6 +46,13 @@ struct codedeploy_context {
   std::string node_name;
   // Wall clock, milliseconds since the epoch (SigV4 skew, record times).
   std::function<std::int64_t()> now_ms;
+  // Items per page of the List* operations (node/aws/paging.h); tests use small pages.
+  std::size_t page_size = default_page_size;
+  // Runs `work` on a thread that may block, then `then` on the io thread. The front end gives
+  // the node's pool: registering an S3 object as a revision (copying and hashing it, seconds for
+  // a large bundle) happens there, and the answer is deferred until it is done. Empty: the
+  // work runs on the calling thread (tests).
+  std::function<void(std::function<void()> work, std::function<void()> then)> offload;
 };
 
 // The route handler: answers requests that carry an X-Amz-Target header (nullopt for others,

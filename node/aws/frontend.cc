@@ -5,6 +5,7 @@
 #include "node/deploy/errc.h"
 #include "node/deploy/status.h"
 
+#include <boost/asio/post.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -90,6 +91,13 @@ result<void> frontend::start() {
   const auto native = [&r = m.native](const api::api_request& req) { return r.handle(req); };
   codedeploy_context ctx{m.reg,  m.store, m.keys, m.objects.get(), dir, native, m.options.node_name,
                          wall_ms};
+  ctx.offload = [&io = m.io, &pool = m.pool](std::function<void()> work,
+                                             std::function<void()> then) {
+    boost::asio::post(pool, [&io, work = std::move(work), then = std::move(then)] {
+      work();
+      boost::asio::post(io, then);
+    });
+  };
   m.native.add_route_handler(make_codedeploy_routes(ctx, false));
   if (!m.options.aws_api.empty()) {
     m.aws_router = std::make_unique<api::router>(m.reg, m.deployer, m.info);

@@ -308,8 +308,18 @@ result<bool> live(const records::store& rs, records::record_type t, const std::s
 
 }  // namespace
 
-result<void> registry::check_definition(const records::payload& payload) const {
+result<void> registry::check_definition(const records::payload& payload,
+                                        definition_change change) const {
   using records::record_type;
+  const bool replace = change == definition_change::replace;
+  if (replace) {
+    const auto* g = std::get_if<records::group_payload>(&payload);
+    if (g == nullptr || g->deleted) {
+      return make_error(errc::invalid_argument,
+                        "only a deployment group's settings can be replaced (not a delete, and "
+                        "no other record type)");
+    }
+  }
   if (const auto* a = std::get_if<records::application_payload>(&payload)) {
     MESH_CHECK(validate_name("application", a->name));
     MESH_TRY(bool exists,
@@ -351,6 +361,10 @@ result<void> registry::check_definition(const records::payload& payload) const {
     }
     MESH_TRY(bool exists,
              live<records::group_payload>(records_, record_type::group, g->app + "/" + g->name));
+    if (replace) {
+      if (!exists) MESH_CHECK(get_group(g->app, g->name));  // not_found with its message
+      return ok();
+    }
     if (exists) {
       return make_error(
           errc::already_exists,

@@ -94,13 +94,25 @@ class registry {
   // Newest first.
   result<std::vector<revision_info>> list_revisions(const std::string& app) const;
 
+  // What a submitted definition means to do. A record is the same either way (a newer version
+  // of its key, which replaces the stored one on every node: records::supersedes); only the
+  // submit-time check differs.
+  enum class definition_change {
+    create_or_delete,  // the payload's `deleted` says which
+    replace,           // a new definition of a deployment group that exists (UpdateDeploymentGroup)
+  };
+
   // The checks an operator's definition must pass at the node it is submitted through, beyond
   // the record schema the verifier checks (CodeDeploy's create semantics): valid names; create
   // of something that exists -> already_exists; a group's application and config exist and it
   // has at least one non-empty tag set; an application is deleted only without groups; a
-  // revision's application exists and its bundle is held here (store_bundle first).
-  // Payload types that are not definitions pass. Errors: node/deploy errc.
-  result<void> check_definition(const records::payload& p) const;
+  // revision's application exists and its bundle is held here (store_bundle first). A replace
+  // is only for a group payload that is not a delete, of a group that exists (not_found
+  // otherwise), with the same checks as its create. Payload types that are not definitions
+  // pass. Errors: node/deploy errc.
+  result<void> check_definition(
+      const records::payload& p,
+      definition_change change = definition_change::create_or_delete) const;
 
   // Checks that `file` cuts into the piece manifest the signed record names (rev.manifest; ""
   // passes), so peers will accept its pieces. Uploads need it; a bundle the swarm assembled was

@@ -97,7 +97,8 @@ result<std::vector<std::uint8_t>> from_hex(std::string_view hex);
 result<public_key> public_key_from_hex(std::string_view hex);
 
 // Which of two records under the same (type, key) wins: higher version, then (for equal
-// versions, which only a misbehaving writer produces) the lower hash. Deterministic, so every
+// versions: two writers that changed the same definition at once through different nodes, each
+// signing the stored version + 1, or a misbehaving writer) the lower hash. Deterministic, so every
 // node keeps the same one whatever the arrival order (commutative, associative, idempotent).
 // REQUIRES: a.type == b.type && a.key == b.key.
 bool supersedes(const record& a, const record& b);

@@ -1,16 +1,20 @@
-// End-to-end with the real aws CLI (Debian's awscli, /usr/bin/aws; scripts/setup installs it):
-// a `meshdeploy node run` process serving the CodeDeploy API on its API port and the S3 subset
-// on --s3-api, driven by `aws s3 cp` and `aws deploy ...` exactly as a CI pipeline would, with
-// only the endpoint URL changed. Nothing in ~ is read or written (HOME and the aws config files
-// point into the temp dir). docs/aws-compatibility.md.
+// End-to-end with the real aws CLI (Debian's awscli, /usr/bin/aws; scripts/setup installs it)
+// against a real cluster: three `meshdeploy node run` processes on loopback, each serving the
+// CodeDeploy API on its API port and the S3 subset on --s3-api, driven by `aws s3 cp` and
+// `aws deploy ...` exactly as a CI pipeline would, with only the endpoint URL changed. Writes go
+// through one node and are read, waited for and stopped through the others. Nothing in ~ is
+// read or written (HOME and the aws config files point into the temp dir).
+// docs/aws-compatibility.md.
 #include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 namespace meshdeploy::test {
@@ -21,6 +25,8 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 constexpr const char* aws_binary = "/usr/bin/aws";
+constexpr int kNodes = 3;
+constexpr int A = 0, B = 1, C = 2;
 
 std::string read_all(const fs::path& p) {
   std::ifstream in(p);
@@ -35,38 +41,82 @@ void write_file(const fs::path& p, const std::string& text, fs::perms mode = fs:
   fs::permissions(p, mode);
 }
 
+std::string node_name(int i) { return std::string("aws-") + static_cast<char>('a' + i); }
+
 class AwsCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (!fs::exists(aws_binary)) {
       GTEST_SKIP() << aws_binary << " is missing (Debian's awscli; scripts/setup installs it)";
     }
-    // A node without the AWS API creates the access keys (an admin-signed grant each), then
-    // restarts with them.
-    node_ = std::make_unique<node_process>("aws-1", dir_ / "data", dir_ / "root",
-                                           std::vector<std::string>{"role=web"});
-    ASSERT_FALSE(node_->api().empty()) << read_all(node_->log_path());
-    const fs::path admin = node_->cluster_dir() / "admin.key";
-    writer_ = create_key(admin, "ci", {"*:*"});
-    reader_ = create_key(admin, "auditor", {"read:*"});
+    // Node A without the AWS API creates the access keys (an admin-signed grant each, which
+    // spreads to the nodes that join later), then restarts with them; B and C join it.
+    auto first = std::make_unique<node_process>(node_name(A), data(A), root(A),
+                                                std::vector<std::string>{"role=web"});
+    ASSERT_FALSE(first->api().empty()) << read_all(first->log_path());
+    const fs::path admin = first->cluster_dir() / "admin.key";
+    writer_ = create_key(*first, admin, "ci", {"*:*"});
+    reader_ = create_key(*first, admin, "auditor", {"read:*"});
     ASSERT_FALSE(writer_.first.empty());
     ASSERT_FALSE(reader_.first.empty());
-    node_->stop();
-    node_.reset();
-    node_ = std::make_unique<node_process>(
-        "aws-1", dir_ / "data", dir_ / "root", std::vector<std::string>{"role=web"},
-        std::vector<std::string>{"--aws-credentials", (dir_ / "creds.json").string(), "--s3-api",
-                                 "127.0.0.1:0"});
-    ASSERT_FALSE(node_->api().empty()) << read_all(node_->log_path());
-    s3_ = read_all(dir_ / "data" / "s3-api.addr");
-    ASSERT_FALSE(s3_.empty());
+    first->stop();
+    first.reset();
+    for (int i = 0; i < node_count(); ++i) {
+      std::vector<std::string> args = {"--aws-credentials", (dir_ / "creds.json").string(),
+                                       "--s3-api",          "127.0.0.1:0",
+                                       "--gossip-profile",  "local"};
+      if (i > 0) {
+        const std::string seed = read_all(data(A) / "gossip.addr");
+        args.push_back("--join");
+        args.push_back(seed.substr(0, seed.find('\n')));
+      }
+      nodes_.push_back(std::make_unique<node_process>(node_name(i), data(i), root(i),
+                                                      std::vector<std::string>{"role=web"}, args));
+      ASSERT_FALSE(nodes_.back()->api().empty()) << read_all(nodes_.back()->log_path());
+      s3_.push_back(read_all(data(i) / "s3-api.addr"));
+      ASSERT_FALSE(s3_.back().empty());
+    }
     write_file(dir_ / "home" / "aws-config", "");
     write_file(dir_ / "home" / "aws-credentials", "");
+    // Every node sees every other alive (bounded: the local gossip profile's anti-entropy
+    // reaches a late joiner within seconds).
+    for (int i = 0; i < node_count(); ++i) {
+      ASSERT_TRUE(eventually(30s,
+                             [&] {
+                               const json m = json::parse(
+                                   nodes_[i]->cli({"members", "-o", "json"}).out, nullptr, false);
+                               int alive = 0;
+                               if (m.is_object() && m["members"].is_array()) {
+                                 for (const auto& x : m["members"])
+                                   alive += x.value("status", "") == "alive";
+                               }
+                               return alive == node_count();
+                             }))
+          << node_name(i) << " does not see all nodes alive";
+    }
   }
 
-  void TearDown() override { node_.reset(); }
+  void TearDown() override { nodes_.clear(); }
 
-  std::pair<std::string, std::string> create_key(const fs::path& admin, const std::string& name,
+  // How many nodes SetUp starts (aws-a, aws-b, ...).
+  virtual int node_count() const { return kNodes; }
+
+  fs::path data(int i) const { return dir_ / (node_name(i) + "-data"); }
+  fs::path root(int i) const { return dir_ / (node_name(i) + "-root"); }
+
+  // Polls `done` every 250 ms for at most `limit` (and at most 400 times).
+  static bool eventually(std::chrono::milliseconds limit, const std::function<bool()>& done) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    for (int i = 0; i < 400; ++i) {
+      if (done()) return true;
+      if (std::chrono::steady_clock::now() >= end) return false;
+      std::this_thread::sleep_for(250ms);
+    }
+    return false;
+  }
+
+  std::pair<std::string, std::string> create_key(const node_process& via, const fs::path& admin,
+                                                 const std::string& name,
                                                  std::vector<std::string> allow) {
     std::vector<std::string> args = {
         "access-key", "create", "--admin-key", admin.string(),
@@ -76,14 +126,15 @@ class AwsCliTest : public ::testing::Test {
       args.push_back("--allow");
       args.push_back(a);
     }
-    auto r = node_->cli_as("", args);
+    auto r = via.cli_as("", args);
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     const json j = json::parse(r.out, nullptr, false);
     if (!j.is_object()) return {};
     return {j.value("accessKeyId", ""), j.value("secretAccessKey", "")};
   }
 
-  command_result aws(std::vector<std::string> args,
+  // Runs the aws CLI against node `via` (its API port, or its --s3-api for `aws s3`).
+  command_result aws(int via, std::vector<std::string> args,
                      const std::pair<std::string, std::string>* key = nullptr,
                      std::chrono::milliseconds timeout = 120s) {
     if (key == nullptr) key = &writer_;
@@ -104,14 +155,14 @@ class AwsCliTest : public ::testing::Test {
         aws_binary};
     for (auto& a : args) argv.push_back(std::move(a));
     argv.push_back("--endpoint-url");
-    argv.push_back("http://" + (s3 ? s3_ : node_->api()));
+    argv.push_back("http://" + (s3 ? s3_[via] : nodes_[via]->api()));
     return run_command(argv, {}, timeout);
   }
 
-  json aws_json(std::vector<std::string> args) {
+  json aws_json(int via, std::vector<std::string> args) {
     args.push_back("--output");
     args.push_back("json");
-    auto r = aws(std::move(args));
+    auto r = aws(via, std::move(args));
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     return json::parse(r.out.empty() ? std::string("{}") : r.out, nullptr, false);
   }
@@ -134,121 +185,217 @@ class AwsCliTest : public ::testing::Test {
     return zip;
   }
 
-  std::string deploy(const std::string& key) {
-    const json d = aws_json({"deploy", "create-deployment", "--application-name", "web",
-                             "--deployment-group-name", "prod", "--s3-location",
-                             "bucket=releases,key=" + key + ",bundleType=zip"});
+  std::string deploy(int via, const std::string& bucket, const std::string& key) {
+    const json d = aws_json(
+        via, {"deploy", "create-deployment", "--application-name", "web", "--deployment-group-name",
+              "prod", "--s3-location", "bucket=" + bucket + ",key=" + key + ",bundleType=zip"});
     return d.value("deploymentId", "");
   }
 
-  // Polls get-deployment until the status is one of `want` (at most `limit`).
-  std::string wait_status(const std::string& id, std::vector<std::string> want,
-                          std::chrono::seconds limit = 90s) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    std::string st;
-    for (int i = 0; i < 200 && std::chrono::steady_clock::now() < end; ++i) {
-      st = aws_json({"deploy", "get-deployment", "--deployment-id", id})["deploymentInfo"].value(
-          "status", "");
-      if (std::find(want.begin(), want.end(), st) != want.end()) return st;
-      std::this_thread::sleep_for(500ms);
-    }
-    return st;
+  // get-deployment's deploymentInfo through `via` once `done` holds (at most `limit`); the
+  // last one read otherwise ({} while the node does not know the deployment).
+  json info_until(int via, const std::string& id, const std::function<bool(const json&)>& done,
+                  std::chrono::seconds limit = 60s) {
+    json info;
+    eventually(limit, [&] {
+      auto r = aws(via, {"deploy", "get-deployment", "--deployment-id", id, "--output", "json"});
+      const json j = json::parse(r.out.empty() ? std::string("{}") : r.out, nullptr, false);
+      info = j.is_object() && j.contains("deploymentInfo") ? j["deploymentInfo"] : json::object();
+      return !info.empty() && done(info);
+    });
+    return info;
+  }
+
+  static std::function<bool(const json&)> status_in(std::vector<std::string> want) {
+    return [want](const json& i) {
+      return std::find(want.begin(), want.end(), i.value("status", "")) != want.end();
+    };
+  }
+
+  // The AfterInstall event of `host` in deployment `id`, read through `via`, once it has
+  // `status` (at most 30 s; the rows of the last hosts may reach a node after the end).
+  json after_install(int via, const std::string& id, const std::string& host,
+                     const std::string& status) {
+    json event;
+    eventually(30s, [&] {
+      auto r = aws(via, {"deploy", "get-deployment-instance", "--deployment-id", id,
+                         "--instance-id", host, "--output", "json"});
+      const json j = json::parse(r.out.empty() ? std::string("{}") : r.out, nullptr, false);
+      if (!j.is_object() || !j.contains("instanceSummary")) return false;
+      for (const auto& e : j["instanceSummary"]["lifecycleEvents"]) {
+        if (e.value("lifecycleEventName", "") == "AfterInstall") event = e;
+      }
+      return event.value("status", "") == status;
+    });
+    return event;
   }
 
   temp_dir dir_{"meshdeploy-awscli"};
-  std::unique_ptr<node_process> node_;
-  std::string s3_;
+  std::vector<std::unique_ptr<node_process>> nodes_;
+  std::vector<std::string> s3_;
   std::pair<std::string, std::string> writer_, reader_;
 };
 
-TEST_F(AwsCliTest, CodeDeployAndS3WorkfowThroughTheAwsCli) {
-  ASSERT_EQ(aws({"deploy", "create-application", "--application-name", "web"}).exit_code, 0);
-  auto cfg = aws({"deploy", "create-deployment-config", "--deployment-config-name", "Half",
-                  "--minimum-healthy-hosts", "type=FLEET_PERCENT,value=50"});
+TEST_F(AwsCliTest, CodeDeployAndS3WorkflowAcrossTheMesh) {
+  // Definitions through node A.
+  ASSERT_EQ(aws(A, {"deploy", "create-application", "--application-name", "web"}).exit_code, 0);
+  auto cfg = aws(A, {"deploy", "create-deployment-config", "--deployment-config-name", "Half",
+                     "--minimum-healthy-hosts", "type=FLEET_PERCENT,value=50"});
   ASSERT_EQ(cfg.exit_code, 0) << cfg.err;
-  auto grp = aws({"deploy", "create-deployment-group", "--application-name", "web",
-                  "--deployment-group-name", "prod", "--service-role-arn",
-                  "arn:aws:iam::123456789012:role/CodeDeploy", "--deployment-config-name",
-                  "CodeDeployDefault.OneAtATime", "--ec2-tag-filters",
-                  "Key=role,Value=web,Type=KEY_AND_VALUE"});
+  auto grp = aws(A, {"deploy", "create-deployment-group", "--application-name", "web",
+                     "--deployment-group-name", "prod", "--service-role-arn",
+                     "arn:aws:iam::123456789012:role/CodeDeploy", "--deployment-config-name",
+                     "CodeDeployDefault.OneAtATime", "--ec2-tag-filters",
+                     "Key=role,Value=web,Type=KEY_AND_VALUE"});
   ASSERT_EQ(grp.exit_code, 0) << grp.err;
-  const json configs = aws_json({"deploy", "list-deployment-configs"});
+  const json configs = aws_json(A, {"deploy", "list-deployment-configs"});
   EXPECT_NE(configs.dump().find("CodeDeployDefault.OneAtATime"), std::string::npos);
   EXPECT_NE(configs.dump().find("Half"), std::string::npos);
 
-  // Upload with aws s3 cp, deploy it, wait with the CLI's own waiter.
+  // Upload to A with aws s3 cp and deploy through A to the three hosts; wait through B with the
+  // CLI's own waiter once B knows the deployment.
   const fs::path ok_zip = make_bundle("good", "echo installed");
-  auto cp = aws({"s3", "cp", ok_zip.string(), "s3://releases/app.zip"});
+  auto cp = aws(A, {"s3", "cp", ok_zip.string(), "s3://releases/app.zip"});
   ASSERT_EQ(cp.exit_code, 0) << cp.out << cp.err;
-  const std::string id = deploy("app.zip");
+  const std::string id = deploy(A, "releases", "app.zip");
   ASSERT_EQ(id.rfind("d-", 0), 0u);
+  ASSERT_FALSE(info_until(B, id, [](const json&) { return true; }).empty());
   auto wait =
-      aws({"deploy", "wait", "deployment-successful", "--deployment-id", id}, nullptr, 150s);
+      aws(B, {"deploy", "wait", "deployment-successful", "--deployment-id", id}, nullptr, 120s);
   EXPECT_EQ(wait.exit_code, 0) << wait.out << wait.err;
-  const json info = aws_json({"deploy", "get-deployment", "--deployment-id", id})["deploymentInfo"];
-  EXPECT_EQ(info["status"], "Succeeded");
-  EXPECT_EQ(info["revision"]["s3Location"]["key"], "app.zip");
-  EXPECT_EQ(info["deploymentOverview"]["Succeeded"], 1);
-  EXPECT_EQ(read_all(dir_ / "root/srv/good/app.txt"), "hello from good");
-  const json inst = aws_json({"deploy", "list-deployment-instances", "--deployment-id", id});
-  ASSERT_EQ(inst["instancesList"], json::array({"aws-1"}));
-  const json one = aws_json(
-      {"deploy", "get-deployment-instance", "--deployment-id", id, "--instance-id", "aws-1"});
-  bool after_install = false;
-  for (const auto& e : one["instanceSummary"]["lifecycleEvents"]) {
-    if (e["lifecycleEventName"] == "AfterInstall") {
-      after_install = true;
-      EXPECT_EQ(e["status"], "Succeeded") << e.dump();
-    }
+  const json on_b = info_until(
+      B, id, [](const json& i) { return i["deploymentOverview"].value("Succeeded", 0) == kNodes; });
+  EXPECT_EQ(on_b.value("status", ""), "Succeeded") << on_b.dump();
+  EXPECT_EQ(on_b["deploymentOverview"]["Succeeded"], kNodes) << on_b.dump();
+  // A shows the location the revision was registered from; B, which never saw that S3 object,
+  // names the mesh revision.
+  const json on_a = aws_json(A, {"deploy", "get-deployment", "--deployment-id", id});
+  EXPECT_EQ(on_a["deploymentInfo"]["revision"]["s3Location"]["key"], "app.zip");
+  const json mesh_loc = on_b["revision"]["s3Location"];
+  EXPECT_EQ(mesh_loc["bucket"], "meshdeploy-revisions") << on_b.dump();
+  for (int i = 0; i < kNodes; ++i) {
+    EXPECT_EQ(read_all(root(i) / "srv/good/app.txt"), "hello from good") << node_name(i);
   }
-  EXPECT_TRUE(after_install) << one.dump();
+  json instances = aws_json(C, {"deploy", "list-deployment-instances", "--deployment-id", id});
+  std::vector<std::string> hosts = instances.value("instancesList", std::vector<std::string>{});
+  std::sort(hosts.begin(), hosts.end());
+  EXPECT_EQ(hosts, (std::vector<std::string>{"aws-a", "aws-b", "aws-c"})) << instances.dump();
+  for (int i = 0; i < kNodes; ++i) {
+    const json e = after_install(i == A ? C : B, id, node_name(i), "Succeeded");
+    EXPECT_EQ(e.value("status", ""), "Succeeded") << node_name(i) << " " << e.dump();
+  }
 
-  // A failing revision: the waiter fails and the instance shows the diagnostics.
+  // An S3 object held by A, named through B: an AWS-shaped error naming B; the mesh revision's
+  // location works through any node (B holds only the record; hosts fetch the bundle from the
+  // swarm).
+  auto elsewhere =
+      aws(B, {"deploy", "create-deployment", "--application-name", "web", "--deployment-group-name",
+              "prod", "--s3-location", "bucket=releases,key=app.zip,bundleType=zip"});
+  EXPECT_NE(elsewhere.exit_code, 0);
+  EXPECT_NE(elsewhere.err.find("RevisionDoesNotExistException"), std::string::npos)
+      << elsewhere.err;
+  EXPECT_NE(elsewhere.err.find("aws-b"), std::string::npos) << elsewhere.err;
+  const std::string again = deploy(B, mesh_loc.value("bucket", ""), mesh_loc.value("key", ""));
+  ASSERT_EQ(again.rfind("d-", 0), 0u);
+  EXPECT_EQ(info_until(C, again, status_in({"Succeeded", "Failed", "Stopped"})).value("status", ""),
+            "Succeeded");
+
+  // A failing revision: through C the deployment fails and its first host shows the
+  // diagnostics (OneAtATime: the others are skipped).
   const fs::path bad_zip = make_bundle("bad", "echo broken >&2; exit 3");
-  ASSERT_EQ(aws({"s3", "cp", bad_zip.string(), "s3://releases/bad.zip"}).exit_code, 0);
-  const std::string bad = deploy("bad.zip");
+  ASSERT_EQ(aws(A, {"s3", "cp", bad_zip.string(), "s3://releases/bad.zip"}).exit_code, 0);
+  const std::string bad = deploy(A, "releases", "bad.zip");
   ASSERT_FALSE(bad.empty());
-  EXPECT_EQ(wait_status(bad, {"Failed", "Succeeded", "Stopped"}), "Failed");
-  const json failed = aws_json(
-      {"deploy", "get-deployment-instance", "--deployment-id", bad, "--instance-id", "aws-1"});
-  bool diagnosed = false;
-  for (const auto& e : failed["instanceSummary"]["lifecycleEvents"]) {
-    if (e["lifecycleEventName"] == "AfterInstall") {
-      diagnosed = true;
-      EXPECT_EQ(e["status"], "Failed");
-      EXPECT_EQ(e["diagnostics"]["errorCode"], "ScriptFailed") << e.dump();
-      EXPECT_NE(e["diagnostics"].value("logTail", "").find("broken"), std::string::npos)
-          << e.dump();
-    }
-  }
-  EXPECT_TRUE(diagnosed) << failed.dump();
+  EXPECT_EQ(info_until(C, bad, status_in({"Failed", "Succeeded", "Stopped"})).value("status", ""),
+            "Failed");
+  const json failed_hosts = aws_json(C, {"deploy", "list-deployment-instances", "--deployment-id",
+                                         bad, "--instance-status-filter", "Failed"});
+  ASSERT_EQ(failed_hosts["instancesList"].size(), 1u) << failed_hosts.dump();
+  const json diag =
+      after_install(C, bad, failed_hosts["instancesList"][0].get<std::string>(), "Failed");
+  EXPECT_EQ(diag["diagnostics"].value("errorCode", ""), "ScriptFailed") << diag.dump();
+  EXPECT_NE(diag["diagnostics"].value("logTail", "").find("broken"), std::string::npos)
+      << diag.dump();
 
-  // stop-deployment of a slow one.
-  const fs::path slow_zip = make_bundle("slow", "sleep 15", 60);
-  ASSERT_EQ(aws({"s3", "cp", slow_zip.string(), "s3://releases/slow.zip"}).exit_code, 0);
-  const std::string slow = deploy("slow.zip");
-  ASSERT_FALSE(slow.empty());
-  wait_status(slow, {"InProgress"}, 30s);
-  auto stop = aws({"deploy", "stop-deployment", "--deployment-id", slow});
-  EXPECT_EQ(stop.exit_code, 0) << stop.err;
-  EXPECT_EQ(wait_status(slow, {"Stopped", "Failed", "Succeeded"}, 90s), "Stopped");
-
-  // Refusals in AWS's shapes.
-  auto wrong = aws({"deploy", "list-applications"}, nullptr);
-  EXPECT_EQ(wrong.exit_code, 0);
+  // Refusals in AWS's shapes, through B.
   const std::pair<std::string, std::string> bad_secret{writer_.first, "not-the-secret"};
-  auto sig = aws({"deploy", "list-applications"}, &bad_secret);
+  auto sig = aws(B, {"deploy", "list-applications"}, &bad_secret);
   EXPECT_NE(sig.exit_code, 0);
   EXPECT_NE(sig.err.find("InvalidSignatureException"), std::string::npos) << sig.err;
-  auto denied = aws({"deploy", "create-application", "--application-name", "other"}, &reader_);
+  auto denied = aws(B, {"deploy", "create-application", "--application-name", "other"}, &reader_);
   EXPECT_NE(denied.exit_code, 0);
   EXPECT_NE(denied.err.find("AccessDeniedException"), std::string::npos) << denied.err;
-  auto s3_denied = aws({"s3", "ls", "s3://releases"}, &bad_secret);
+  auto s3_denied = aws(B, {"s3", "ls", "s3://releases"}, &bad_secret);
   EXPECT_NE(s3_denied.exit_code, 0);
   EXPECT_NE(s3_denied.err.find("SignatureDoesNotMatch"), std::string::npos) << s3_denied.err;
 }
 
-TEST_F(AwsCliTest, LargeObjectsGoUpInPartsAndComeBackInRanges) {
+// (Split from the test above to keep each under 90 s.)
+TEST_F(AwsCliTest, StopAndGroupUpdateThroughOtherNodes) {
+  ASSERT_EQ(aws(A, {"deploy", "create-application", "--application-name", "web"}).exit_code, 0);
+  ASSERT_EQ(aws(A, {"deploy", "create-deployment-group", "--application-name", "web",
+                    "--deployment-group-name", "prod", "--service-role-arn",
+                    "arn:aws:iam::123456789012:role/CodeDeploy", "--ec2-tag-filters",
+                    "Key=role,Value=web,Type=KEY_AND_VALUE"})
+                .exit_code,
+            0);
+  auto config_on = [&](int via) {
+    auto r = aws(via, {"deploy", "get-deployment-group", "--application-name", "web",
+                       "--deployment-group-name", "prod", "--output", "json"});
+    const json j = json::parse(r.out.empty() ? std::string("{}") : r.out, nullptr, false);
+    return j.is_object() && j.contains("deploymentGroupInfo")
+               ? j["deploymentGroupInfo"].value("deploymentConfigName", "")
+               : "(" + r.err + ")";
+  };
+  ASSERT_TRUE(eventually(30s, [&] { return config_on(C) == "CodeDeployDefault.OneAtATime"; }));
+
+  // A slow deployment submitted through A is stopped through B.
+  const fs::path slow_zip = make_bundle("slow", "sleep 6", 60);
+  ASSERT_EQ(aws(A, {"s3", "cp", slow_zip.string(), "s3://releases/slow.zip"}).exit_code, 0);
+  const std::string slow = deploy(A, "releases", "slow.zip");
+  ASSERT_FALSE(slow.empty());
+  EXPECT_EQ(info_until(B, slow, status_in({"InProgress"}), 30s).value("status", ""), "InProgress");
+  auto stop = aws(B, {"deploy", "stop-deployment", "--deployment-id", slow});
+  EXPECT_EQ(stop.exit_code, 0) << stop.err;
+  EXPECT_EQ(info_until(B, slow, status_in({"Stopped", "Failed", "Succeeded"})).value("status", ""),
+            "Stopped");
+  EXPECT_EQ(info_until(A, slow, status_in({"Stopped", "Failed", "Succeeded"})).value("status", ""),
+            "Stopped");
+
+  auto up =
+      aws(A, {"deploy", "update-deployment-group", "--application-name", "web",
+              "--current-deployment-group-name", "prod", "--deployment-config-name",
+              "CodeDeployDefault.AllAtOnce", "--on-premises-instance-tag-filters",
+              "Key=role,Value=web,Type=KEY_AND_VALUE", "Key=tier,Value=x,Type=KEY_AND_VALUE"});
+  ASSERT_EQ(up.exit_code, 0) << up.err;
+  // C reads the old definition or the new one, never none.
+  std::vector<std::string> seen;
+  EXPECT_TRUE(eventually(30s, [&] {
+    seen.push_back(config_on(C));
+    return seen.back() == "CodeDeployDefault.AllAtOnce";
+  }));
+  for (const auto& s : seen) {
+    EXPECT_TRUE(s == "CodeDeployDefault.OneAtATime" || s == "CodeDeployDefault.AllAtOnce") << s;
+  }
+  const json g = aws_json(C, {"deploy", "get-deployment-group", "--application-name", "web",
+                              "--deployment-group-name", "prod"})["deploymentGroupInfo"];
+  EXPECT_EQ(g["onPremisesInstanceTagFilters"].size(), 2u) << g.dump();
+  // Updating a group that does not exist is AWS's error.
+  auto missing = aws(B, {"deploy", "update-deployment-group", "--application-name", "web",
+                         "--current-deployment-group-name", "nope", "--deployment-config-name",
+                         "CodeDeployDefault.AllAtOnce"});
+  EXPECT_NE(missing.exit_code, 0);
+  EXPECT_NE(missing.err.find("DeploymentGroupDoesNotExistException"), std::string::npos)
+      << missing.err;
+}
+
+// S3 alone needs one node.
+class AwsCliOneNodeTest : public AwsCliTest {
+ protected:
+  int node_count() const override { return 1; }
+};
+
+TEST_F(AwsCliOneNodeTest, LargeObjectsGoUpInPartsAndComeBackInRanges) {
   // Over the CLI's 8 MiB multipart threshold: CreateMultipartUpload, UploadPart x2, Complete;
   // the download uses ranged GETs.
   const fs::path big = dir_ / "big.bin";
@@ -261,12 +408,12 @@ TEST_F(AwsCliTest, LargeObjectsGoUpInPartsAndComeBackInRanges) {
       out << block;
     }
   }
-  auto up = aws({"s3", "cp", big.string(), "s3://releases/big.bin"});
+  auto up = aws(A, {"s3", "cp", big.string(), "s3://releases/big.bin"});
   ASSERT_EQ(up.exit_code, 0) << up.out << up.err;
-  auto ls = aws({"s3", "ls", "s3://releases/"});
+  auto ls = aws(A, {"s3", "ls", "s3://releases/"});
   EXPECT_EQ(ls.exit_code, 0) << ls.err;
   EXPECT_NE(ls.out.find("9437184 big.bin"), std::string::npos) << ls.out;
-  auto down = aws({"s3", "cp", "s3://releases/big.bin", (dir_ / "back.bin").string()});
+  auto down = aws(A, {"s3", "cp", "s3://releases/big.bin", (dir_ / "back.bin").string()});
   ASSERT_EQ(down.exit_code, 0) << down.err;
   EXPECT_EQ(read_all(big), read_all(dir_ / "back.bin"));
 }

@@ -7,6 +7,7 @@
 #include "node/agent/host_state.h"
 #include "node/agent/journal.h"
 #include "node/api/record_routes.h"
+#include "node/aws/revision_source.h"
 #include "node/deploy/errc.h"
 #include "node/deploy/rollout/planning.h"
 #include "node/security/verifier.h"
@@ -17,6 +18,12 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <thread>
 
 namespace meshdeploy::aws {
 namespace {
@@ -30,7 +37,8 @@ constexpr const char* reader_secret = "cmVhZGVyLXNlY3JldA==";
 
 class CodeDeployApiTest : public ::testing::Test {
  protected:
-  CodeDeployApiTest() {
+  // `offload`: an S3 API (objects_) and an offload that queues its work in queued_.
+  explicit CodeDeployApiTest(std::size_t page_size = default_page_size, bool offload = false) {
     auto families = deploy::registry::column_families();
     families.push_back(agent::journal::column_family);
     families.push_back(agent::host_state_store::column_family);
@@ -73,11 +81,18 @@ class CodeDeployApiTest : public ::testing::Test {
     keys_.add(access_key{reader_id, reader_secret, "auditor", reader_});
     EXPECT_EQ(submit(signers_.grant({"*:*"}, 1, &writer_)), 201u);
     EXPECT_EQ(submit(signers_.grant({"read:*"}, 1, &reader_)), 201u);
-    router_->add_route_handler(make_codedeploy_routes(
-        codedeploy_context{*reg_, *store_, keys_, nullptr, dir_ / "aws",
-                           [this](const api::api_request& r) { return router_->handle(r); }, "h1",
-                           [] { return test::wall_ms(); }},
-        false));
+    codedeploy_context ctx{
+        *reg_,        *store_,
+        keys_,        offload ? &objects_ : nullptr,
+        dir_ / "aws", [this](const api::api_request& r) { return router_->handle(r); },
+        "h1",         [] { return test::wall_ms(); },
+        page_size};
+    if (offload) {
+      ctx.offload = [this](std::function<void()> work, std::function<void()> then) {
+        queued_.emplace_back(std::move(work), std::move(then));
+      };
+    }
+    router_->add_route_handler(make_codedeploy_routes(std::move(ctx), false));
   }
 
   unsigned submit(const records::record& r) {
@@ -148,6 +163,8 @@ class CodeDeployApiTest : public ::testing::Test {
   }
 
   test::temp_dir dir_{"meshdeploy-aws-cd"};
+  object_store objects_{dir_ / "s3"};
+  std::vector<std::pair<std::function<void()>, std::function<void()>>> queued_;
   test::test_signers signers_;
   security::identity writer_ = security::generate_identity("ci");
   security::identity reader_ = security::generate_identity("auditor");
@@ -283,6 +300,31 @@ TEST_F(CodeDeployApiTest, GroupsMapTagFiltersAndTagSetsOntoNodeTags) {
                                      {"deploymentConfigName", "CodeDeployDefault.OneAtATime"}});
   ASSERT_EQ(upd.status, 200u) << upd.body;
   EXPECT_EQ(reg_->get_group("web", "prod").value().config, "OneAtATime");
+  // One record replaced the definition: the create was version 1, the update is version 2.
+  EXPECT_EQ(store_->get(records::record_type::group, "web/prod").value()->version, 2u);
+  auto upd_missing =
+      call("UpdateDeploymentGroup", {{"applicationName", "web"},
+                                     {"currentDeploymentGroupName", "nope"},
+                                     {"deploymentConfigName", "CodeDeployDefault.OneAtATime"}});
+  EXPECT_EQ(type(upd_missing), "DeploymentGroupDoesNotExistException");
+  // The native route behind it: "replace" must be a boolean, and replaces only a live group.
+  records::group_payload next;
+  next.app = "web";
+  next.name = "prod";
+  next.selector = {{{"role", "web"}}};
+  next.config = "HalfAtATime";
+  auto native = [&](const json& extra, const records::payload& p, std::uint64_t version) {
+    json b = extra;
+    b["record"] = test::hex_of(signers_.sign(p, version, &writer_));
+    return router_->handle(api::api_request{"POST", "/v1/records", b.dump(), {}, {}}).status;
+  };
+  EXPECT_EQ(native({{"replace", "yes"}}, next, 3), 400u);
+  auto other = next;
+  other.name = "other";
+  EXPECT_EQ(native({{"replace", true}}, other, 1), 404u);
+  EXPECT_EQ(native(json::object(), next, 3), 409u);  // a create of a live group
+  EXPECT_EQ(native({{"replace", true}}, next, 3), 201u);
+  EXPECT_EQ(reg_->get_group("web", "prod").value().config, "HalfAtATime");
   EXPECT_EQ(
       call("DeleteDeploymentGroup", {{"applicationName", "web"}, {"deploymentGroupName", "zoned"}})
           .status,
@@ -435,6 +477,204 @@ TEST_F(CodeDeployApiTest, FailedHostsShowTheirDiagnostics) {
   EXPECT_TRUE(filtered["instancesList"].empty());
   EXPECT_EQ(body(call("ListDeployments", {{"includeOnlyStatuses", {"Failed"}}}))["deployments"],
             json::array({d.id}));
+}
+
+TEST_F(CodeDeployApiTest, MeshRevisionLocationsNameRegisteredRevisionsWithoutTheirObject) {
+  make_app_and_group();
+  auto reg = call(
+      "RegisterApplicationRevision",
+      {{"applicationName", "web"},
+       {"revision",
+        {{"revisionType", "String"}, {"string", {{"content", "version: 0.0\nos: linux\n"}}}}}});
+  ASSERT_EQ(reg.status, 200u) << reg.body;
+  const auto revs = reg_->list_revisions("web").value();
+  ASSERT_EQ(revs.size(), 1u);
+  const std::string key = "web/" + revs[0].id + "." + revs[0].format;
+  auto mesh = [&](const std::string& k, const std::string& bundle = "") {
+    json loc{{"bucket", "meshdeploy-revisions"}, {"key", k}};
+    if (!bundle.empty()) loc["bundleType"] = bundle;
+    return json{{"revisionType", "S3"}, {"s3Location", loc}};
+  };
+  // Any node resolves the location from the revision record (this one has no S3 API at all).
+  auto d =
+      call("CreateDeployment",
+           {{"applicationName", "web"}, {"deploymentGroupName", "prod"}, {"revision", mesh(key)}});
+  ASSERT_EQ(d.status, 200u) << d.body;
+  EXPECT_EQ(reg_->get_deployment(body(d)["deploymentId"]).value().revision, revs[0].id);
+  auto got = call("GetApplicationRevision", {{"applicationName", "web"}, {"revision", mesh(key)}});
+  ASSERT_EQ(got.status, 200u) << got.body;
+  EXPECT_EQ(body(got)["revisionInfo"]["deploymentGroups"], json::array({"prod"}));
+
+  const std::string other(64, 'a');
+  EXPECT_EQ(type(call("RegisterApplicationRevision",
+                      {{"applicationName", "web"}, {"revision", mesh("web/" + other + ".tar")}})),
+            "RevisionDoesNotExistException");
+  EXPECT_EQ(
+      type(call("RegisterApplicationRevision",
+                {{"applicationName", "web"}, {"revision", mesh("web/" + revs[0].id + ".zip")}})),
+      "RevisionDoesNotExistException");  // not its format
+  EXPECT_EQ(type(call("RegisterApplicationRevision",
+                      {{"applicationName", "web"}, {"revision", mesh(key, "zip")}})),
+            "InvalidBundleTypeException");
+  for (const std::string& bad :
+       std::vector<std::string>{"api/" + revs[0].id + ".tar", "web/" + revs[0].id, "web/x.tar",
+                                "web/" + revs[0].id.substr(1) + "G.tar", "web/.tar", ""}) {
+    EXPECT_EQ(type(call("RegisterApplicationRevision",
+                        {{"applicationName", "web"}, {"revision", mesh(bad)}})),
+              bad.empty() ? "ValidationException" : "InvalidRevisionException")
+        << bad;
+  }
+}
+
+// With an offload (the node's pool): registering an S3 object runs in the offloaded work and the
+// answer comes after it, through api_response::deferred.
+class CodeDeployOffloadTest : public CodeDeployApiTest {
+ protected:
+  CodeDeployOffloadTest() : CodeDeployApiTest(default_page_size, true) {}
+};
+
+TEST_F(CodeDeployOffloadTest, S3RegistrationsRunInTheOffloadedWorkAndAnswerAfterIt) {
+  make_app_and_group();
+  auto tar = prepare_from_appspec("version: 0.0\nos: linux\n", "web", dir_ / "work");
+  ASSERT_TRUE(tar) << tar.error().message;
+  std::ifstream in(tar.value().file, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  ASSERT_TRUE(objects_.put("releases", "app.tar", bytes));
+  auto deployment = [](const std::string& group, const std::string& key) {
+    return json{{"applicationName", "web"},
+                {"deploymentGroupName", group},
+                {"revision",
+                 {{"revisionType", "S3"},
+                  {"s3Location", {{"bucket", "releases"}, {"key", key}, {"bundleType", "tar"}}}}}};
+  };
+
+  auto res = call("CreateDeployment", deployment("prod", "app.tar"));
+  ASSERT_TRUE(res.deferred) << res.status << " " << res.body;
+  std::optional<api::api_response> answer;
+  res.deferred([&](api::api_response r) { answer = std::move(r); });
+  EXPECT_FALSE(answer);
+  ASSERT_EQ(queued_.size(), 1u);
+  EXPECT_TRUE(reg_->list_revisions("web").value().empty());  // nothing hashed yet
+  queued_[0].first();  // the pool's part: the object becomes a revision
+  EXPECT_EQ(reg_->list_revisions("web").value().size(), 1u);
+  EXPECT_FALSE(answer);
+  queued_[0].second();  // back on the io thread: the deployment
+  ASSERT_TRUE(answer);
+  ASSERT_EQ(answer->status, 200u) << answer->body;
+  const std::string id = json::parse(answer->body)["deploymentId"];
+  EXPECT_TRUE(reg_->get_deployment(id));
+
+  // What needs no bytes is checked at once, without offloading.
+  auto no_group = call("CreateDeployment", deployment("nope", "app.tar"));
+  EXPECT_FALSE(no_group.deferred);
+  EXPECT_EQ(type(no_group), "DeploymentGroupDoesNotExistException");
+  // A missing object is answered after the offloaded work, naming this node.
+  auto missing =
+      call("RegisterApplicationRevision",
+           {{"applicationName", "web"}, {"revision", deployment("prod", "x.tar")["revision"]}});
+  ASSERT_TRUE(missing.deferred);
+  missing.deferred([&](api::api_response r) { answer = std::move(r); });
+  ASSERT_EQ(queued_.size(), 2u);
+  queued_[1].first();
+  queued_[1].second();
+  EXPECT_EQ(type(*answer), "RevisionDoesNotExistException");
+  EXPECT_NE(answer->body.find("node h1"), std::string::npos) << answer->body;
+}
+
+// Lists in pages of two: nextToken leads through every item once, and a token of another
+// operation or other request fields is refused.
+class CodeDeployPagingTest : public CodeDeployApiTest {
+ protected:
+  CodeDeployPagingTest() : CodeDeployApiTest(2) {}
+
+  // Every item of `op`'s `field`, following nextToken (at most 10 pages); pages counted.
+  std::vector<std::string> all_pages(const std::string& op, json req, const char* field,
+                                     int* pages) {
+    std::vector<std::string> out;
+    *pages = 0;
+    while (*pages < 10) {
+      auto r = call(op, req);
+      EXPECT_EQ(r.status, 200u) << r.body;
+      ++*pages;
+      const json j = json::parse(r.body, nullptr, false);
+      if (!j.is_object() || !j[field].is_array()) break;
+      EXPECT_LE(j[field].size(), 2u) << r.body;
+      for (const auto& v : j[field]) out.push_back(v.is_string() ? v.get<std::string>() : v.dump());
+      if (!j.contains("nextToken")) break;
+      req["nextToken"] = j["nextToken"];
+    }
+    return out;
+  }
+};
+
+TEST_F(CodeDeployPagingTest, ListOperationsPageWithNextToken) {
+  for (const char* a : {"app-3", "app-1", "app-5", "app-2", "app-4"}) {
+    ASSERT_EQ(call("CreateApplication", {{"applicationName", a}}).status, 200u);
+  }
+  int pages = 0;
+  EXPECT_EQ(all_pages("ListApplications", json::object(), "applications", &pages),
+            (std::vector<std::string>{"app-1", "app-2", "app-3", "app-4", "app-5"}));
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(
+      all_pages("ListDeploymentConfigs", json::object(), "deploymentConfigsList", &pages).size(),
+      3u);
+  EXPECT_EQ(pages, 2);
+
+  make_app_and_group();
+  for (const char* g : {"g1", "g2"}) {
+    ASSERT_EQ(
+        call("CreateDeploymentGroup", {{"applicationName", "web"},
+                                       {"deploymentGroupName", g},
+                                       {"ec2TagFilters", {{{"Key", "role"}, {"Value", "web"}}}}})
+            .status,
+        200u);
+  }
+  EXPECT_EQ(
+      all_pages("ListDeploymentGroups", {{"applicationName", "web"}}, "deploymentGroups", &pages),
+      (std::vector<std::string>{"g1", "g2", "prod"}));
+  EXPECT_EQ(pages, 2);
+
+  // Three deployments of three revisions: newest first across pages.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    auto d = call("CreateDeployment",
+                  {{"applicationName", "web"},
+                   {"deploymentGroupName", std::vector<std::string>{"g1", "g2", "prod"}[i]},
+                   {"revision",
+                    {{"revisionType", "AppSpecContent"},
+                     {"appSpecContent",
+                      {{"content", "version: 0.0\nos: linux\n# " + std::to_string(i) + "\n"}}}}}});
+    ASSERT_EQ(d.status, 200u) << d.body;
+    ids.insert(ids.begin(), body(d)["deploymentId"].get<std::string>());
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // distinct create times
+  }
+  EXPECT_EQ(all_pages("ListDeployments", {{"applicationName", "web"}}, "deployments", &pages), ids);
+  EXPECT_EQ(pages, 2);
+  EXPECT_EQ(all_pages("ListApplicationRevisions", {{"applicationName", "web"}}, "revisions", &pages)
+                .size(),
+            3u);
+  // Two hosts (h1, h2) match role=web.
+  EXPECT_EQ(
+      all_pages("ListDeploymentInstances", {{"deploymentId", ids[0]}}, "instancesList", &pages)
+          .size(),
+      2u);
+  EXPECT_EQ(pages, 1);
+
+  // Tokens are bound to their operation and request.
+  const json first = body(call("ListApplications", json::object()));
+  ASSERT_TRUE(first.contains("nextToken"));
+  const json token = first["nextToken"];
+  EXPECT_EQ(type(call("ListDeploymentConfigs", {{"nextToken", token}})),
+            "InvalidNextTokenException");
+  const json groups = body(call("ListDeploymentGroups", {{"applicationName", "web"}}));
+  EXPECT_EQ(type(call("ListDeploymentGroups",
+                      {{"applicationName", "app-1"}, {"nextToken", groups["nextToken"]}})),
+            "InvalidNextTokenException");
+  EXPECT_EQ(type(call("ListApplications", {{"nextToken", "not-a-token"}})),
+            "InvalidNextTokenException");
+  EXPECT_EQ(type(call("ListApplications", {{"nextToken", 3}})), "ValidationException");
+  EXPECT_EQ(body(call("ListApplications", {{"nextToken", token}}))["applications"],
+            json::array({"app-3", "app-4"}));
 }
 
 }  // namespace

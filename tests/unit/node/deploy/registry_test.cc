@@ -1,8 +1,12 @@
 // The registry's deployment documents in a real RocksDB: documents put deferred are read at
-// once from memory, written by the flush, and replaced by a later direct put.
+// once from memory, written by the flush, and replaced by a later direct put. Group
+// definitions: an update is one record replacing the previous definition, and every node ends
+// with the same one whatever order the versions reach it in.
 #include "node/deploy/registry.h"
 
+#include "node/deploy/errc.h"
 #include "storage/db.h"
+#include "tests/support/signed_records.h"
 #include "tests/support/temp_dir.h"
 
 #include <gtest/gtest.h>
@@ -84,6 +88,125 @@ TEST_F(RegistryTest, ADirectPutReplacesADeferredDocument) {
   ASSERT_TRUE(reg_->flush_deferred_deployments());
   open();
   EXPECT_EQ(reg_->get_deployment("d-1").value().version, 6u);
+}
+
+// One node's view: its own RocksDB, record store and registry.
+struct node_view {
+  explicit node_view(const std::filesystem::path& dir) {
+    auto families = registry::column_families();
+    for (auto& f : records::store::column_families()) families.push_back(f);
+    db = storage::db::open({dir, families}).value();
+    store = records::store::open(*db).value();
+    reg = std::make_unique<registry>(*db, *store, dir / "revisions");
+  }
+  records::put_outcome put(const records::record& r) { return store->put(r).value(); }
+  std::string config_of_prod() const {
+    auto g = reg->get_group("web", "prod");
+    return g ? g.value().config : "(" + g.error().message + ")";
+  }
+  std::unique_ptr<storage::db> db;
+  std::unique_ptr<records::store> store;
+  std::unique_ptr<registry> reg;
+};
+
+class RegistryGroupTest : public ::testing::Test {
+ protected:
+  using change = registry::definition_change;
+
+  RegistryGroupTest() { a_.put(signers_.sign(records::application_payload{"web", false})); }
+
+  static records::group_payload prod(const std::string& config, bool deleted = false) {
+    records::group_payload g;
+    g.app = "web";
+    g.name = "prod";
+    g.selector = {{{"role", "web"}}};
+    g.config = config;
+    g.deleted = deleted;
+    return g;
+  }
+
+  static boost::system::error_code code_of(const result<void>& r) {
+    return r ? boost::system::error_code() : r.error().code;
+  }
+
+  test::temp_dir dir_{"meshdeploy-registry-groups"};
+  test::test_signers signers_;
+  node_view a_{dir_ / "a"};
+};
+
+TEST_F(RegistryGroupTest, AReplaceNeedsALiveGroupAndPassesTheCreateChecks) {
+  const registry& reg = *a_.reg;
+  EXPECT_EQ(code_of(reg.check_definition(prod("AllAtOnce"), change::replace)), errc::not_found);
+  ASSERT_TRUE(reg.check_definition(prod("OneAtATime")));
+  ASSERT_EQ(a_.put(signers_.sign(prod("OneAtATime"), 1)), records::put_outcome::stored);
+
+  EXPECT_EQ(code_of(reg.check_definition(prod("AllAtOnce"))), errc::already_exists);
+  EXPECT_TRUE(reg.check_definition(prod("AllAtOnce"), change::replace));
+  // A replace is never a delete, nor of another type; it passes the create checks.
+  EXPECT_EQ(code_of(reg.check_definition(prod("AllAtOnce", true), change::replace)),
+            errc::invalid_argument);
+  EXPECT_EQ(
+      code_of(reg.check_definition(records::application_payload{"web", false}, change::replace)),
+      errc::invalid_argument);
+  EXPECT_EQ(code_of(reg.check_definition(prod("NoSuchConfig"), change::replace)), errc::not_found);
+  auto no_tags = prod("AllAtOnce");
+  no_tags.selector = {{}};
+  EXPECT_EQ(code_of(reg.check_definition(no_tags, change::replace)), errc::invalid_argument);
+  auto other_app = prod("AllAtOnce");
+  other_app.app = "api";
+  EXPECT_EQ(code_of(reg.check_definition(other_app, change::replace)), errc::not_found);
+
+  // The replacement is one record, the next version: the group is never absent.
+  ASSERT_EQ(a_.put(signers_.sign(prod("AllAtOnce"), 2)), records::put_outcome::replaced);
+  EXPECT_EQ(a_.config_of_prod(), "AllAtOnce");
+}
+
+TEST_F(RegistryGroupTest, ConcurrentUpdatesConvergeOnEveryNode) {
+  // Two operators update through two nodes at once: both sign stored version + 1.
+  const auto other = security::generate_identity("other");
+  const auto create = signers_.sign(prod("OneAtATime"), 1);
+  const auto half = signers_.sign(prod("HalfAtATime"), 2, nullptr, test::wall_ms());
+  const auto all = signers_.sign(prod("AllAtOnce"), 2, &other, test::wall_ms() + 1);
+  const std::string winner = records::supersedes(half, all) ? "HalfAtATime" : "AllAtOnce";
+
+  node_view b{dir_ / "b"};
+  b.put(signers_.sign(records::application_payload{"web", false}));
+  a_.put(create);
+  b.put(create);
+  a_.put(half);  // node A learns of HalfAtATime first ...
+  a_.put(all);
+  b.put(all);  // ... node B of AllAtOnce
+  b.put(half);
+  EXPECT_EQ(a_.config_of_prod(), winner);
+  EXPECT_EQ(b.config_of_prod(), winner);
+  // Replays change nothing.
+  EXPECT_EQ(a_.put(half), records::put_outcome::stale);
+  EXPECT_EQ(a_.put(all), records::put_outcome::stale);
+  EXPECT_EQ(a_.config_of_prod(), winner);
+}
+
+TEST_F(RegistryGroupTest, AnOlderUpdateArrivingLateIsIgnored) {
+  a_.put(signers_.sign(prod("OneAtATime"), 1));
+  ASSERT_EQ(a_.put(signers_.sign(prod("AllAtOnce"), 3)), records::put_outcome::replaced);
+  EXPECT_EQ(a_.put(signers_.sign(prod("HalfAtATime"), 2)), records::put_outcome::stale);
+  EXPECT_EQ(a_.config_of_prod(), "AllAtOnce");
+}
+
+TEST_F(RegistryGroupTest, ADeleteAfterAnUpdateDeletesAndTheGroupCanBeCreatedAgain) {
+  a_.put(signers_.sign(prod("OneAtATime"), 1));
+  a_.put(signers_.sign(prod("AllAtOnce"), 2));
+  ASSERT_TRUE(a_.reg->check_definition(prod("AllAtOnce", true)));
+  ASSERT_EQ(a_.put(signers_.sign(prod("AllAtOnce", true), 3)), records::put_outcome::replaced);
+  auto gone = a_.reg->get_group("web", "prod");
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, errc::not_found);
+  EXPECT_TRUE(a_.reg->list_groups("web").value().empty());
+  EXPECT_EQ(code_of(a_.reg->check_definition(prod("HalfAtATime"), change::replace)),
+            errc::not_found);
+  // An update signed before the delete (version 2) arriving after it does not revive the group.
+  EXPECT_EQ(a_.put(signers_.sign(prod("HalfAtATime"), 2)), records::put_outcome::stale);
+  EXPECT_FALSE(a_.reg->get_group("web", "prod"));
+  EXPECT_TRUE(a_.reg->check_definition(prod("HalfAtATime")));
 }
 
 }  // namespace
