@@ -40,7 +40,7 @@ class HostHeaderTest : public ::testing::Test {
 };
 
 TEST_F(HostHeaderTest, AForeignHostIsRefusedOnTheApiAndTheConsole) {
-  for (const std::string path : {"/v1/health", "/ui/", "/metrics", "/v1/deployments"}) {
+  for (const char* path : {"/v1/health", "/ui/", "/metrics", "/v1/deployments"}) {
     const auto [status, body] = get(path, "evil.example:" + port_);
     EXPECT_EQ(status, "421") << path << ": " << body;
     const auto j = nlohmann::json::parse(body, nullptr, false);
@@ -55,9 +55,9 @@ TEST_F(HostHeaderTest, AForeignHostIsRefusedOnTheApiAndTheConsole) {
 }
 
 TEST_F(HostHeaderTest, AddressesLocalhostAndAllowedNamesAreAnswered) {
-  for (const std::string host :
-       {"127.0.0.1:" + port_, "127.0.0.1", "localhost:" + port_, "[::1]:" + port_,
-        "deploy.corp.example:" + port_, "DEPLOY.corp.example"}) {
+  for (const std::string& host : std::vector<std::string>{
+           "127.0.0.1:" + port_, "127.0.0.1", "localhost:" + port_, "[::1]:" + port_,
+           "deploy.corp.example:" + port_, "DEPLOY.corp.example"}) {
     const auto [status, body] = get("/v1/health", host);
     EXPECT_EQ(status, "200") << host << ": " << body;
   }
