@@ -128,7 +128,12 @@ awaitable<server::impl::dispatched> server::impl::dispatch(api_request req) {
   bool parked = false;
   for (int rounds = 0; rounds < 1000; ++rounds) {
     api_response res = r.handle(req);
-    if (res.deferred) co_return dispatched{co_await wait_deferred(std::move(res)), parked};
+    if (res.deferred) {
+      // Not `co_return dispatched{co_await ...}`: g++ 12 mishandles a co_await inside a braced
+      // initializer (the answer's body was freed early: garbage in remote log reads).
+      api_response answer = co_await wait_deferred(std::move(res));
+      co_return dispatched{std::move(answer), parked};
+    }
     if (!res.wait_for_deployment || stopped) co_return dispatched{std::move(res), parked};
     parked = true;
     auto timer = std::make_shared<asio::steady_timer>(io);
