@@ -1,6 +1,7 @@
 #include "cli/node_config.h"
 
 #include "gossip/config.h"
+#include "node/api/host_check.h"
 #include "node/deploy/registry.h"
 
 #include <fmt/format.h>
@@ -143,6 +144,22 @@ std::vector<node_setting> make_table() {
       "Address the HTTP API listens on, HOST:PORT (port 0 picks one; it is written to "
       "DATA_DIR/api.addr)",
       d.api, address([](o_t& o) { return &o.api; }, true));
+  add_list("api-allowed-host",
+           "A name the API, console and AWS front ends answer to in the Host header, besides IP "
+           "addresses and localhost (repeatable; others get 421, against DNS rebinding)",
+           [](o_t& o, const std::vector<std::string>& v) {
+             o.api_allowed_hosts.clear();
+             for (const auto& s : v) {
+               if (!api::valid_allowed_host(s)) {
+                 return fmt::format(
+                     "'{}' is not a host name (letters, digits, '-' and '.'; no "
+                     "port)",
+                     s);
+               }
+               o.api_allowed_hosts.push_back(s);
+             }
+             return std::string();
+           });
   add_list("tag", "A tag KEY=VALUE of this host (repeatable)",
            [](o_t& o, const std::vector<std::string>& v) {
              o.tags.clear();

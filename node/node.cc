@@ -17,6 +17,7 @@
 #include "node/mesh/gossip_driver.h"
 #include "node/mesh/keyring_store.h"
 #include "node/mesh/peer_snapshot.h"
+#include "node/metrics/rollout_metrics.h"
 #include "node/own_record_coalescer.h"
 #include "node/paced_feed.h"
 #include "node/record_service.h"
@@ -171,12 +172,22 @@ int run_node(const node_options& in) {
   boost::asio::thread_pool pool(2);
   api::router router(reg, deployer,
                      api::node_info{o.name, version(), o.tags, o.install_root.string()});
-  api::server server(io, pool, router, api::server_options{o.api, o.data_dir / "tmp"});
+  // GET /metrics: API latency per route, and the rollout as this node sees it (fed after
+  // changes from the deploy timer below, read on the pool; docs/operations.md "Metrics").
+  api::request_metrics api_stats;
+  metrics::rollout_metrics rollout_stats(o.name, deploy::now_ms());
+  api::server_options api_opts{o.api, o.data_dir / "tmp"};
+  api_opts.allowed_hosts = o.api_allowed_hosts;
+  api_opts.metrics = &api_stats;
+  api::server server(io, pool, router, api_opts);
   if (auto s = server.start(); !s) {
     spdlog::critical("{}", s.error().message);
     return 2;
   }
-  deployer.set_on_change([&server](const std::string& id) { server.notify(id); });
+  deployer.set_on_change([&server, &rollout_stats](const std::string& id) {
+    rollout_stats.mark_changed(id);
+    server.notify(id);
+  });
 
   gossip::node_meta meta;
   meta.name = o.name;
@@ -345,7 +356,10 @@ int run_node(const node_options& in) {
           [&own_records](const records::payload& p, bool durable, std::uint64_t version) {
             return own_records.publish(p, durable, version);
           },
-          [&server](const std::string& id) { server.notify(id); },
+          [&server, &rollout_stats](const std::string& id) {
+            rollout_stats.mark_changed(id);
+            server.notify(id);
+          },
           [&](const records::revision_payload& rev,
               std::function<void(std::uint64_t, std::uint64_t)> progress,
               std::function<void(result<fs::path>)> done) {
@@ -477,10 +491,10 @@ int run_node(const node_options& in) {
       }}));
   router.add_route_handler(api::audit_routes(*audit.value()));
   router.add_route_handler(api::ui_routes());  // the read-only web console at /ui/
-  aws::frontend aws_front(
-      io, pool, router, reg, deployer, *store.value(),
-      api::node_info{o.name, version(), o.tags, o.install_root.string()},
-      aws::frontend_options{o.aws_credentials, o.aws_api, o.s3_api, o.data_dir, o.name});
+  aws::frontend aws_front(io, pool, router, reg, deployer, *store.value(),
+                          api::node_info{o.name, version(), o.tags, o.install_root.string()},
+                          aws::frontend_options{o.aws_credentials, o.aws_api, o.s3_api, o.data_dir,
+                                                o.name, o.api_allowed_hosts});
   if (auto a = aws_front.start(); !a) {
     spdlog::critical("{}", a.error().message);
     return 2;
@@ -500,9 +514,12 @@ int run_node(const node_options& in) {
   }
   spdlog::info("gossip on {} (cluster '{}'), joining {} seed(s)", gossip->local_address(),
                o.gossip.cluster_id, o.gossip.join.size());
-  router.set_metrics_provider([&gossip, &records, &logs, &bundles] {
+  router.set_metrics_provider([&gossip, &records, &logs, &bundles, &rollout_stats, &api_stats] {
+    metrics::exposition own;
+    rollout_stats.write(own);
+    api_stats.write(own);
     return gossip->prometheus_text() + records.prometheus_text() + logs.prometheus_text() +
-           bundles.prometheus_text();
+           bundles.prometheus_text() + own.take();
   });
   router.set_members_provider([&gossip] {
     nlohmann::json arr = nlohmann::json::array();
@@ -537,6 +554,22 @@ int run_node(const node_options& in) {
   };
   arm_sync();
 
+  // The rollout metrics read changed deployments' documents on the pool, never on the io thread.
+  auto feed_rollout_stats = [&reg, &rollout_stats, &pool] {
+    auto ids = rollout_stats.take_changed();
+    if (ids.empty()) return;
+    boost::asio::post(pool, [&reg, &rollout_stats, ids = std::move(ids)] {
+      for (const auto& id : ids) {
+        if (auto d = reg.get_deployment(id); d) rollout_stats.observe(d.value());
+      }
+    });
+  };
+  auto resync_rollout_stats = [&reg, &rollout_stats, &pool] {
+    boost::asio::post(pool, [&reg, &rollout_stats] {
+      if (auto all = reg.list_deployments("", ""); all) rollout_stats.resync(all.value());
+    });
+  };
+
   // Deployments' clock: progress deadlines and catch-up (the swarm has its own timer).
   boost::asio::steady_timer deploy_timer(io);
   std::function<void()> arm_deploy = [&] {
@@ -544,6 +577,7 @@ int run_node(const node_options& in) {
     deploy_timer.async_wait([&](const boost::system::error_code& e) {
       if (e) return;
       mesh_deploys.on_tick();  // progress deadlines, catch-up
+      feed_rollout_stats();
       arm_deploy();
     });
   };
@@ -569,6 +603,7 @@ int run_node(const node_options& in) {
         spdlog::info("retention: removed {} blob file(s)", n);
       }
     }
+    resync_rollout_stats();  // forgets pruned deployments (and learns the ones at start)
     prune_timer.expires_after(std::chrono::hours(1));
     prune_timer.async_wait([&](const boost::system::error_code& e) {
       if (!e) prune();

@@ -17,6 +17,9 @@ struct node_options {
   std::string name;  // default: the host name
   std::filesystem::path data_dir = "/var/lib/meshdeploy";
   std::string api = "127.0.0.1:7947";  // HOST:PORT; port 0 picks a free one
+  // Host header names the API, console and AWS front ends answer to besides IP literals and
+  // localhost (against DNS rebinding; node/api/host_check.h, docs/operations.md).
+  std::vector<std::string> api_allowed_hosts;
   std::vector<deploy::tag> tags;
   std::filesystem::path install_root = "/";
   std::string log_level = "info";  // trace, debug, info, warn, error

@@ -156,14 +156,26 @@ std::string record_service::prometheus_text() const {
   for (const auto& [reason, n] : s.rejected_by_reason) {
     out += fmt::format("meshdeploy_records_rejected_total{{reason=\"{}\"}} {}\n", reason, n);
   }
+  out +=
+      "# HELP meshdeploy_records_received_total Records received from peers (before "
+      "verification).\n";
   out += "# TYPE meshdeploy_records_received_total counter\n";
   out += fmt::format("meshdeploy_records_received_total {}\n", s.received);
+  out +=
+      "# HELP meshdeploy_records_accepted_total Records newly stored or replacing an older version "
+      "(from peers and published here).\n";
   out += "# TYPE meshdeploy_records_accepted_total counter\n";
   out += fmt::format("meshdeploy_records_accepted_total {}\n", s.stored);
+  out +=
+      "# HELP meshdeploy_records_stale_total Records received that were already held, older, or "
+      "tombstoned.\n";
   out += "# TYPE meshdeploy_records_stale_total counter\n";
   out += fmt::format("meshdeploy_records_stale_total {}\n", s.stale);
+  out +=
+      "# HELP meshdeploy_records_pending Records waiting for their writer's grant or host key.\n";
   out += "# TYPE meshdeploy_records_pending gauge\n";
   out += fmt::format("meshdeploy_records_pending {}\n", s.pending);
+  out += "# HELP meshdeploy_records_sync_bytes_total Record replication bytes, by direction.\n";
   out += "# TYPE meshdeploy_records_sync_bytes_total counter\n";
   out += fmt::format("meshdeploy_records_sync_bytes_total{{direction=\"in\"}} {}\n", s.bytes_in);
   out += fmt::format("meshdeploy_records_sync_bytes_total{{direction=\"out\"}} {}\n", s.bytes_out);

@@ -1,5 +1,6 @@
 #include "node/api/server.h"
 
+#include "node/api/host_check.h"
 #include "node/deploy/errc.h"
 
 #include <boost/asio/co_spawn.hpp>
@@ -44,7 +45,12 @@ struct server::impl : std::enable_shared_from_this<impl> {
 
   awaitable<void> accept_loop();
   awaitable<void> session(std::shared_ptr<tcp::socket> socket);
-  awaitable<api_response> dispatch(api_request req);
+  // A route's answer, and whether it parked as a long poll before it (request_metrics).
+  struct dispatched {
+    api_response res;
+    bool long_poll = false;
+  };
+  awaitable<dispatched> dispatch(api_request req);
   // Waits for a route's asynchronous answer (api_response::deferred).
   awaitable<api_response> wait_deferred(api_response pending);
   // Deferred answers park under this key in `waiters`, so that stop() cancels them; no
@@ -111,18 +117,25 @@ awaitable<api_response> server::impl::wait_deferred(api_response pending) {
                                       "asked did not answer)"));
 }
 
-awaitable<api_response> server::impl::dispatch(api_request req) {
+awaitable<server::impl::dispatched> server::impl::dispatch(api_request req) {
   if (options.handle_on_pool || router::is_upload(req.method, req.target)) {
     // Hashing and moving a bundle can take a while: keep it off the io thread.
     co_await asio::post(pool, asio::use_awaitable);
     api_response res = r.handle(req);
     co_await asio::post(io, asio::use_awaitable);
-    co_return res;
+    co_return dispatched{std::move(res)};
   }
+  bool parked = false;
   for (int rounds = 0; rounds < 1000; ++rounds) {
     api_response res = r.handle(req);
-    if (res.deferred) co_return co_await wait_deferred(std::move(res));
-    if (!res.wait_for_deployment || stopped) co_return res;
+    if (res.deferred) {
+      // Not `co_return dispatched{co_await ...}`: g++ 12 mishandles a co_await inside a braced
+      // initializer (the answer's body was freed early: garbage in remote log reads).
+      api_response answer = co_await wait_deferred(std::move(res));
+      co_return dispatched{std::move(answer), parked};
+    }
+    if (!res.wait_for_deployment || stopped) co_return dispatched{std::move(res), parked};
+    parked = true;
     auto timer = std::make_shared<asio::steady_timer>(io);
     timer->expires_after(res.wait_timeout);
     waiters.emplace(*res.wait_for_deployment, timer);
@@ -130,11 +143,11 @@ awaitable<api_response> server::impl::dispatch(api_request req) {
     co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
     if (!ec) {
       res.wait_for_deployment.reset();
-      co_return res;  // timed out: answer with the unchanged document
+      co_return dispatched{std::move(res), true};  // timed out: the unchanged document
     }
     // Woken by notify(): handle again and see the new version.
   }
-  co_return r.handle(req);
+  co_return dispatched{r.handle(req), true};
 }
 
 awaitable<void> server::impl::session(std::shared_ptr<tcp::socket> socket) {
@@ -166,6 +179,32 @@ awaitable<void> server::impl::session(std::shared_ptr<tcp::socket> socket) {
     }
     const unsigned version = header_parser.get().version();
     const bool keep_alive = header_parser.get().keep_alive();
+    const auto started = std::chrono::steady_clock::now();
+    const std::string method = req.method, target = req.target;
+    auto record = [&](const dispatched& d) {
+      if (!options.metrics) return;
+      if (d.long_poll) {
+        options.metrics->observe_long_poll();
+        return;
+      }
+      options.metrics->observe(
+          method, target, d.res.status,
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    };
+    // DNS rebinding: a browser page whose name resolves to this node says so in Host. Refused
+    // before any body is read; the connection closes after the answer.
+    {
+      const auto h = header_parser.get()[http::field::host];
+      const std::string_view host(h.data(), h.size());
+      if (!(host.empty() && version < 11) && !host_allowed(host, options.allowed_hosts)) {
+        dispatched refused{misdirected_host(host)};
+        record(refused);
+        deadline.cancel();
+        auto out = to_http(refused.res, version, false);
+        co_await http::async_write(*socket, out, asio::redirect_error(asio::use_awaitable, ec));
+        break;
+      }
+    }
     std::filesystem::path upload;
     const auto too_long = [&](std::uint64_t limit) {
       const auto length = header_parser.content_length();
@@ -210,15 +249,17 @@ awaitable<void> server::impl::session(std::shared_ptr<tcp::socket> socket) {
       req.body = std::move(parser.get().body());
     }
     deadline.cancel();
-    api_response res;
+    dispatched answer;
     if (ec == http::error::body_limit) {
-      res = error_response(make_error(deploy::errc::invalid_argument,
-                                      "request body is larger than this node accepts"));
+      answer.res = error_response(make_error(deploy::errc::invalid_argument,
+                                             "request body is larger than this node accepts"));
     } else if (ec) {
       break;
     } else {
-      res = co_await dispatch(std::move(req));
+      answer = co_await dispatch(std::move(req));
     }
+    record(answer);
+    const api_response& res = answer.res;
     if (!upload.empty()) {
       std::error_code fec;
       std::filesystem::remove(upload, fec);  // gone already when the registry took it

@@ -9,6 +9,7 @@
 // called from any thread (it posts to the io thread).
 #pragma once
 
+#include "node/api/request_metrics.h"
 #include "node/api/router.h"
 
 #include <boost/asio/io_context.hpp>
@@ -18,6 +19,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace meshdeploy::api {
 
@@ -30,6 +32,13 @@ struct server_options {
   // bodies (the S3 front end, node/aws/s3_api.h). Such a router must not answer with long polls or
   // deferred answers (the pool path answers with the first response as is).
   bool handle_on_pool = false;
+  // Names accepted in the Host header besides IP literals and localhost (node/api/host_check.h,
+  // against DNS rebinding); a request with any other Host is answered 421 and its connection
+  // closed. An HTTP/1.0 request without Host is accepted (no browser sends one).
+  std::vector<std::string> allowed_hosts;
+  // When set, every answered request's latency goes there (long polls are counted apart). Must
+  // outlive the server.
+  request_metrics* metrics = nullptr;
 };
 
 class server {

@@ -102,8 +102,9 @@ result<void> frontend::start() {
   if (!m.options.aws_api.empty()) {
     m.aws_router = std::make_unique<api::router>(m.reg, m.deployer, m.info);
     m.aws_router->add_route_handler(make_codedeploy_routes(ctx, true));
-    m.aws_server = std::make_unique<api::server>(
-        m.io, m.pool, *m.aws_router, api::server_options{m.options.aws_api, dir / "tmp"});
+    api::server_options so{m.options.aws_api, dir / "tmp"};
+    so.allowed_hosts = m.options.allowed_hosts;
+    m.aws_server = std::make_unique<api::server>(m.io, m.pool, *m.aws_router, so);
     if (auto s = m.aws_server->start(); !s) return s.error().with_context("--aws-api");
     write_addr(m.options.data_dir / "aws-api.addr", m.aws_server->local_endpoint());
     spdlog::info("CodeDeploy API on {}:{}", m.aws_server->local_endpoint().address().to_string(),
@@ -115,6 +116,7 @@ result<void> frontend::start() {
     api::server_options so{m.options.s3_api, dir / "tmp"};
     so.max_body_bytes = max_s3_body_bytes;
     so.handle_on_pool = true;
+    so.allowed_hosts = m.options.allowed_hosts;
     m.s3_server = std::make_unique<api::server>(m.io, m.pool, *m.s3_router, so);
     if (auto s = m.s3_server->start(); !s) return s.error().with_context("--s3-api");
     write_addr(m.options.data_dir / "s3-api.addr", m.s3_server->local_endpoint());

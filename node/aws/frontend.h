@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace meshdeploy::aws {
 
@@ -27,6 +28,9 @@ struct frontend_options {
   std::string s3_api;                 // --s3-api HOST:PORT; "" = no S3
   std::filesystem::path data_dir;     // <data-dir>; objects go to <data-dir>/aws
   std::string node_name;
+  // Host names both front ends accept besides IP literals and localhost (the node setting
+  // api-allowed-host; node/api/host_check.h).
+  std::vector<std::string> allowed_hosts;
 };
 
 class frontend {

@@ -227,6 +227,7 @@ std::string log_service::prometheus_text() const {
   for (const auto& [what, n] : counters) {
     out += fmt::format("meshdeploy_log_reads_total{{what=\"{}\"}} {}\n", what, n);
   }
+  out += "# HELP meshdeploy_log_reads_pending Remote log reads waiting for an answer.\n";
   out += "# TYPE meshdeploy_log_reads_pending gauge\n";
   out += fmt::format("meshdeploy_log_reads_pending {}\n", pending_.size());
   return out;

@@ -11,6 +11,7 @@
 // Built by the clang fuzz build (MESHDEPLOY_FUZZ); by hand:
 //   clang++ -std=c++20 -fsanitize=fuzzer,address,undefined -I. -include utility
 //     tests/fuzz/http_request_fuzz.cc node/api/request_parsing.cc node/deploy/errc.cc -lfmt
+#include "node/api/host_check.h"
 #include "node/api/router.h"
 #include "node/api/server.h"
 
@@ -87,6 +88,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     api_request req;
     req.method = std::string(header_parser.get().method_string());
     req.target = std::string(header_parser.get().target());
+    // The Host check comes first in the session: any bytes, no crash; a refused Host ends the
+    // connection, and its answer is valid JSON.
+    {
+      const auto h = header_parser.get()[http::field::host];
+      const std::string_view host(h.data(), h.size());
+      if (!(host.empty() && header_parser.get().version() < 11) && !host_allowed(host, {})) {
+        require(misdirected_host(host).status == 421);
+        return 0;
+      }
+    }
     const auto length = header_parser.content_length();
     if (length && *length > limits.max_body_bytes) return 0;  // the server answers 400 and stops
     http::request_parser<http::string_body> parser(std::move(header_parser));

@@ -418,5 +418,25 @@ TEST_F(AwsCliOneNodeTest, LargeObjectsGoUpInPartsAndComeBackInRanges) {
   EXPECT_EQ(read_all(big), read_all(dir_ / "back.bin"));
 }
 
+TEST_F(AwsCliTest, AForeignHostIsRefusedOnBothFrontEnds) {
+  // DNS rebinding (node/api/host_check.h): the S3 port and the CodeDeploy API answer 421 to a
+  // Host that is not an address, localhost or an allowed name, before any signature check.
+  auto status = [&](const std::string& url, const std::string& host,
+                    std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {"/usr/bin/curl", "-s", "--max-time",   "10", "-o",
+                                     "/dev/null",     "-w", "%{http_code}", "-H", "Host: " + host};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back(url);
+    return run_command(argv).out;
+  };
+  EXPECT_EQ(status("http://" + s3_ + "/releases", "evil.example"), "421");
+  EXPECT_EQ(status("http://" + node_->api() + "/", "evil.example",
+                   {"-X", "POST", "-H", "X-Amz-Target: CodeDeploy_20141006.ListApplications", "-H",
+                    "Content-Type: application/x-amz-json-1.1", "--data", "{}"}),
+            "421");
+  // Unsigned from an accepted Host: the front end itself answers (403, not 421).
+  EXPECT_EQ(status("http://" + s3_ + "/releases", "127.0.0.1"), "403");
+}
+
 }  // namespace
 }  // namespace meshdeploy::test

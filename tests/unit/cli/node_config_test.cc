@@ -104,6 +104,29 @@ TEST(NodeConfigTest, ListFromHigherSourceReplacesNotMerges) {
   EXPECT_EQ(o.value().tags[1].key, "zone");
 }
 
+TEST(NodeConfigTest, ApiAllowedHostsComeFromFileEnvOrFlagAndAreChecked) {
+  const auto file = parse_ok("api_allowed_host: [deploy.corp.example, node-7]\n");
+  auto o = resolve_node_options(with_required(file), {}, {});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o.value().api_allowed_hosts,
+            (std::vector<std::string>{"deploy.corp.example", "node-7"}));
+  auto env = node_settings_from_env({"MESHDEPLOY_NODE_API_ALLOWED_HOST=a.example,b.example"});
+  ASSERT_TRUE(env) << env.error().message;
+  o = resolve_node_options(with_required(file), env.value(), {});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o.value().api_allowed_hosts, (std::vector<std::string>{"a.example", "b.example"}));
+  o = resolve_node_options(with_required(file), env.value(),
+                           {{"api-allowed-host", {{"c.example"}, "--api-allowed-host"}}});
+  ASSERT_TRUE(o) << o.error().message;
+  EXPECT_EQ(o.value().api_allowed_hosts, (std::vector<std::string>{"c.example"}));
+  EXPECT_TRUE(resolve_node_options(required_keys, {}, {}).value().api_allowed_hosts.empty());
+  auto bad = resolve_node_options(
+      required_keys, {}, {{"api-allowed-host", {{"evil.example:80"}, "--api-allowed-host"}}});
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("'evil.example:80' is not a host name"), std::string::npos)
+      << bad.error().message;
+}
+
 TEST(NodeConfigTest, UnknownKeyNamesKeyLineAndHint) {
   const auto e = parse_error("name: a\n\ndata-dir: /x\n");
   EXPECT_NE(e.find("node.yaml:3"), std::string::npos) << e;
