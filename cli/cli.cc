@@ -543,6 +543,13 @@ int run(int argc, char** argv) {
     in.config = plan.body.value("deploymentConfig", "");
     in.targets = plan.body.value("targets", std::vector<std::string>{});
     in.electorate = plan.body.value("electorate", std::vector<std::string>{});
+    for (const auto& h : plan.body.value("absentOutOfService", std::vector<std::string>{})) {
+      std::fprintf(stderr,
+                   "warning: %s is absent and may still be out of service from the group's last "
+                   "deployment; it holds one of this deployment's rollout tokens until it is "
+                   "healthy again (if it is gone for good, deploy with --ignore-absent-hosts)\n",
+                   h.c_str());
+    }
     in.max_out_of_service = plan.body.value("maxOutOfService", 0u);
     in.failure_budget = d_failure_budget;
     in.ignore_stop_failures = d_ignore_stop;

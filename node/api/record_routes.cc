@@ -325,6 +325,8 @@ class record_routes {
            {"deploymentConfig", c.value().name},
            {"targets", p.targets},
            {"electorate", p.electorate},
+           {"absentOutOfService",
+            ignore_absent ? std::vector<std::string>{} : p.absent_out_of_service},
            {"maxOutOfService", n == 0 ? 0 : deploy::max_out_of_service(c.value(), n)},
            {"minimumHealthyHosts", n == 0 ? 0 : deploy::min_healthy_hosts(c.value(), n)}};
     return json_response(200, j);

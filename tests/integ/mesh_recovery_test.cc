@@ -40,6 +40,40 @@ TEST_F(MeshRecoveryTest, KillNineOfAHostInsideItsHookEndsHonestlyAfterRestart) {
   EXPECT_EQ(entered().size(), 1u) << "a host entered while the victim held the token";
 }
 
+// Chaos soak seed 21: killed mid-hook, then restarted on a wiped data dir (its key kept, as a
+// reinstalled host would). Its journal is gone, but its own "entered" record comes back from
+// its peers: it ends that run interrupted and never runs the hook again.
+TEST_F(MeshRecoveryTest, KillNineMidHookWithAWipedDataDirNeverRerunsTheHook) {
+  const auto [id, victim] = deploy_and_hold_first("k9w", "OneAtATime");
+  ASSERT_GE(victim, 0) << "no host entered";
+  // Its "entered" record must have left the node before the kill (it is published before the
+  // first hook starts; give it a moment to reach a peer).
+  const std::string victim_name = "host-" + std::to_string(victim + 1);
+  const int via = (victim + 3) % kNodes;
+  status_until(via, id, [&](const json& doc) {
+    for (const auto& h : doc["hosts"]) {
+      if (h["host"] == victim_name && h["status"] == "InProgress") return true;
+    }
+    return false;
+  });
+  nodes_[victim]->kill_hard();
+  for (const auto& entry : fs::directory_iterator(nodes_[victim]->data_dir())) {
+    if (entry.path().filename() != "node.key") fs::remove_all(entry.path());
+  }
+  ASSERT_TRUE(nodes_[victim]->start()) << read_file(nodes_[victim]->log_path());
+  json d = status_until(
+      via, id, [](const json& doc) { return settled(doc); }, 90s);
+  ASSERT_TRUE(ended(d)) << d.dump(2);
+  EXPECT_EQ(d["status"], "Failed") << d.dump(2);
+  EXPECT_EQ(d["errorInformation"]["code"], "DEPLOYMENT_INTERRUPTED") << d.dump(2);
+  for (const auto& h : d["hosts"]) {
+    if (h["host"] == victim_name) EXPECT_EQ(h["status"], "Failed") << h.dump(2);
+  }
+  // One enter stamp in all: the victim's hook ran once, and nobody entered beside it.
+  EXPECT_EQ(entered(), std::vector<int>{victim}) << read_file(nodes_[victim]->log_path());
+  EXPECT_LE(max_overlap(), 1);
+}
+
 TEST_F(MeshRecoveryTest, KillNineOfTheSubmittingNodeDoesNotStopTheRollout) {
   ASSERT_EQ(cli(0, {"group", "create", "--app", "web", "--name", "sub", "--tag", "role=web",
                     "--config", "HalfAtATime"})

@@ -251,7 +251,8 @@ class simulation {
   void deliver(const event& e);
   void crash(std::size_t i);
   void restart(std::size_t i, bool wipe);
-  void submit(std::size_t via, const std::string& id);
+  // `cut_off`: the submitter was cut off just before it planned; it plans over its own view.
+  void submit(std::size_t via, const std::string& id, bool cut_off = false);
   void publish_operator(std::size_t via, rec_ptr r);
   void check_node(std::size_t i);
   void check_oos();
@@ -514,7 +515,7 @@ void simulation::publish_operator(std::size_t via, rec_ptr r) {
   if (nodes_[via].driver) apply(via, nodes_[via].driver->step());
 }
 
-void simulation::submit(std::size_t via, const std::string& id) {
+void simulation::submit(std::size_t via, const std::string& id, bool cut_off) {
   if (!nodes_[via].alive) {
     for (std::size_t j = 0; j < n_hosts_; ++j) {
       if (nodes_[j].alive) {
@@ -527,7 +528,7 @@ void simulation::submit(std::size_t via, const std::string& id) {
   const record_set& rs = records_of(nodes_[via]);
   std::vector<std::string> hosts;
   for (std::size_t j = 0; j < n_hosts_; ++j) {
-    if (!o_.plan_over_view || !partitioned(via, j)) {
+    if (!cut_off || !partitioned(via, j)) {
       hosts.push_back(nodes_[j].name);
     }
   }
@@ -878,9 +879,10 @@ rollout_sim_result simulation::run() {
           p.inc = static_cast<std::uint64_t>(uniform(1000, 6000));
           if (o_.plan_over_view && chance(0.5)) {
             start_partition(p);
-          } else {
-            push(p);
+            submit(e.node, e.s, true);
+            break;
           }
+          push(p);
         }
         submit(e.node, e.s);
         break;

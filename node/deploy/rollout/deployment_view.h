@@ -85,6 +85,11 @@ outcome judge(const record_set& rs, const admission_state& s, const std::string&
 // creator "host:NAME" (the verifier holds them to node_intent rules, node/security/verifier.h).
 inline constexpr std::string_view node_creator_prefix = "host:";
 
+// A host's catch-up of itself: written by a node (creator "host:NAME"), not a rollback.
+inline bool is_catch_up_intent(const records::intent_payload& in) {
+  return in.creator.rfind(node_creator_prefix, 0) == 0 && in.rollback_of.empty();
+}
+
 // CodeDeploy's deploymentCreator for an intent: "user", "codeDeployRollback" (node-written
 // rollback) or "autoscaling" (node-written catch-up).
 std::string deployment_creator_of(const records::intent_payload& intent);

@@ -122,7 +122,7 @@ gate_result gate(const record_set& rs, const admission_state& s, const std::stri
   // Electorate hosts (left out of the plan) that may be out of service from before block
   // every target: this deployment will not bring them back.
   std::vector<std::string> absent_out;
-  if (!first) {
+  if (!first && !is_catch_up_intent(in)) {
     for (const auto& h : in.electorate) {
       if (out_of_service_before(rs, s, id, h)) absent_out.push_back(h);
     }

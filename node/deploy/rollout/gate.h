@@ -11,7 +11,9 @@
 //     (entered, failed, stopped mid-way, excluded, or no record seen yet).
 // The intent's electorate (hosts of the previous deployment the plan left out) that may still be
 // out of service from before block every target too: D will not bring them back, so they hold
-// their tokens; `deploy --ignore-absent-hosts` plans without them.
+// their tokens; `deploy --ignore-absent-hosts` plans without them. Not for a catch-up (one
+// host catching up to the group's revision): waiting there would hold every later deployment
+// of the group behind it until the absent host is back (chaos seed 2 saw that deadlock).
 // A host that is itself still out of service from an earlier deployment (in its own view)
 // counts instead: earlier targets that started or may be out of service from before, and
 // later targets that started in D or may be out of service from before; it does not wait for

@@ -25,10 +25,7 @@ bool targets_host(const intent_entry& e, const std::string& host) {
   return e.position_of(host) >= 0;
 }
 
-// A host's catch-up of itself: written by a node (creator "host:NAME"), not a rollback.
-bool is_catch_up(const intent_entry& e) {
-  return e.intent.creator.rfind(node_creator_prefix, 0) == 0 && e.intent.rollback_of.empty();
-}
+bool is_catch_up(const intent_entry& e) { return is_catch_up_intent(e.intent); }
 
 }  // namespace
 
@@ -133,6 +130,11 @@ target_plan plan_targets(const record_set& rs, const admission_state& s,
   target_plan p;
   p.targets = order_targets(rs, s, std::move(hosts), deployment_id);
   p.electorate = plan_electorate(rs, s, p.targets);
+  admission_state probe = s;  // a pretend position after the whole chain
+  probe.chain.push_back(deployment_id);
+  for (const auto& h : p.electorate) {
+    if (out_of_service_before(rs, probe, deployment_id, h)) p.absent_out_of_service.push_back(h);
+  }
   return p;
 }
 

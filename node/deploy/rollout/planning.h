@@ -59,6 +59,10 @@ std::vector<std::string> plan_electorate(const record_set& rs, const admission_s
 struct target_plan {
   std::vector<std::string> targets;
   std::vector<std::string> electorate;
+  // Electorate hosts that may still be out of service from before (failed or cut short in the
+  // newest deployment they took part in): each holds one of the new deployment's K tokens until
+  // it is healthy again (gate.h), so the operator is told.
+  std::vector<std::string> absent_out_of_service;
 };
 
 // order_targets and plan_electorate together.

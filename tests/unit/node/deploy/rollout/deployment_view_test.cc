@@ -293,6 +293,8 @@ TEST_F(ViewTest, ElectorateIsThePreviousDeploymentsHostsLeftOut) {
   EXPECT_TRUE(plan_electorate(rs, admit(rs), {"a", "b", "c", "d", "e"}).empty());
   const target_plan alone = plan_targets(rs, admit(rs), {"c"}, "d-2");
   EXPECT_EQ(alone.targets, (std::vector<std::string>{"c"}));
+  // Nobody reported in d-1: unknown hosts may still be out of service from it.
+  EXPECT_EQ(alone.absent_out_of_service, (std::vector<std::string>{"a", "b", "d", "e"}));
   const committee_reach r = reach_of("web", "prod", alone);
   EXPECT_EQ(r.committee, 5u);
   EXPECT_EQ(r.live, 1u);

@@ -134,6 +134,24 @@ TEST_F(GateTest, AbsentHostStillOutOfServiceFromBeforeBlocksEveryTarget) {
   auto b = g("d-2", "b");
   EXPECT_EQ(b.decision, gate_decision::wait);
   EXPECT_EQ(b.blockers, (std::vector<std::string>{"a"}));
+  // Not for a catch-up: it would hold the group's next deployments behind it (chaos seed 2).
+  rs = record_set("web", "prod");
+  deploy("d-1", {"a", "b", "c"}, 3);
+  phase("d-1", "a", "failed");
+  phase("d-1", "b", "resolved");
+  phase("d-1", "c", "resolved");
+  records::intent_payload c;
+  c.deployment_id = "c-d";
+  c.app = "web";
+  c.group = "prod";
+  c.config = "OneAtATime";
+  c.targets = {"d"};
+  c.electorate = {"a", "b", "c"};
+  c.max_out_of_service = 1;
+  c.creator = std::string(node_creator_prefix) + "d";
+  rs.add_intent(c, ++clock);
+  for (const char* h : {"d", "b", "c"}) rs.add_approval({"web", "prod", "d-1", "c-d", h});
+  EXPECT_EQ(g("c-d", "d").decision, gate_decision::enter);
   // An absent host that resolved does not block.
   rs = record_set("web", "prod");
   deploy("d-1", {"a", "b", "c"}, 3);
