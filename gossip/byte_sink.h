@@ -1,6 +1,6 @@
 // A msgpack output buffer that writes straight into a std::vector<std::byte>, so an encoder
 // returns the bytes it packed without copying them out of an msgpack::sbuffer (a 256 KiB
-// swarm piece was copied once per encode that way: docs/swarm.md "CPU per byte").
+// swarm piece was copied once per encode that way: bench/RESULTS.md "Swarm: CPU per byte").
 //
 //   std::vector<std::byte> out;
 //   out.reserve(expected);              // optional: avoids regrowing
