@@ -1,5 +1,6 @@
 #include "gossip/codec.h"
 
+#include "gossip/byte_sink.h"
 #include "gossip/errc.h"
 
 #include <fmt/format.h>
@@ -12,7 +13,7 @@
 namespace meshdeploy::gossip {
 namespace {
 
-using packer = msgpack::packer<msgpack::sbuffer>;
+using packer = msgpack::packer<byte_sink>;
 
 // ---- encoding -------------------------------------------------------------------------------
 
@@ -126,12 +127,7 @@ void put_body(packer& p, const direct_msg& m) {
                   static_cast<std::uint32_t>(m.payload.size()));
 }
 
-std::vector<std::byte> finish(const msgpack::sbuffer& buf) {
-  const auto* b = reinterpret_cast<const std::byte*>(buf.data());
-  return {b, b + buf.size()};
-}
-
-void put_envelope(msgpack::sbuffer& buf, msg_type t) {
+void put_envelope(byte_sink& buf, msg_type t) {
   const char head[2] = {static_cast<char>(envelope_magic | protocol_version_max),
                         static_cast<char>(t)};
   buf.write(head, 2);
@@ -555,11 +551,16 @@ msg_type type_of(const message& m) {
 }
 
 std::vector<std::byte> encode(const message& m) {
-  msgpack::sbuffer buf(256);  // most messages are small; the default 8 KiB is a malloc per packet
+  // Packed straight into the returned vector, reserved up front: most messages are small; a
+  // direct message carries its payload (a swarm piece: 256 KiB), which is copied once.
+  std::vector<std::byte> out;
+  const auto* direct = std::get_if<direct_msg>(&m);
+  out.reserve(direct != nullptr ? direct->payload.size() + 512 : 256);
+  byte_sink buf{out};
   put_envelope(buf, type_of(m));
   packer p(buf);
   std::visit([&](const auto& v) { put_body(p, v); }, m);
-  return finish(buf);
+  return out;
 }
 
 std::vector<std::byte> encode_compound(const std::vector<std::vector<std::byte>>& parts) {
@@ -568,7 +569,9 @@ std::vector<std::byte> encode_compound(const std::vector<std::vector<std::byte>>
 }
 
 std::vector<std::byte> encode_compound(std::span<const std::span<const std::byte>> parts) {
-  msgpack::sbuffer buf(max_packet_bytes + 64);  // a compound packet is at most this
+  std::vector<std::byte> out;
+  out.reserve(max_packet_bytes + 64);  // a compound packet is at most this
+  byte_sink buf{out};
   put_envelope(buf, msg_type::compound);
   packer p(buf);
   p.pack_array(static_cast<std::uint32_t>(parts.size()));
@@ -577,7 +580,7 @@ std::vector<std::byte> encode_compound(std::span<const std::span<const std::byte
     p.pack_bin_body(reinterpret_cast<const char*>(part.data()),
                     static_cast<std::uint32_t>(part.size()));
   }
-  return finish(buf);
+  return out;
 }
 
 result<std::vector<message>> decode(std::span<const std::byte> bytes, channel ch) {

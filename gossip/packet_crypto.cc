@@ -174,38 +174,128 @@ bool replay_window::accept(std::uint64_t seq) {
 // replay_guard ----------------------------------------------------------------
 
 replay_guard::replay_guard(std::size_t max_senders)
-    : max_senders_(std::max<std::size_t>(1, max_senders)) {}
+    : max_senders_(std::clamp<std::size_t>(max_senders, 1, std::size_t{1} << 30)) {
+  ensure_sodium();
+  static_assert(sizeof hash_key_ == crypto_shorthash_KEYBYTES);
+  randombytes_buf(hash_key_.data(), hash_key_.size());
+}
+
+std::uint64_t replay_guard::key_of(std::string_view sender) const {
+  unsigned char h[crypto_shorthash_BYTES];
+  crypto_shorthash(h, reinterpret_cast<const unsigned char*>(sender.data()), sender.size(),
+                   hash_key_.data());
+  std::uint64_t k = 0;
+  std::memcpy(&k, h, sizeof k);
+  return k;
+}
+
+std::size_t replay_guard::position(std::uint64_t key) const {
+  const std::size_t mask = index_.size() - 1;
+  std::size_t i = static_cast<std::size_t>(key) & mask;
+  while (index_[i] != 0 && slots_[index_[i] - 1].key != key) i = (i + 1) & mask;
+  return i;
+}
+
+void replay_guard::erase_position(std::size_t pos) {
+  // Backward-shift deletion (linear probing): move later entries of the same probe run into the
+  // hole, so every entry stays reachable from its home position.
+  const std::size_t mask = index_.size() - 1;
+  std::size_t hole = pos;
+  for (std::size_t j = (pos + 1) & mask; index_[j] != 0; j = (j + 1) & mask) {
+    const std::size_t home = static_cast<std::size_t>(slots_[index_[j] - 1].key) & mask;
+    // j's entry may move to the hole unless its home lies cyclically in (hole, j].
+    const bool home_after_hole =
+        hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
+    if (!home_after_hole) {
+      index_[hole] = index_[j];
+      hole = j;
+    }
+  }
+  index_[hole] = 0;
+}
+
+void replay_guard::unlink(std::uint32_t s) {
+  slot& e = slots_[s];
+  if (e.newer != none)
+    slots_[e.newer].older = e.older;
+  else
+    newest_ = e.older;
+  if (e.older != none)
+    slots_[e.older].newer = e.newer;
+  else
+    oldest_ = e.newer;
+  e.newer = e.older = none;
+}
+
+void replay_guard::push_newest(std::uint32_t s) {
+  slot& e = slots_[s];
+  e.newer = none;
+  e.older = newest_;
+  if (newest_ != none) slots_[newest_].newer = s;
+  newest_ = s;
+  if (oldest_ == none) oldest_ = s;
+}
+
+std::size_t replay_guard::heap_bytes() const {
+  return slots_.capacity() * sizeof(slot) + index_.capacity() * sizeof(std::uint32_t);
+}
 
 result<void> replay_guard::accept(std::string_view sender, std::uint64_t epoch, std::uint64_t seq) {
-  auto found = index_.find(sender);
-  if (found == index_.end()) {
-    if (index_.size() >= max_senders_) {
-      index_.erase(lru_.back().sender);
-      lru_.pop_back();
-      ++evictions_;
+  const std::uint64_t key = key_of(sender);
+  if (!index_.empty()) {
+    const std::size_t pos = position(key);
+    if (index_[pos] != 0) {
+      const std::uint32_t s = index_[pos] - 1;
+      unlink(s);
+      push_newest(s);  // most recently used
+      slot& e = slots_[s];
+      if (epoch < e.epoch) {
+        return make_error(
+            errc::replayed,
+            fmt::format("sender {}: epoch {} is older than its epoch {}", sender, epoch, e.epoch));
+      }
+      if (epoch > e.epoch) {
+        e.epoch = epoch;  // the sender restarted: a new sequence
+        e.window = replay_window{};
+      }
+      if (!e.window.accept(seq)) {
+        return make_error(errc::replayed,
+                          fmt::format("sender {}: sequence {} already seen or older than the "
+                                      "window (highest {})",
+                                      sender, seq, e.window.highest()));
+      }
+      return ok();
     }
-    lru_.push_front(entry{std::string(sender), epoch, {}});
-    lru_.front().window.accept(seq);
-    index_.emplace(lru_.front().sender, lru_.begin());
-    return ok();
   }
-  const auto it = found->second;
-  lru_.splice(lru_.begin(), lru_, it);  // most recently used
-  entry& e = *it;
-  if (epoch < e.epoch) {
-    return make_error(errc::replayed, fmt::format("sender {}: epoch {} is older than its epoch {}",
-                                                  sender, epoch, e.epoch));
+  // A new sender: a fresh slot while below max_senders_, else the least recently used one's.
+  std::uint32_t s = 0;
+  if (slots_.size() < max_senders_) {
+    if (slots_.size() == slots_.capacity()) {
+      slots_.reserve(std::min(max_senders_, std::max<std::size_t>(16, 2 * slots_.capacity())));
+    }
+    s = static_cast<std::uint32_t>(slots_.size());
+    slots_.emplace_back();
+    if (2 * slots_.capacity() > index_.size()) {
+      // Keep the index at most half full: rebuild it at twice the slots' capacity (a power of two).
+      std::size_t n = 8;
+      while (n < 2 * slots_.capacity()) n *= 2;
+      index_.assign(n, 0);
+      index_.shrink_to_fit();
+      for (std::uint32_t i = 0; i < s; ++i) index_[position(slots_[i].key)] = i + 1;
+    }
+  } else {
+    s = oldest_;
+    erase_position(position(slots_[s].key));
+    unlink(s);
+    ++evictions_;
   }
-  if (epoch > e.epoch) {
-    e.epoch = epoch;  // the sender restarted: a new sequence
-    e.window = replay_window{};
-  }
-  if (!e.window.accept(seq)) {
-    return make_error(errc::replayed,
-                      fmt::format("sender {}: sequence {} already seen or older than the window "
-                                  "(highest {})",
-                                  sender, seq, e.window.highest()));
-  }
+  slot& e = slots_[s];
+  e.key = key;
+  e.epoch = epoch;
+  e.window = replay_window{};
+  e.window.accept(seq);
+  push_newest(s);
+  index_[position(key)] = s + 1;
   return ok();
 }
 

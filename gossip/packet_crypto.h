@@ -26,11 +26,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <list>
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace meshdeploy::gossip {
@@ -106,10 +104,22 @@ class replay_window {
 // by one per packet sent. After open() succeeds and the body decodes, the
 // core calls accept(name, epoch, seq) and drops the packet on error.
 //
+// Memory: any key holder can name any sender, so a flood of made-up names
+// fills the table to max_senders (docs/reliability.md "Malformed traffic at
+// a live node"). A sender is therefore remembered by a 64-bit keyed hash of
+// its name (SipHash-2-4 under a random per-guard key, so names cannot be
+// chosen to collide), not by the name: a 72-byte slot per sender plus an
+// open-addressing index of 8 to 16 bytes per sender, 1.3 MiB at the default
+// 16,384 whatever the names (up to 255 bytes each) are (the table of names it
+// replaced held about 7 MiB under the flood); heap_bytes() says how much is
+// allocated now. Two senders whose hashes collide (odds
+// 2^-64 per pair) would share a window: some of their packets would be
+// dropped as replays, never the reverse.
+//
 // Threading: none; the node executor owns it.
 class replay_guard {
  public:
-  // REQUIRES: max_senders >= 1.
+  // REQUIRES: max_senders >= 1 (larger values are capped at 2^30).
   explicit replay_guard(std::size_t max_senders = 16384);
 
   replay_guard(const replay_guard&) = delete;
@@ -121,26 +131,37 @@ class replay_guard {
   // message names the sender).
   result<void> accept(std::string_view sender, std::uint64_t epoch, std::uint64_t seq);
 
-  [[nodiscard]] std::size_t size() const { return index_.size(); }
+  [[nodiscard]] std::size_t size() const { return slots_.size(); }
   // Senders forgotten to stay within max_senders (for metrics: a steadily
   // rising count means max_senders is below the cluster size).
   [[nodiscard]] std::uint64_t evictions() const { return evictions_; }
+  // Heap bytes the guard holds now (slots and index): never more than
+  // max_senders * 88 + 64.
+  [[nodiscard]] std::size_t heap_bytes() const;
 
  private:
-  struct entry {
-    std::string sender;
+  static constexpr std::uint32_t none = 0xffffffffu;
+  struct slot {
+    std::uint64_t key = 0;  // keyed hash of the sender name
     std::uint64_t epoch = 0;
     replay_window window;
+    std::uint32_t newer = none;  // LRU neighbours (slot indexes)
+    std::uint32_t older = none;
   };
-  struct string_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  using lru_list = std::list<entry>;
+
+  [[nodiscard]] std::uint64_t key_of(std::string_view sender) const;
+  // Position in index_ of `key`, or of the empty position where it would go.
+  [[nodiscard]] std::size_t position(std::uint64_t key) const;
+  void erase_position(std::size_t pos);
+  void unlink(std::uint32_t s);
+  void push_newest(std::uint32_t s);
 
   std::size_t max_senders_;
-  lru_list lru_;  // most recently used first
-  std::unordered_map<std::string, lru_list::iterator, string_hash, std::equal_to<>> index_;
+  std::array<unsigned char, 16> hash_key_{};
+  std::vector<slot> slots_;           // grows up to max_senders_, then slots are reused
+  std::vector<std::uint32_t> index_;  // open addressing: slot + 1, 0 = empty; power of two
+  std::uint32_t newest_ = none;
+  std::uint32_t oldest_ = none;
   std::uint64_t evictions_ = 0;
 };
 

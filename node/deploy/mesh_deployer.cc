@@ -611,7 +611,7 @@ void mesh_deployer::prefetch(const std::string& app, const std::string& revision
         result<void> outcome = ok();
         if (!file) {
           outcome = file.error();
-        } else if (auto s = reg_.store_bundle(rev, file.value()); !s) {
+        } else if (auto s = reg_.store_bundle(rev, file.value(), /*pieces_verified=*/true); !s) {
           outcome = s.error();
         }
         for (auto& done : waiting) done(outcome);

@@ -123,8 +123,12 @@ class registry {
   // bytes hash to rev.id, and that its size and detected format match the record. Storing a
   // bundle that is already held just removes `file`. Errors: invalid_argument naming the
   // mismatch, internal on filesystem failure.
-  result<void> store_bundle(const records::revision_payload& rev,
-                            const std::filesystem::path& file);
+  // `pieces_verified`: every byte of `file` was already checked, piece by piece, against the
+  // manifest whose hash the signed record names (the swarm's downloads: docs/swarm.md
+  // "Verification"); the whole-file hash is then skipped (size and format are still checked).
+  // Ignored when rev.manifest is empty (an older record: the whole hash is the only link).
+  result<void> store_bundle(const records::revision_payload& rev, const std::filesystem::path& file,
+                            bool pieces_verified = false);
   // Where the bundle of a revision lives (whether or not it is held here).
   std::filesystem::path bundle_path(const revision_info& r) const;
   bool has_bundle(const revision_info& r) const;

@@ -158,8 +158,14 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
         : sock(io), sealer(c), wake(io), deadline(io) {}
     tcp::socket sock;
     gossip::stream_sealer sealer;
-    std::deque<std::shared_ptr<std::vector<std::byte>>> queue;  // length-prefixed sealed frames
-    asio::steady_timer wake;                                    // cancelled to wake the idle writer
+    // Sealed frames, each written as its 4-byte big-endian length then its bytes (one gathered
+    // write: the sealed bytes are not copied behind the prefix).
+    struct frame {
+      std::array<std::byte, 4> length{};
+      std::vector<std::byte> sealed;
+    };
+    std::deque<std::shared_ptr<frame>> queue;
+    asio::steady_timer wake;      // cancelled to wake the idle writer
     asio::steady_timer deadline;  // closes the socket when a connect or write overruns
     std::uint64_t op = 0;         // current deadline's generation
     connection_table::id id = 0;
@@ -524,14 +530,14 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
     }
     // Sealed now, in queue order: frame n of the stream is the n-th frame written.
     const auto* lag = lagging_key_for(to);
-    const std::vector<std::byte> sealed = lag ? st->sealer.seal(gossip::keyring(*lag), wrap(bytes))
-                                              : st->sealer.seal(ring, wrap(bytes));
-    auto frame = std::make_shared<std::vector<std::byte>>();
-    frame->reserve(4 + sealed.size());
-    const auto n = static_cast<std::uint32_t>(sealed.size());
-    for (int i = 3; i >= 0; --i) frame->push_back(static_cast<std::byte>((n >> (8 * i)) & 0xff));
-    frame->insert(frame->end(), sealed.begin(), sealed.end());
-    counters.sealed_bytes_out += frame->size();
+    auto frame = std::make_shared<out_stream::frame>();
+    frame->sealed = lag ? st->sealer.seal(gossip::keyring(*lag), wrap(bytes))
+                        : st->sealer.seal(ring, wrap(bytes));
+    const auto n = static_cast<std::uint32_t>(frame->sealed.size());
+    for (int i = 0; i < 4; ++i) {
+      frame->length[i] = static_cast<std::byte>((n >> (8 * (3 - i))) & 0xff);
+    }
+    counters.sealed_bytes_out += 4 + frame->sealed.size();
     st->queue.push_back(std::move(frame));
     out_table.touch(st->id, now);
     out_table.set_protected(st->id, true);  // frames queued: evict others first
@@ -601,8 +607,9 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
       }
       auto frame = st->queue.front();
       arm_deadline(st);
-      co_await asio::async_write(st->sock, asio::buffer(*frame),
-                                 asio::redirect_error(asio::use_awaitable, ec));
+      const std::array<asio::const_buffer, 2> parts{asio::buffer(frame->length),
+                                                    asio::buffer(frame->sealed)};
+      co_await asio::async_write(st->sock, parts, asio::redirect_error(asio::use_awaitable, ec));
       disarm_deadline(*st);
       if (!ec && !st->queue.empty()) st->queue.pop_front();
     }
@@ -684,6 +691,24 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
     }
   }
 
+  // Frame buffers of finished frames, for the next frame of any session: at most
+  // rx_pool_max of at most rx_pool_max_bytes each are kept (a bound on what idle sessions cost).
+  static constexpr std::size_t rx_pool_max = 4;
+  static constexpr std::size_t rx_pool_max_bytes = 1 << 20;
+  std::vector<std::vector<std::byte>> rx_pool;
+
+  std::vector<std::byte> take_rx_buffer() {
+    if (rx_pool.empty()) return {};
+    auto b = std::move(rx_pool.back());
+    rx_pool.pop_back();
+    return b;
+  }
+  void give_back_rx_buffer(std::vector<std::byte> b) {
+    if (rx_pool.size() < rx_pool_max && b.capacity() <= rx_pool_max_bytes) {
+      rx_pool.push_back(std::move(b));
+    }
+  }
+
   awaitable<void> stream_session(tcp::socket sock) {
     auto self = shared_from_this();
     auto s = std::make_shared<tcp::socket>(std::move(sock));
@@ -708,16 +733,19 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
         ++counters.dropped_envelope;
         break;
       }
-      // The buffer grows as bytes arrive (64 KiB, then doubling), so a peer that has not
+      // A recycled buffer (rx_pool) when there is one, so a stream of 256 KiB swarm pieces is
+      // not a fresh allocation, page faults and zero-fill per frame. Beyond what it holds, the
+      // buffer grows as bytes arrive (64 KiB, then doubling), so a peer that has not
       // authenticated anything holds what it actually sent, not the 8 MiB a prefix may claim.
-      std::vector<std::byte> frame;
+      std::vector<std::byte> buf = take_rx_buffer();
       for (std::size_t have = 0; have < n && !ec;) {
         const std::size_t want = std::min<std::size_t>(n, std::max<std::size_t>(2 * have, 65536));
-        frame.resize(want);
-        co_await asio::async_read(*s, asio::buffer(frame.data() + have, want - have),
+        if (buf.size() < want) buf.resize(want);
+        co_await asio::async_read(*s, asio::buffer(buf.data() + have, want - have),
                                   asio::redirect_error(asio::use_awaitable, ec));
         have = want;
       }
+      const std::span<const std::byte> frame(buf.data(), n);
       if (ec) {
         ++counters.stream_errors;
         break;
@@ -746,6 +774,7 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
       stream_sender = &e->name;
       core->on_stream(from, e->body, clock::now());
       stream_sender = nullptr;
+      give_back_rx_buffer(std::move(buf));
       schedule();
       if (!in_sockets.contains(id)) break;  // closed meanwhile (evicted or expired)
     }

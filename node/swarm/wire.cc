@@ -1,5 +1,6 @@
 #include "node/swarm/wire.h"
 
+#include "gossip/byte_sink.h"
 #include "node/deploy/errc.h"
 
 #include <fmt/format.h>
@@ -12,7 +13,7 @@ namespace meshdeploy::swarm {
 
 namespace {
 
-using packer = msgpack::packer<msgpack::sbuffer>;
+using packer = msgpack::packer<gossip::byte_sink>;
 constexpr std::size_t max_bits_bytes = max_pieces / 8;
 
 enum class type : std::uint8_t {
@@ -83,7 +84,13 @@ struct fields {
 }  // namespace
 
 std::vector<std::byte> encode_swarm_message(const swarm_message& m) {
-  msgpack::sbuffer b;
+  // Packed straight into the returned vector, sized up front: a piece's bytes are copied once.
+  std::vector<std::byte> out;
+  const auto* piece = std::get_if<piece_msg>(&m);
+  const auto* man = std::get_if<manifest_msg>(&m);
+  out.reserve(piece != nullptr ? piece->data.size() + 256
+                               : (man != nullptr ? man->bytes.size() + 256 : 256));
+  gossip::byte_sink b{out};
   packer p(b);
   std::visit(
       [&p](const auto& v) {
@@ -127,8 +134,6 @@ std::vector<std::byte> encode_swarm_message(const swarm_message& m) {
         }
       },
       m);
-  std::vector<std::byte> out(b.size());
-  std::memcpy(out.data(), b.data(), b.size());
   return out;
 }
 

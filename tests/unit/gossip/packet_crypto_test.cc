@@ -5,8 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <list>
+#include <malloc.h>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -270,6 +274,77 @@ TEST(ReplayGuardTest, RemembersAtMostMaxSendersEvictingTheLeastRecentlyUsed) {
   EXPECT_EQ(g.evictions(), 2u);
   for (int i = 0; i < 1000; ++i) ASSERT_TRUE(g.accept("s" + std::to_string(i), 1, 0));
   EXPECT_EQ(g.size(), 3u);
+}
+
+// The index under churn: the same accept/reject answers as a plain LRU model of (name -> epoch,
+// seen sequence numbers), for small tables where every insert evicts.
+TEST(ReplayGuardTest, MatchesAnLruModelUnderChurn) {
+  for (std::size_t max : {1u, 2u, 5u, 17u, 64u}) {
+    replay_guard g(max);
+    struct model_entry {
+      std::string name;
+      std::uint64_t epoch;
+      std::set<std::uint64_t> seen;
+    };
+    std::list<model_entry> lru;  // most recent first
+    std::mt19937_64 rng(max);
+    for (int op = 0; op < 20000; ++op) {
+      const std::string name = "n" + std::to_string(rng() % (3 * max + 2));
+      const std::uint64_t epoch = 1 + rng() % 2;
+      const std::uint64_t seq = rng() % 8;  // well inside the window
+      auto it = std::find_if(lru.begin(), lru.end(), [&](const auto& e) { return e.name == name; });
+      bool want = true;
+      if (it == lru.end()) {
+        if (lru.size() == max) lru.pop_back();
+        lru.push_front({name, epoch, {seq}});
+      } else {
+        lru.splice(lru.begin(), lru, it);
+        auto& e = lru.front();
+        if (epoch < e.epoch) {
+          want = false;
+        } else {
+          if (epoch > e.epoch) e = {name, epoch, {}};
+          want = e.seen.insert(seq).second;
+        }
+      }
+      ASSERT_EQ(static_cast<bool>(g.accept(name, epoch, seq)), want)
+          << "max " << max << ", op " << op << ": " << name << " " << epoch << " " << seq;
+      ASSERT_EQ(g.size(), lru.size());
+    }
+  }
+}
+
+// docs/reliability.md "Malformed traffic at a live node": a key holder may name a new sender in
+// every packet (the flood test's sealed garbage does, with names up to 255 bytes). The table
+// fills to max_senders and stays there, at a size that does not depend on the names.
+TEST(ReplayGuardTest, MadeUpSendersCannotGrowItPastItsBound) {
+  constexpr std::size_t max = 16384;
+  constexpr std::size_t senders = 100'000;
+  // Sender i's name: 1 to 255 random bytes, then i (so all differ).
+  auto name_of = [](std::size_t i) {
+    std::mt19937_64 rng(i);
+    std::string name(1 + rng() % 240, '\0');
+    for (auto& c : name) c = static_cast<char>(rng());
+    return name + std::to_string(i);
+  };
+  const std::size_t heap_before = mallinfo2().uordblks;
+  replay_guard g(max);
+  for (std::size_t i = 0; i < senders; ++i) {
+    ASSERT_TRUE(g.accept(name_of(i), 1, 0));
+    ASSERT_LE(g.size(), max);
+  }
+  EXPECT_EQ(g.size(), max);
+  EXPECT_EQ(g.evictions(), senders - max);
+  EXPECT_LE(g.heap_bytes(), max * 88 + 64);
+  // What the allocator says the guard holds: about 1.3 MiB (a table of the names themselves
+  // reached about 7 MiB here).
+  const std::size_t held = mallinfo2().uordblks - heap_before;
+  EXPECT_LT(held, 2u * 1024 * 1024) << "guard heap_bytes " << g.heap_bytes();
+  // The latest senders are remembered (a replay is caught); the evicted ones start over.
+  for (std::size_t i = senders - max; i < senders; ++i) {
+    ASSERT_FALSE(g.accept(name_of(i), 1, 0)) << i;
+  }
+  EXPECT_TRUE(g.accept(name_of(0), 1, 0));
 }
 
 class StreamCryptoTest : public ::testing::Test {

@@ -4,12 +4,17 @@
 // with the same one whatever order the versions reach it in.
 #include "node/deploy/registry.h"
 
+#include "node/agent/revision.h"
 #include "node/deploy/errc.h"
 #include "storage/db.h"
 #include "tests/support/signed_records.h"
 #include "tests/support/temp_dir.h"
 
 #include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 namespace meshdeploy::deploy {
 namespace {
@@ -207,6 +212,61 @@ TEST_F(RegistryGroupTest, ADeleteAfterAnUpdateDeletesAndTheGroupCanBeCreatedAgai
   EXPECT_EQ(a_.put(signers_.sign(prod("HalfAtATime"), 2)), records::put_outcome::stale);
   EXPECT_FALSE(a_.reg->get_group("web", "prod"));
   EXPECT_TRUE(a_.reg->check_definition(prod("HalfAtATime")));
+}
+
+// store_bundle and the swarm (docs/swarm.md "Manifest and verification"): a download verified
+// piece by piece skips the whole-file hash only when the record names a manifest; without one
+// the revision id is the only link to the bytes and is still checked.
+class StoreBundleTest : public RegistryTest {
+ protected:
+  // A small tar and a revision record describing it (id = its hash).
+  records::revision_payload make_bundle(const std::string& name) {
+    const auto src = dir_ / ("src-" + name);
+    std::filesystem::create_directories(src);
+    std::ofstream(src / "appspec.yml") << "version: 0.0\nos: linux\n# " << name << "\n";
+    const auto tar = dir_ / (name + ".tar");
+    const std::string cmd = "tar -cf '" + tar.string() + "' -C '" + src.string() + "' appspec.yml";
+    EXPECT_EQ(std::system(cmd.c_str()), 0);
+    records::revision_payload rev;
+    rev.app = "web";
+    rev.id = agent::hash_file(tar).value();
+    rev.format = "tar";
+    rev.size = std::filesystem::file_size(tar);
+    return rev;
+  }
+  std::filesystem::path copy_of(const std::string& name) {
+    const auto to = dir_ / (name + ".download");
+    std::filesystem::copy_file(dir_ / (name + ".tar"), to,
+                               std::filesystem::copy_options::overwrite_existing);
+    return to;
+  }
+};
+
+TEST_F(StoreBundleTest, WithoutAManifestTheWholeHashIsCheckedEvenForVerifiedPieces) {
+  auto rev = make_bundle("a");
+  const auto other = make_bundle("b");  // same size and format, other bytes
+  ASSERT_EQ(rev.size, other.size);
+  rev.id = other.id;  // the record names other bytes
+  auto r = reg_->store_bundle(rev, copy_of("a"), /*pieces_verified=*/true);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("does not match its signed revision record"), std::string::npos)
+      << r.error().message;
+  EXPECT_FALSE(reg_->has_bundle(revision_from_payload(rev, 0)));
+}
+
+TEST_F(StoreBundleTest, WithAManifestVerifiedPiecesSkipTheWholeHashOtherwiseItIsChecked) {
+  auto rev = make_bundle("a");
+  rev.manifest = std::string(64, 'e');  // the swarm checked the pieces against it
+  // Unverified (an upload): the bytes must hash to the id.
+  auto wrong = rev;
+  wrong.id = make_bundle("b").id;
+  EXPECT_FALSE(reg_->store_bundle(wrong, copy_of("a"), /*pieces_verified=*/false));
+  // Verified piece by piece: stored without hashing the whole file; size is still checked.
+  auto short_rev = rev;
+  short_rev.size += 1;
+  EXPECT_FALSE(reg_->store_bundle(short_rev, copy_of("a"), /*pieces_verified=*/true));
+  ASSERT_TRUE(reg_->store_bundle(rev, copy_of("a"), /*pieces_verified=*/true));
+  EXPECT_TRUE(reg_->has_bundle(revision_from_payload(rev, 0)));
 }
 
 }  // namespace
