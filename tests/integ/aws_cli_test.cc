@@ -429,13 +429,13 @@ TEST_F(AwsCliTest, AForeignHostIsRefusedOnBothFrontEnds) {
     argv.push_back(url);
     return run_command(argv).out;
   };
-  EXPECT_EQ(status("http://" + s3_ + "/releases", "evil.example"), "421");
-  EXPECT_EQ(status("http://" + node_->api() + "/", "evil.example",
+  EXPECT_EQ(status("http://" + s3_[B] + "/releases", "evil.example"), "421");
+  EXPECT_EQ(status("http://" + nodes_[A]->api() + "/", "evil.example",
                    {"-X", "POST", "-H", "X-Amz-Target: CodeDeploy_20141006.ListApplications", "-H",
                     "Content-Type: application/x-amz-json-1.1", "--data", "{}"}),
             "421");
   // Unsigned from an accepted Host: the front end itself answers (403, not 421).
-  EXPECT_EQ(status("http://" + s3_ + "/releases", "127.0.0.1"), "403");
+  EXPECT_EQ(status("http://" + s3_[B] + "/releases", "127.0.0.1"), "403");
 }
 
 }  // namespace

@@ -67,7 +67,9 @@ TEST_F(MeshRecoveryTest, KillNineMidHookWithAWipedDataDirNeverRerunsTheHook) {
   EXPECT_EQ(d["status"], "Failed") << d.dump(2);
   EXPECT_EQ(d["errorInformation"]["code"], "DEPLOYMENT_INTERRUPTED") << d.dump(2);
   for (const auto& h : d["hosts"]) {
-    if (h["host"] == victim_name) EXPECT_EQ(h["status"], "Failed") << h.dump(2);
+    if (h["host"] == victim_name) {
+      EXPECT_EQ(h["status"], "Failed") << h.dump(2);
+    }
   }
   // One enter stamp in all: the victim's hook ran once, and nobody entered beside it.
   EXPECT_EQ(entered(), std::vector<int>{victim}) << read_file(nodes_[victim]->log_path());

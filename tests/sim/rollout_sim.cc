@@ -251,7 +251,7 @@ class simulation {
   void deliver(const event& e);
   void crash(std::size_t i);
   void restart(std::size_t i, bool wipe);
-  // `cut_off`: the submitter was cut off just before it planned; it plans over its own view.
+  // `cut_off`: the submitter was cut off just before it planned (it plans over itself alone).
   void submit(std::size_t via, const std::string& id, bool cut_off = false);
   void publish_operator(std::size_t via, rec_ptr r);
   void check_node(std::size_t i);
@@ -528,7 +528,7 @@ void simulation::submit(std::size_t via, const std::string& id, bool cut_off) {
   const record_set& rs = records_of(nodes_[via]);
   std::vector<std::string> hosts;
   for (std::size_t j = 0; j < n_hosts_; ++j) {
-    if (!cut_off || !partitioned(via, j)) {
+    if (!(o_.plan_over_view || cut_off) || !partitioned(via, j)) {
       hosts.push_back(nodes_[j].name);
     }
   }

@@ -43,11 +43,11 @@ struct rollout_sim_options {
   double loss = -1;  // message loss while faults last; < 0: random in [0, 0.2]
   deploy::rollout::test_mutations mutations;  // TEST ONLY planted bugs
   bool check_every_step = true;
-  // true: a submitter that is isolated as it submits is, half the time, cut off just before it
-  // plans (a stale view right after a split, chaos seed 11) and plans over itself alone; the
-  // hosts it cannot reach go into the intent's electorate. Other plans target every host
-  // (planning every submission over its own view also finds the open gate limit of
-  // docs/rollout.md: a failed host left out of the next plan is not counted, seed 22).
+  // true: a submitter plans over the hosts on its side of a partition (crashed hosts stay
+  // targets: a crash here is shorter than SWIM's dead timeout), and one isolated as it submits
+  // is, half the time, cut off just before it plans (a stale view right after a split, chaos
+  // seed 11) and plans over itself alone; the hosts it cannot reach go into the intent's
+  // electorate. false: every plan targets every host.
   bool plan_over_view = true;
   // false (bench): progress records go only to the observer, not to every host; hosts then
   // decide from intents and approvals alone (valid for AllAtOnce, whose gate needs no
