@@ -60,9 +60,18 @@ TEST_F(MeshRecoveryTest, KillNineMidHookWithAWipedDataDirNeverRerunsTheHook) {
   for (const auto& entry : fs::directory_iterator(nodes_[victim]->data_dir())) {
     if (entry.path().filename() != "node.key") fs::remove_all(entry.path());
   }
+  // A reinstalled host is told where its cluster is (node 1 has no --join, and its peer snapshot
+  // went with the data dir): one live member's gossip address as its only seed.
+  {
+    const int other = (victim + 1) % kNodes;
+    const std::string seed = read_file(nodes_[other]->data_dir() / "gossip.addr");
+    std::ofstream(nodes_[victim]->data_dir() / "peers") << seed.substr(0, seed.find('\n')) << "\n";
+  }
   ASSERT_TRUE(nodes_[victim]->start()) << read_file(nodes_[victim]->log_path());
+  // Up to 150 s: in one run of four the victim's final record came ~85 s after its restart
+  // (cause not analysed; the other runs settled in under 10 s).
   json d = status_until(
-      via, id, [](const json& doc) { return settled(doc); }, 90s);
+      via, id, [](const json& doc) { return settled(doc); }, 150s);
   ASSERT_TRUE(ended(d)) << d.dump(2);
   EXPECT_EQ(d["status"], "Failed") << d.dump(2);
   EXPECT_EQ(d["errorInformation"]["code"], "DEPLOYMENT_INTERRUPTED") << d.dump(2);
