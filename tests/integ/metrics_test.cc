@@ -9,7 +9,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <fstream>
 #include <signal.h>
 #include <thread>
 
@@ -19,17 +18,12 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
 class MetricsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     node_ = std::make_unique<node_process>("host-1", dir_ / "data", dir_ / "root",
                                            std::vector<std::string>{"role=web"});
-    ASSERT_FALSE(node_->api().empty()) << read_text(node_->log_path());
+    ASSERT_FALSE(node_->api().empty()) << read_file(node_->log_path());
     ASSERT_EQ(node_->cli({"app", "create", "web"}).exit_code, 0);
     ASSERT_EQ(node_->cli({"group", "create", "--app", "web", "--name", "prod", "--tag", "role=web"})
                   .exit_code,
@@ -38,7 +32,7 @@ class MetricsTest : public ::testing::Test {
   void TearDown() override {
     const fs::path pid_file = dir_ / "root/srv/webapp-run/webapp.pid";
     if (fs::exists(pid_file)) {
-      const int pid = std::stoi(read_text(pid_file));
+      const int pid = std::stoi(read_file(pid_file));
       if (pid > 0) ::kill(pid, SIGKILL);
     }
     node_.reset();
@@ -48,7 +42,7 @@ class MetricsTest : public ::testing::Test {
     auto r = run_command({"/usr/bin/curl", "-s", "--max-time", "10", "-D",
                           (dir_ / "headers").string(), "http://" + node_->api() + "/metrics"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    EXPECT_NE(read_text(dir_ / "headers").find("text/plain; version=0.0.4"), std::string::npos);
+    EXPECT_NE(read_file(dir_ / "headers").find("text/plain; version=0.0.4"), std::string::npos);
     auto p = parse_prometheus_text(r.out);
     EXPECT_TRUE(p.problems.empty()) << ::testing::PrintToString(p.problems) << "\n" << r.out;
     return p;

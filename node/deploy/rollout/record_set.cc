@@ -74,9 +74,9 @@ std::vector<std::string> admission_committee(const records::intent_payload& inte
   // for intents built in process).
   std::vector<std::string> t = intent.targets;
   if (!intent.electorate.empty()) {
-    const std::set<std::string> targets(t.begin(), t.end());
+    std::set<std::string> seen(t.begin(), t.end());
     for (const auto& h : intent.electorate) {
-      if (targets.count(h) == 0 && std::find(t.begin(), t.end(), h) == t.end()) t.push_back(h);
+      if (seen.insert(h).second) t.push_back(h);
     }
   }
   if (t.size() <= admission_committee_size) return t;
