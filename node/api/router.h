@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -46,10 +47,12 @@ struct api_response {
   // Asynchronous answer, for routes that ask another node: when set, the server calls it once,
   // on the io thread, with `reply`, which the route must call once, on the io thread, with the
   // real response (status, body and the rest of this one are ignored). The server answers
-  // 504 HostTimedOut itself if `reply` is not called within `wait_timeout` (a backstop: the
-  // route has its own, shorter deadline), and 503 when it shuts down meanwhile.
+  // `timeout_answer` (when set; else 504 HostTimedOut) itself if `reply` is not called within
+  // `wait_timeout` (a backstop: the route has its own, shorter deadline, or names the answer
+  // its protocol gives for a timeout), and 503 when it shuts down meanwhile.
   using reply_fn = std::function<void(api_response)>;
   std::function<void(reply_fn reply)> deferred;
+  std::shared_ptr<const api_response> timeout_answer;
 };
 
 struct node_info {

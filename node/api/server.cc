@@ -112,6 +112,7 @@ awaitable<api_response> server::impl::wait_deferred(api_response pending) {
     co_return error_response(
         make_error(deploy::errc::unavailable, "the node is shutting down; ask another node"));
   }
+  if (pending.timeout_answer) co_return *pending.timeout_answer;
   co_return error_response(make_error(deploy::errc::timed_out,
                                       "the node could not answer in time (another host it "
                                       "asked did not answer)"));

@@ -162,6 +162,12 @@ class codedeploy_api : public std::enable_shared_from_this<codedeploy_api> {
     }
     api::api_response res;
     res.wait_timeout = offload_timeout;
+    res.timeout_answer = std::make_shared<const api::api_response>(json_error(
+        {504, "RequestTimeoutException",
+         fmt::format("turning the S3 object into a revision took more than {} minutes; it goes "
+                     "on in the background and a retry of this call finds the revision once it "
+                     "is registered",
+                     offload_timeout.count())}));
     res.deferred = [self = shared_from_this(), b, key = &k, app,
                     args](api::api_response::reply_fn reply) {
       auto rev = std::make_shared<std::optional<api_result<std::string>>>();
