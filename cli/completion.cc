@@ -58,7 +58,8 @@ void add_arms(const CLI::App& app, const std::string& path, std::string& out,
   }
   for (const CLI::Option* opt : app.get_options()) {
     if (opt->get_positional()) continue;
-    const bool takes_value = opt->get_type_size_max() > 0;
+    // A flag (and --help) expects 0 values: CLI11 sets expected(0) but leaves type_size at 1.
+    const bool takes_value = opt->get_expected_max() > 0 && opt->get_type_size_max() > 0;
     const auto allowed = takes_value ? choices_of(*opt) : std::vector<std::string>{};
     std::vector<std::string> spellings;
     for (const auto& l : opt->get_lnames()) {

@@ -12,9 +12,10 @@ namespace {
 struct sample_app {
   CLI::App app{"sample", "meshdeploy"};
   std::string api, config, out;
-  bool wait = false;
+  bool wait = false, verbose = false;
   sample_app() {
     app.add_option("--api", api, "node");
+    app.add_flag("-v,--verbose", verbose, "more output");
     app.add_option("-o,--output", out, "format")->check(CLI::IsMember({"table", "json"}));
     auto* deploy = app.add_subcommand("deploy", "deploy");
     deploy->add_flag("--wait", wait, "wait");
@@ -48,6 +49,16 @@ TEST(CompletionTest, BashCompletesSubcommandsAtEachLevel) {
   EXPECT_EQ(complete(script, "meshdeploy node ''"), "check-config\nrun\n");
   // Options and their values do not confuse the walk down the tree.
   EXPECT_EQ(complete(script, "meshdeploy --api 127.0.0.1:1 -o json node r"), "run\n");
+}
+
+TEST(CompletionTest, BashTreatsFlagsAsTakingNoValue) {
+  sample_app s;
+  const std::string script = bash_completion(s.app, "meshdeploy");
+  // After a flag (or --help) comes a command, not the flag's value (files).
+  EXPECT_EQ(complete(script, "meshdeploy --verbose ''"), "deploy\ndeployments\nnode\n");
+  EXPECT_EQ(complete(script, "meshdeploy -v --help ''"), "deploy\ndeployments\nnode\n");
+  EXPECT_EQ(complete(script, "meshdeploy -v node r"), "run\n");
+  EXPECT_EQ(complete(script, "meshdeploy deploy --wait --a"), "--app\n");
 }
 
 TEST(CompletionTest, BashCompletesOptionsOfTheCommandTyped) {
