@@ -9,6 +9,7 @@
 #include "node/api/router.h"
 #include "node/api/server.h"
 #include "node/api/ui_routes.h"
+#include "node/aws/codedeploy_api.h"
 #include "node/aws/frontend.h"
 #include "node/deploy/local_deployer.h"
 #include "node/deploy/log_service.h"
@@ -179,6 +180,7 @@ int run_node(const node_options& in) {
   api::server_options api_opts{o.api, o.data_dir / "tmp"};
   api_opts.allowed_hosts = o.api_allowed_hosts;
   api_opts.metrics = &api_stats;
+  api_opts.metrics_route = aws::codedeploy_route;  // CodeDeploy calls on the API port, by operation
   api::server server(io, pool, router, api_opts);
   if (auto s = server.start(); !s) {
     spdlog::critical("{}", s.error().message);
@@ -494,7 +496,7 @@ int run_node(const node_options& in) {
   aws::frontend aws_front(io, pool, router, reg, deployer, *store.value(),
                           api::node_info{o.name, version(), o.tags, o.install_root.string()},
                           aws::frontend_options{o.aws_credentials, o.aws_api, o.s3_api, o.data_dir,
-                                                o.name, o.api_allowed_hosts});
+                                                o.name, o.api_allowed_hosts, &api_stats});
   if (auto a = aws_front.start(); !a) {
     spdlog::critical("{}", a.error().message);
     return 2;

@@ -82,8 +82,13 @@ std::string_view route_pattern(std::string_view path) {
 void request_metrics::observe(std::string_view method, std::string_view target, unsigned status,
                               double seconds) {
   const std::string_view path = target.substr(0, target.find('?'));
+  observe_route(std::string(route_pattern(path)), method, status, seconds);
+}
+
+void request_metrics::observe_route(std::string route, std::string_view method, unsigned status,
+                                    double seconds) {
   std::tuple<std::string, std::string, std::string> key{
-      std::string(route_pattern(path)), std::string(method_label(method)), code_label(status)};
+      std::move(route), std::string(method_label(method)), code_label(status)};
   std::lock_guard lock(mu_);
   hist_.try_emplace(std::move(key), node::metrics::api_latency_buckets())
       .first->second.observe(seconds);

@@ -29,6 +29,9 @@ class request_metrics {
   // One answered request: `target` as received (path and query), the answer's status, and the
   // seconds from the end of the request's header to the answer being ready.
   void observe(std::string_view method, std::string_view target, unsigned status, double seconds);
+  // The same with the route label chosen by the caller (server_options::metrics_route: a front
+  // end's operation, "CodeDeploy:CreateDeployment"); it must come from a small fixed set.
+  void observe_route(std::string route, std::string_view method, unsigned status, double seconds);
   // One long poll answered (after waiting; not in the histogram).
   void observe_long_poll();
 

@@ -182,15 +182,20 @@ awaitable<void> server::impl::session(std::shared_ptr<tcp::socket> socket) {
     const bool keep_alive = header_parser.get().keep_alive();
     const auto started = std::chrono::steady_clock::now();
     const std::string method = req.method, target = req.target;
+    const std::string route = options.metrics_route ? options.metrics_route(req) : std::string();
     auto record = [&](const dispatched& d) {
       if (!options.metrics) return;
       if (d.long_poll) {
         options.metrics->observe_long_poll();
         return;
       }
-      options.metrics->observe(
-          method, target, d.res.status,
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      if (route.empty()) {
+        options.metrics->observe(method, target, d.res.status, seconds);
+      } else {
+        options.metrics->observe_route(route, method, d.res.status, seconds);
+      }
     };
     // DNS rebinding: a browser page whose name resolves to this node says so in Host. Refused
     // before any body is read; the connection closes after the answer.

@@ -17,6 +17,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,9 @@ struct server_options {
   // When set, every answered request's latency goes there (long polls are counted apart). Must
   // outlive the server.
   request_metrics* metrics = nullptr;
+  // The `route` label of a request in `metrics`, from a small fixed set (an AWS front end's
+  // operation names); "" or no function: the native route's pattern (route_pattern).
+  std::function<std::string(const api_request&)> metrics_route;
 };
 
 class server {

@@ -195,7 +195,9 @@ class codedeploy_api : public std::enable_shared_from_this<codedeploy_api> {
 
   using handler = api_result<json> (codedeploy_api::*)(const json&, const access_key&) const;
 
-  api_result<json> dispatch(const std::string& op, const json& b, const access_key& k) const {
+ public:
+  // The operations answered, by name.
+  static const std::map<std::string, handler, std::less<>>& operations() {
     static const std::map<std::string, handler, std::less<>> ops = {
         {"CreateApplication", &codedeploy_api::create_application},
         {"GetApplication", &codedeploy_api::get_application},
@@ -226,6 +228,12 @@ class codedeploy_api : public std::enable_shared_from_this<codedeploy_api> {
         {"BatchGetDeploymentTargets", &codedeploy_api::batch_get_deployment_targets},
         {"GetDeploymentTarget", &codedeploy_api::get_deployment_target},
     };
+    return ops;
+  }
+
+ private:
+  api_result<json> dispatch(const std::string& op, const json& b, const access_key& k) const {
+    const auto& ops = operations();
     auto it = ops.find(op);
     if (it == ops.end()) {
       return api_error{400, "UnsupportedActionException",
@@ -1418,6 +1426,16 @@ class codedeploy_api : public std::enable_shared_from_this<codedeploy_api> {
 };
 
 }  // namespace
+
+std::string codedeploy_route(const api::api_request& req) {
+  const std::string target = find_header(req, "x-amz-target");
+  if (target.empty()) return {};
+  const std::string_view op = std::string_view(target).starts_with(codedeploy_target_prefix)
+                                  ? std::string_view(target).substr(codedeploy_target_prefix.size())
+                                  : std::string_view();
+  const auto& ops = codedeploy_api::operations();
+  return ops.contains(op) ? "CodeDeploy:" + std::string(op) : "CodeDeploy:other";
+}
 
 api::router::route_handler make_codedeploy_routes(codedeploy_context ctx, bool answer_all) {
   auto api = std::make_shared<codedeploy_api>(std::move(ctx));

@@ -60,4 +60,9 @@ struct codedeploy_context {
 // every request is answered, those without the header with UnknownOperationException.
 api::router::route_handler make_codedeploy_routes(codedeploy_context ctx, bool answer_all);
 
+// The API latency `route` label of a request (api::server_options::metrics_route):
+// "CodeDeploy:<Operation>" for an operation this API answers, "CodeDeploy:other" for any other
+// X-Amz-Target, "" without the header (a native request).
+std::string codedeploy_route(const api::api_request& req);
+
 }  // namespace meshdeploy::aws

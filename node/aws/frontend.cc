@@ -104,6 +104,8 @@ result<void> frontend::start() {
     m.aws_router->add_route_handler(make_codedeploy_routes(ctx, true));
     api::server_options so{m.options.aws_api, dir / "tmp"};
     so.allowed_hosts = m.options.allowed_hosts;
+    so.metrics = m.options.metrics;
+    so.metrics_route = codedeploy_route;
     m.aws_server = std::make_unique<api::server>(m.io, m.pool, *m.aws_router, so);
     if (auto s = m.aws_server->start(); !s) return s.error().with_context("--aws-api");
     write_addr(m.options.data_dir / "aws-api.addr", m.aws_server->local_endpoint());
@@ -117,6 +119,8 @@ result<void> frontend::start() {
     so.max_body_bytes = max_s3_body_bytes;
     so.handle_on_pool = true;
     so.allowed_hosts = m.options.allowed_hosts;
+    so.metrics = m.options.metrics;
+    so.metrics_route = s3_route;
     m.s3_server = std::make_unique<api::server>(m.io, m.pool, *m.s3_router, so);
     if (auto s = m.s3_server->start(); !s) return s.error().with_context("--s3-api");
     write_addr(m.options.data_dir / "s3-api.addr", m.s3_server->local_endpoint());

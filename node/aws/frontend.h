@@ -31,6 +31,9 @@ struct frontend_options {
   // Host names both front ends accept besides IP literals and localhost (the node setting
   // api-allowed-host; node/api/host_check.h).
   std::vector<std::string> allowed_hosts;
+  // Where both front ends' request latencies go (by operation: codedeploy_route, s3_route);
+  // nullptr: not measured. Must outlive the front end.
+  api::request_metrics* metrics = nullptr;
 };
 
 class frontend {

@@ -420,6 +420,15 @@ class s3_api {
 
 }  // namespace
 
+std::string s3_route(const api::api_request& req) {
+  std::string_view path = req.target;
+  path = path.substr(0, path.find('?'));
+  while (path.starts_with('/')) path.remove_prefix(1);
+  if (path.empty()) return "S3:service";
+  const auto slash = path.find('/');
+  return slash == std::string_view::npos || slash + 1 == path.size() ? "S3:bucket" : "S3:object";
+}
+
 api::router::route_handler make_s3_routes(s3_context ctx) {
   auto api = std::make_shared<s3_api>(std::move(ctx));
   return [api](const api::api_request& req) -> std::optional<api::api_response> {

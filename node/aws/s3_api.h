@@ -31,6 +31,10 @@ struct s3_context {
 // Answers every request (a port of its own).
 api::router::route_handler make_s3_routes(s3_context ctx);
 
+// The API latency `route` label of an S3 request (api::server_options::metrics_route), by what
+// its path names: "S3:service" (/), "S3:bucket" (/BUCKET), "S3:object" (/BUCKET/KEY).
+std::string s3_route(const api::api_request& req);
+
 // Bodies the S3 server reads into memory: a PutObject or UploadPart (the CLI's parts are
 // 8 MiB; its single PUTs are under 8 MiB).
 inline constexpr std::uint64_t max_s3_body_bytes = 64ull << 20;

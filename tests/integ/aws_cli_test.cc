@@ -328,6 +328,15 @@ TEST_F(AwsCliTest, CodeDeployAndS3WorkflowAcrossTheMesh) {
   auto s3_denied = aws(B, {"s3", "ls", "s3://releases"}, &bad_secret);
   EXPECT_NE(s3_denied.exit_code, 0);
   EXPECT_NE(s3_denied.err.find("SignatureDoesNotMatch"), std::string::npos) << s3_denied.err;
+
+  // Both front ends' calls are in A's API latency histogram, by operation.
+  const std::string metrics =
+      run_command({"/usr/bin/curl", "-s", "http://" + nodes_[A]->api() + "/metrics"}).out;
+  EXPECT_NE(metrics.find("{route=\"CodeDeploy:CreateDeployment\",method=\"POST\",code=\"2xx\""),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("{route=\"S3:object\",method=\"PUT\",code=\"2xx\""), std::string::npos)
+      << metrics;
 }
 
 // (Split from the test above to keep each under 90 s.)

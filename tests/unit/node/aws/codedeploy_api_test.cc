@@ -677,5 +677,23 @@ TEST_F(CodeDeployPagingTest, ListOperationsPageWithNextToken) {
             json::array({"app-3", "app-4"}));
 }
 
+TEST(CodeDeployRouteTest, LabelsAreOperationsThisApiAnswersOrOther) {
+  const auto route = [](api::header_list headers) {
+    api::api_request req;
+    req.method = "POST";
+    req.target = "/";
+    req.headers = std::move(headers);
+    return codedeploy_route(req);
+  };
+  EXPECT_EQ(route({{"X-Amz-Target", "CodeDeploy_20141006.CreateDeployment"}}),
+            "CodeDeploy:CreateDeployment");
+  EXPECT_EQ(route({{"x-amz-target", "CodeDeploy_20141006.ListDeploymentConfigs"}}),
+            "CodeDeploy:ListDeploymentConfigs");
+  // Made-up names never become labels (the set stays fixed).
+  EXPECT_EQ(route({{"X-Amz-Target", "CodeDeploy_20141006.MadeUp123"}}), "CodeDeploy:other");
+  EXPECT_EQ(route({{"X-Amz-Target", "DynamoDB_20120810.GetItem"}}), "CodeDeploy:other");
+  EXPECT_EQ(route({}), "");
+}
+
 }  // namespace
 }  // namespace meshdeploy::aws

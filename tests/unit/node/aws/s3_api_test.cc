@@ -141,5 +141,19 @@ TEST_F(S3ApiTest, BadSignaturesNamesAndBodiesAreRefusedInS3Shape) {
   EXPECT_EQ(call("PUT", "/releases/y", "d", {{"x-amz-copy-source", "/releases/x"}}).status, 501u);
 }
 
+TEST(S3RouteTest, LabelsNameWhatThePathNames) {
+  const auto route = [](std::string target) {
+    api::api_request req;
+    req.method = "GET";
+    req.target = std::move(target);
+    return s3_route(req);
+  };
+  EXPECT_EQ(route("/"), "S3:service");
+  EXPECT_EQ(route("/releases"), "S3:bucket");
+  EXPECT_EQ(route("/releases/?list-type=2"), "S3:bucket");
+  EXPECT_EQ(route("/releases/app.zip"), "S3:object");
+  EXPECT_EQ(route("/releases/a/b/c.zip?uploads"), "S3:object");
+}
+
 }  // namespace
 }  // namespace meshdeploy::aws
