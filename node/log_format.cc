@@ -1,5 +1,7 @@
 #include "node/log_format.h"
 
+#include "node/agent/lifecycle_event.h"
+
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -53,6 +55,18 @@ std::string_view find_deployment_id(std::string_view text) {
   return {};
 }
 
+std::string_view find_lifecycle_event(std::string_view text) {
+  constexpr std::string_view prefix = "deployment ";
+  if (!text.starts_with(prefix)) return {};
+  const std::string_view id = find_deployment_id(text);
+  if (id.empty() || id.data() != text.data() + prefix.size()) return {};
+  std::string_view rest = text.substr(prefix.size() + id.size());
+  if (!rest.starts_with(": ")) return {};
+  rest.remove_prefix(2);
+  const std::string_view name = rest.substr(0, rest.find(' '));
+  return agent::parse_lifecycle_event(name) ? name : std::string_view();
+}
+
 std::string json_log_line(std::chrono::system_clock::time_point time, std::string_view level,
                           std::string_view host, std::string_view message) {
   const auto ms = std::chrono::time_point_cast<std::chrono::milliseconds>(time);
@@ -64,6 +78,7 @@ std::string json_log_line(std::chrono::system_clock::time_point time, std::strin
   j["level"] = level;
   j["host"] = host;
   if (auto id = find_deployment_id(message); !id.empty()) j["deploymentId"] = id;
+  if (auto event = find_lifecycle_event(message); !event.empty()) j["event"] = event;
   j["msg"] = message;
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
 }

@@ -4,7 +4,9 @@
 //   {"time":"2026-11-29T17:40:01.123Z","level":"info","host":"web-1",
 //    "deploymentId":"d-AB12CD34E","msg":"deployment d-AB12CD34E started: ..."}
 // `host` is this node's name on every line; `deploymentId` is present when the message names a
-// deployment. Messages that are not valid UTF-8 (script output) get U+FFFD in their place.
+// deployment; `event` when it reports a lifecycle event ("deployment d-X: BeforeInstall
+// Succeeded in 0.4 s", node/agent/executor.cc). Messages that are not valid UTF-8 (script output)
+// get U+FFFD in their place.
 #pragma once
 
 #include <chrono>
@@ -23,6 +25,9 @@ std::string json_log_line(std::chrono::system_clock::time_point time, std::strin
 
 // The first deployment id in `text` ("d-" and 9 of [A-Z0-9], not inside a longer word), or "".
 std::string_view find_deployment_id(std::string_view text);
+
+// The lifecycle event a message "deployment <id>: <Event> ..." reports, or "".
+std::string_view find_lifecycle_event(std::string_view text);
 
 // True when the text log may use colours: `fd` is a terminal and NO_COLOR is unset or empty
 // (https://no-color.org).

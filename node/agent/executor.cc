@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 #include <sodium.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <fstream>
@@ -61,6 +62,39 @@ diagnostics diag_from_error(const error& e, std::string script = {}) {
   return diagnostics{std::string(error_code_for(e)), std::move(script), e.message, {}};
 }
 
+// Passes progress on to `next` and writes one node log line per lifecycle event that ran (not
+// for skipped ones): "deployment d-X: BeforeInstall Succeeded in 0.4 s", and on failure
+// the error code and message (docs/operations.md "Logs").
+class logged_sink final : public progress_sink {
+ public:
+  logged_sink(progress_sink& next, const std::string& deployment_id)
+      : next_(next), deployment_id_(deployment_id) {}
+  void event_started(lifecycle_event e, deploy::unix_ms at) override {
+    starts_[e] = at;
+    next_.event_started(e, at);
+  }
+  void event_finished(lifecycle_event e, deploy::host_status s,
+                      const std::optional<deploy::diagnostics>& diag, deploy::unix_ms at) override {
+    if (s != deploy::host_status::skipped) {
+      const auto it = starts_.find(e);
+      const double seconds = it == starts_.end() ? 0.0 : static_cast<double>(at - it->second) / 1e3;
+      if (diag) {
+        spdlog::warn("deployment {}: {} {} in {:.1f} s: {}: {}", deployment_id_, to_string(e),
+                     deploy::to_string(s), seconds, diag->error_code, diag->message);
+      } else {
+        spdlog::info("deployment {}: {} {} in {:.1f} s", deployment_id_, to_string(e),
+                     deploy::to_string(s), seconds);
+      }
+    }
+    next_.event_finished(e, s, diag, at);
+  }
+
+ private:
+  progress_sink& next_;
+  const std::string& deployment_id_;
+  std::map<lifecycle_event, deploy::unix_ms> starts_;
+};
+
 }  // namespace
 
 executor::executor(storage::db& db, agent_options options)
@@ -75,8 +109,9 @@ fs::path executor::log_file(const std::string& group_id, const std::string& depl
   return deployment_dir(group_id, deployment_id) / "logs" / "scripts.log";
 }
 
-run_result executor::run(const local_deployment& d, progress_sink& sink,
+run_result executor::run(const local_deployment& d, progress_sink& progress,
                          const std::atomic<bool>& stop) {
+  logged_sink sink(progress, d.deployment_id);
   run_context ctx{d, sink, stop, {}, {}, {}, {}, {}, {}, false, {}};
   const fs::path dir = deployment_dir(d.group_id, d.deployment_id);
   ctx.archive_dir = dir / "deployment-archive";

@@ -1,15 +1,20 @@
 // GET /metrics of a real `meshdeploy node run` after real deployments: the exposition parses
 // strictly (tests/support/prometheus_text.h), the rollout families count what happened (the
 // hooks the webapp example ran, the deployments that succeeded) and API latency is labelled by
-// route pattern. docs/operations.md "Metrics".
+// route pattern. docs/operations.md "Metrics". The node logs in JSON (--log-format json), one
+// object per line, with a line per lifecycle event that ran (docs/operations.md "Logs").
 #include "tests/support/process.h"
 #include "tests/support/prometheus_text.h"
 #include "tests/support/temp_dir.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <map>
+#include <set>
 #include <signal.h>
+#include <sstream>
 #include <thread>
 
 namespace meshdeploy::test {
@@ -22,7 +27,8 @@ class MetricsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     node_ = std::make_unique<node_process>("host-1", dir_ / "data", dir_ / "root",
-                                           std::vector<std::string>{"role=web"});
+                                           std::vector<std::string>{"role=web"},
+                                           std::vector<std::string>{"--log-format", "json"});
     ASSERT_FALSE(node_->api().empty()) << read_file(node_->log_path());
     ASSERT_EQ(node_->cli({"app", "create", "web"}).exit_code, 0);
     ASSERT_EQ(node_->cli({"group", "create", "--app", "web", "--name", "prod", "--tag", "role=web"})
@@ -129,6 +135,35 @@ TEST_F(MetricsTest, RolloutFamiliesCountTheHooksThatRanAndTheDeploymentsThatSucc
     if (s.name.rfind("meshdeploy_api_", 0) != 0) continue;
     for (const auto& [k, v] : s.labels) EXPECT_EQ(v.find("/d-"), std::string::npos) << v;
   }
+}
+
+TEST_F(MetricsTest, JsonLogHasOneObjectPerLineAndALinePerLifecycleEventThatRan) {
+  deploy_webapp();
+  std::istringstream log(read_file(node_->log_path()));
+  std::map<std::string, int> events;  // event -> lines
+  std::set<std::string> ids;          // deploymentId of the event lines
+  int lines = 0;
+  for (std::string line; std::getline(log, line);) {
+    if (line.empty()) continue;
+    ++lines;
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << "not a JSON object: " << line;
+    EXPECT_TRUE(j.contains("time") && j.contains("level") && j.contains("msg")) << line;
+    EXPECT_EQ(j.value("host", ""), "host-1") << line;
+    if (j.contains("event")) {
+      ++events[j["event"].get<std::string>()];
+      ids.insert(j.value("deploymentId", ""));
+    }
+  }
+  EXPECT_GT(lines, 5);
+  // The first deployment: DownloadBundle, Install and the six hooks of the new revision; the
+  // stop-side events had nothing to run and are not logged.
+  for (const char* e : {"DownloadBundle", "BeforeInstall", "Install", "AfterInstall",
+                        "ApplicationStart", "ValidateService"}) {
+    EXPECT_EQ(events[e], 1) << e;
+  }
+  EXPECT_EQ(ids.size(), 1u);
+  EXPECT_EQ(ids.count(""), 0u);
 }
 
 }  // namespace

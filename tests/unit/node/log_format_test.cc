@@ -37,6 +37,24 @@ TEST(LogFormatTest, JsonLineHasTimeLevelHostIdAndMessage) {
   EXPECT_EQ(j["msg"], "deployment d-AB12CD34E finished: Succeeded \"ok\"");
 }
 
+TEST(LogFormatTest, FindsTheLifecycleEventOfEventLinesOnly) {
+  EXPECT_EQ(find_lifecycle_event("deployment d-AB12CD34E: BeforeInstall Succeeded in 0.4 s"),
+            "BeforeInstall");
+  EXPECT_EQ(find_lifecycle_event("deployment d-AB12CD34E: ValidateService Failed in 2.0 s: "
+                                 "ScriptFailed: exit 3"),
+            "ValidateService");
+  EXPECT_EQ(find_lifecycle_event("deployment d-AB12CD34E: Install"), "Install");
+  EXPECT_EQ(find_lifecycle_event("deployment d-AB12CD34E: entering the update window on h"), "");
+  EXPECT_EQ(find_lifecycle_event("deployment d-AB12CD34E: Installing"), "");
+  EXPECT_EQ(find_lifecycle_event("note: deployment d-AB12CD34E: Install ok"), "");
+  EXPECT_EQ(find_lifecycle_event("deployment d-AB12CD34: Install ok"), "");
+  EXPECT_EQ(find_lifecycle_event(""), "");
+  const auto j = nlohmann::json::parse(
+      json_log_line({}, "info", "h", "deployment d-AB12CD34E: AfterInstall Succeeded in 0.1 s"));
+  EXPECT_EQ(j["event"], "AfterInstall");
+  EXPECT_EQ(j["deploymentId"], "d-AB12CD34E");
+}
+
 TEST(LogFormatTest, JsonLineSurvivesNewlinesAndInvalidUtf8) {
   const std::string msg = std::string("a\nb\xff") + "c";
   const std::string line = json_log_line({}, "warn", "h", msg);
@@ -46,6 +64,7 @@ TEST(LogFormatTest, JsonLineSurvivesNewlinesAndInvalidUtf8) {
             "a\nb\xEF\xBF\xBD"
             "c");
   EXPECT_FALSE(j.contains("deploymentId"));
+  EXPECT_FALSE(j.contains("event"));
 }
 
 TEST(LogFormatTest, NoColourWhenNoColorIsSetOrNotATerminal) {
