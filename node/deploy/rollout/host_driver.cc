@@ -275,6 +275,19 @@ std::vector<action> host_driver::step() {
   // Admission: approve the next child of the newest admitted deployment once that is over.
   const std::string parent = adm_.latest();
   if (journal_.approved.count(parent) == 0) {
+    // Our own approval for this parent, back from peers after a lost journal: adopt it. A
+    // second one could name another child (a conflict that splits the group's views).
+    const auto& ap = rs_.approvals();
+    if (auto it = ap.find(parent); it != ap.end()) {
+      if (auto mine = it->second.find(host_); mine != it->second.end()) {
+        journal_.approved[parent] = mine->second;
+        persist(out);
+      }
+    }
+  }
+  // Unsettled (records from before an empty data dir may still come), it signs no approval:
+  // its own earlier approvals may be among what has not arrived yet.
+  if (journal_.approved.count(parent) == 0 && settled_) {
     bool parent_over = parent.empty();
     if (!parent_over && rs_.intent(parent) != nullptr) {
       parent_over = is_terminal(judge(rs_, adm_, parent).status);

@@ -139,8 +139,9 @@ class host_driver {
 
   // Whether this host's record set may lack its own earlier records (a node that started on an
   // empty data dir, before its records matched a peer's): while unsettled it enters no
-  // deployment, since its own "entered" record from before the wipe may still be on its way
-  // (entering again would rerun hooks: chaos soak seed 21). Settled by default.
+  // deployment and approves none, since its own "entered" and approval records from before the
+  // wipe may still be on their way (entering again would rerun hooks: chaos soak seed 21; a
+  // second approval for a parent could name another child). Settled by default.
   void set_settled(bool settled) { settled_ = settled; }
 
  private:

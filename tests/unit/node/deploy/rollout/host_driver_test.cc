@@ -286,6 +286,47 @@ TEST(HostDriverTest, LostJournalWithOwnEnteredRecordEndsInterruptedNeverReenters
   EXPECT_NE(find(e.step(), action_kind::start_execution), nullptr);
 }
 
+TEST(HostDriverTest, LostJournalAdoptsItsOwnApprovalsAndApprovesNothingUnsettled) {
+  // d-1 ran and succeeded; d-2 and d-3 are open. Before its wipe, "a" had voted for d-3 after
+  // d-1 (d-3 was created later but d-2's intent had not reached it then).
+  const auto done = [](const std::string& id, const std::string& h) {
+    return records::progress_payload{id, h, "resolved", {}};
+  };
+  host_driver d("a", "web", "prod", {});  // nothing survived
+  d.set_settled(false);
+  d.add_intent(intent("d-1", {"a", "b", "c"}), 10);
+  d.add_intent(intent("d-2", {"a", "b", "c"}), 20);
+  d.add_intent(intent("d-3", {"a", "b", "c"}), 30);
+  d.add_approval({"web", "prod", "", "d-1", "b"});
+  d.add_approval({"web", "prod", "", "d-1", "c"});
+  for (const char* h : {"a", "b", "c"}) d.add_progress(done("d-1", h), final_progress_version);
+  // Unsettled: d-1 is over, but "a" signs nothing (its own vote may still be on its way).
+  auto out = d.step();
+  EXPECT_EQ(find(out, action_kind::publish_approval), nullptr);
+  EXPECT_EQ(d.journal().approved.count("d-1"), 0u);
+  // Its own vote arrives: adopted, never a second one (which would name d-2, the earliest).
+  d.add_approval({"web", "prod", "d-1", "d-3", "a"});
+  out = d.step();
+  EXPECT_EQ(find(out, action_kind::publish_approval), nullptr);
+  EXPECT_EQ(d.journal().approved.at("d-1"), "d-3");
+  EXPECT_NE(find(out, action_kind::persist_journal), nullptr);
+  d.set_settled(true);
+  EXPECT_EQ(find(d.step(), action_kind::publish_approval), nullptr);
+  EXPECT_TRUE(d.records().approval_conflicts().empty());
+
+  // Settled and no earlier vote of its own: it approves the earliest open intent.
+  host_driver e("a", "web", "prod", {});
+  e.add_intent(intent("d-1", {"a", "b", "c"}), 10);
+  e.add_intent(intent("d-2", {"a", "b", "c"}), 20);
+  e.add_approval({"web", "prod", "", "d-1", "b"});
+  e.add_approval({"web", "prod", "", "d-1", "c"});
+  for (const char* h : {"a", "b", "c"}) e.add_progress(done("d-1", h), final_progress_version);
+  const action* a = find(e.step(), action_kind::publish_approval);
+  ASSERT_NE(a, nullptr);
+  EXPECT_EQ(a->approval.parent, "d-1");
+  EXPECT_EQ(a->approval.child, "d-2");
+}
+
 TEST(HostDriverTest, WaitingPastTheProgressDeadlineSkipsAsTimedOut) {
   driver_options o;
   o.progress_deadline_ms = 1000;
