@@ -73,6 +73,10 @@ struct node {
   int fail_at = -1;  // event index that fails, -1: none
   // Status per deployment last computed here (for "terminal never changes").
   std::map<std::string, deployment_status> last_status;
+  // Restarted without its data dir and its journal: unsettled (the driver enters and votes
+  // nothing) until it holds every record of a peer it pulled from, or settle_after passed.
+  bool lost_journal = false;
+  std::int64_t settle_after = 0;
 };
 
 struct event {
@@ -250,7 +254,10 @@ class simulation {
   void end_hook(std::size_t i);
   void deliver(const event& e);
   void crash(std::size_t i);
-  void restart(std::size_t i, bool wipe);
+  // `wipe`: without the data dir; `lose_journal` (with wipe): the host journal too.
+  void restart(std::size_t i, bool wipe, bool lose_journal);
+  // An unsettled node that now holds every record of `peer` (or waited long enough) settles.
+  void maybe_settle(std::size_t i, std::size_t peer);
   // `cut_off`: the submitter was cut off just before it planned (it plans over itself alone).
   void submit(std::size_t via, const std::string& id, bool cut_off = false);
   void publish_operator(std::size_t via, rec_ptr r);
@@ -281,6 +288,7 @@ class simulation {
   // Ground truth.
   std::vector<bool> oos_, fenced_;
   std::set<std::pair<std::size_t, std::string>> entered_;
+  std::set<std::size_t> journal_lost_;  // hosts restarted without their journal at least once
   std::map<std::size_t, std::string> last_entered_;
   std::map<std::size_t, std::int64_t> crash_time_;
   struct pause {
@@ -364,7 +372,17 @@ void simulation::apply(std::size_t i, const std::vector<action>& actions) {
         }
         ++res_.enters;
         if (!entered_.insert({i, a.deployment}).second) {
-          violation(fmt::format("{} entered {} twice", n.name, a.deployment));
+          // The documented limit of a lost journal: its "entered" record reached nobody, so
+          // nothing can tell the host it entered before. Anything else is a violation.
+          bool told = false;
+          for (std::size_t j = 0; j < nodes_.size() && !told; ++j) {
+            told = j != i && records_of(nodes_[j]).progress(a.deployment, n.name) != nullptr;
+          }
+          if (told || journal_lost_.count(i) == 0) {
+            violation(fmt::format("{} entered {} twice", n.name, a.deployment));
+          } else {
+            ++res_.reentries_unknowable;
+          }
         }
         oos_[i] = true;
         fenced_[i] = false;
@@ -478,9 +496,32 @@ void simulation::crash(std::size_t i) {
   }
 }
 
-void simulation::restart(std::size_t i, bool wipe) {
+void simulation::maybe_settle(std::size_t i, std::size_t peer) {
+  node& x = nodes_[i];
+  if (!x.alive || !x.driver || !x.lost_journal) return;
+  bool holds_all = now_ >= x.settle_after;
+  if (!holds_all && peer != i && nodes_[peer].alive && !partitioned(i, peer)) {
+    holds_all = !nodes_[peer].store.empty();
+    for (const auto& s : nodes_[peer].store) {
+      if (x.keys.count(s.r->hash) == 0) {
+        holds_all = false;
+        break;
+      }
+    }
+  }
+  if (!holds_all) return;
+  x.lost_journal = false;
+  x.driver->set_settled(true);
+  apply(i, x.driver->step());
+}
+
+void simulation::restart(std::size_t i, bool wipe, bool lose_journal) {
   node& n = nodes_[i];
   if (n.alive) return;
+  if (wipe && lose_journal) {
+    n.durable = {};
+    n.unsynced.reset();
+  }
   std::vector<stored> kept;
   if (!wipe) {
     for (auto& s : n.store) {
@@ -497,6 +538,13 @@ void simulation::restart(std::size_t i, bool wipe) {
   opts.progress_deadline_ms = o_.progress_deadline_ms;
   opts.mutations = o_.mutations;
   n.driver = std::make_unique<host_driver>(n.name, app, group, n.durable, opts);
+  n.lost_journal = wipe && lose_journal;
+  if (n.lost_journal) {
+    journal_lost_.insert(i);
+    ++res_.journals_lost;
+    n.driver->set_settled(false);
+    n.settle_after = now_ + 30'000;  // the node's --catch-up-delay
+  }
   n.driver->on_tick(now_);
   for (auto& s : kept) accept(i, s.r, s.own);
   apply(i, n.driver->on_recovered());
@@ -817,6 +865,7 @@ rollout_sim_result simulation::run() {
         if (x.alive) {
           const auto j =
               static_cast<std::size_t>(uniform(0, static_cast<std::int64_t>(nodes_.size()) - 1));
+          maybe_settle(e.node, j);  // what earlier pulls brought
           if (j != e.node && nodes_[j].alive && !partitioned(j, e.node)) pull(e.node, j);
           // The observer pulls too, so it ends up holding every record.
           if (!partitioned(observer_, e.node)) pull(observer_, e.node);
@@ -842,7 +891,8 @@ rollout_sim_result simulation::run() {
         r.t = event::restart;
         r.at = now_ + uniform(500, 8000);
         r.node = i;
-        r.flag = chance(0.3);  // without the data dir
+        r.flag = chance(0.3);                        // without the data dir
+        if (r.flag && chance(0.5)) r.s = "journal";  // and without the host journal
         push(r);
         // Sometimes an operator fences the dead host off the deployment it was running,
         // when no final record of it exists anywhere (it is down, not done).
@@ -857,7 +907,7 @@ rollout_sim_result simulation::run() {
         break;
       }
       case event::restart:
-        restart(e.node, e.flag);
+        restart(e.node, e.flag, e.s == "journal");
         dirty = e.node;
         break;
       case event::partition_start:

@@ -8,10 +8,12 @@
 // of random length that can fail (ApplicationStop .. ValidateService). Faults, all inside a
 // fault window: loss, partitions (one of them may isolate a submitting node right after it
 // submits, or just before it plans over its own view), crashes at random or mid-hook, restarts with
-// or without the data dir (the host journal, kept with the agent's deployment root, survives both;
-// a crash loses the journal writes not yet synced and the peer records received in the last 200
-// ms), long pauses (SIGSTOP: input is held), operator stops, operator excludes of a crashed host,
-// and two submissions to the group at the same moment through two nodes.
+// or without the data dir (the host journal survives half of the wipes; a crash loses the journal
+// writes not yet synced and the peer records received in the last 200 ms; a host restarted
+// without its journal enters and votes nothing until it holds every record of a peer it pulled
+// from, or 30 s passed, as the node's empty-data-dir rule), long pauses (SIGSTOP: input is held),
+// operator stops, operator excludes of a crashed host, and two submissions to the group at the same
+// moment through two nodes.
 //
 // Checked on every step (unless check_every_step is off): hosts out of service (ground truth:
 // from the start of execution until ValidateService really succeeded; an operator exclude
@@ -76,6 +78,10 @@ struct rollout_sim_result {
   std::uint64_t events = 0;
   std::uint64_t deliveries = 0;
   std::uint64_t enters = 0;
+  // Re-entries by a host that lost its journal while its "entered" record had reached no other
+  // node (nothing could tell it; the documented limit, docs/rollout.md): counted, not violations.
+  std::uint64_t reentries_unknowable = 0;
+  std::uint64_t journals_lost = 0;  // restarts without the data dir and the host journal
 };
 
 rollout_sim_result run_rollout_sim(const rollout_sim_options& options);

@@ -71,6 +71,7 @@ TEST(RolloutSimTest, InvariantsHoldOverManySeeds) {
   const auto start = std::chrono::steady_clock::now();
   std::map<deploy::deployment_status, int> outcomes;
   std::size_t max_oos_seen_at_k = 0;
+  std::uint64_t journals_lost = 0, reentries = 0;
   for (std::uint64_t seed = 1; seed <= seeds; ++seed) {
     rollout_sim_options o;
     o.seed = seed;
@@ -78,18 +79,24 @@ TEST(RolloutSimTest, InvariantsHoldOverManySeeds) {
     ASSERT_TRUE(r.violations.empty()) << r.violations.front();
     for (const auto& [id, st] : r.final_status) ++outcomes[st];
     if (r.max_out_of_service == r.k) ++max_oos_seen_at_k;
+    journals_lost += r.journals_lost;
+    reentries += r.reentries_unknowable;
   }
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::string summary;
   for (const auto& [st, n] : outcomes)
     summary += std::string(deploy::to_string(st)) + "=" + std::to_string(n) + " ";
-  std::printf("%llu seeds in %.1f s; outcomes: %s; runs that used all K tokens: %zu\n",
-              static_cast<unsigned long long>(seeds), secs, summary.c_str(), max_oos_seen_at_k);
+  std::printf(
+      "%llu seeds in %.1f s; outcomes: %s; runs that used all K tokens: %zu; restarts without "
+      "the journal: %llu (re-entries nothing could prevent: %llu)\n",
+      static_cast<unsigned long long>(seeds), secs, summary.c_str(), max_oos_seen_at_k,
+      static_cast<unsigned long long>(journals_lost), static_cast<unsigned long long>(reentries));
   // The runs are not all trivial: every terminal kind occurs.
   EXPECT_GT(outcomes[deploy::deployment_status::succeeded], 0);
   EXPECT_GT(outcomes[deploy::deployment_status::failed], 0);
   EXPECT_GT(outcomes[deploy::deployment_status::stopped], 0);
+  EXPECT_GT(journals_lost, 0u);  // the lost-journal recovery is exercised
 }
 
 // The target: AllAtOnce to 10,000 hosts in under 5 s of simulated time with no-op

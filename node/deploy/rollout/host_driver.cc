@@ -319,12 +319,17 @@ std::vector<action> host_driver::step() {
     if (e == nullptr || !targets_host(*e, host_)) continue;
     if (journal_.finished.count(id) != 0) continue;
     if (journal_.entered.count(id) != 0) continue;  // on_recovered() settles it
-    if (const progress_entry* p = rs_.progress(id, host_); p != nullptr) {
-      if (is_final_phase(p->progress.phase)) {
-        journal_.finished[id] = p->progress;  // our own record, from before a lost journal
-        persist(out);
-        continue;
-      }
+    const progress_entry* p = rs_.progress(id, host_);
+    if (p != nullptr && is_final_phase(p->progress.phase)) {
+      journal_.finished[id] = p->progress;  // our own record, from before a lost journal
+      persist(out);
+      continue;
+    }
+    // Unsettled, our own records from before an empty data dir may still come: our final one
+    // may follow the "entered" we hold (concluding "interrupted" now would sign a second final
+    // record; the rollout simulator, seed 85), and an "entered" may follow nothing.
+    if (!settled_) break;
+    if (p != nullptr) {
       if (p->progress.phase == phase_entered && !options_.mutations.ignore_own_entered) {
         // Our own "entered" record, but no journal of it: this host entered before it lost its
         // data dir, and may have been killed mid-hook. Never enter twice: end it interrupted.
@@ -336,7 +341,6 @@ std::vector<action> host_driver::step() {
         continue;
       }
     }
-    if (!settled_) break;  // our own records from before an empty data dir may still come
     const gate_result g = gate(rs_, adm_, id, host_, options_.mutations, dead_);
     if (g.decision == gate_decision::skip) {
       skip(out, id, g.reason, g.message, {});
