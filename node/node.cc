@@ -39,6 +39,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <fstream>
 #include <iterator>
 #include <mutex>
@@ -53,6 +56,20 @@ namespace fs = std::filesystem;
 const char* version() { return "0.1.0"; }
 
 namespace {
+
+// Creates `file` (empty) and makes it and its directory entry durable; false with errno set.
+bool write_synced(const fs::path& file) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return false;
+  const int dir = ::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return false;
+  const bool dir_ok = ::fsync(dir) == 0;
+  ::close(dir);
+  return dir_ok;
+}
 
 result<std::string> read_text(const fs::path& file, const char* what) {
   std::ifstream in(file, std::ios::binary);
@@ -135,8 +152,14 @@ int run_node(const node_options& in) {
   families.push_back(security::audit_log::column_family);
   for (auto& f : records::store::column_families()) families.push_back(std::move(f));
   // An empty data dir (first start, or wiped): this host's own rollout records may live only on
-  // its peers, so it enters no deployment until it has them (mesh_options::empty_data_dir).
-  const bool empty_data_dir = !fs::exists(o.data_dir / "db");
+  // its peers, so it enters no deployment until it has them (mesh_options::empty_data_dir). The
+  // marker says so until then, also to the next start if this one ends before.
+  const fs::path settling_marker = o.data_dir / "settling";
+  const bool empty_data_dir = !fs::exists(o.data_dir / "db") || fs::exists(settling_marker);
+  if (empty_data_dir && !o.gossip.join.empty() && !write_synced(settling_marker)) {
+    spdlog::critical("cannot write {}: {}", settling_marker.string(), std::strerror(errno));
+    return 1;
+  }
   auto db = storage::db::open({o.data_dir / "db", families});
   if (!db) {
     spdlog::critical("cannot open the database in {}: {} (is another node using this data dir?)",
@@ -324,6 +347,7 @@ int run_node(const node_options& in) {
   mo.tags = o.tags;
   mo.catch_up_delay = std::chrono::seconds(o.catch_up_delay_s);
   mo.empty_data_dir = empty_data_dir && !o.gossip.join.empty();
+  mo.settling_marker = settling_marker;
   // This node's intermediate progress records go out at most once per 250 ms per deployment,
   // the newest winning (node/own_record_coalescer.h; bench/RESULTS.md): every node verifies
   // and stores every host's records, so a record saved is saved 32 times at 32 nodes, and an

@@ -328,6 +328,13 @@ bool mesh_deployer::records_settled() {
   if (!options_.empty_data_dir || in_sync ||
       std::chrono::steady_clock::now() - started_ >= options_.catch_up_delay) {
     if (options_.empty_data_dir) {
+      if (!options_.settling_marker.empty()) {
+        std::error_code ec;
+        std::filesystem::remove(options_.settling_marker, ec);
+        if (ec) {
+          spdlog::warn("cannot remove {}: {}", options_.settling_marker.string(), ec.message());
+        }
+      }
       spdlog::info(
           "records {} since this node started on an empty data dir: taking part in "
           "deployments",

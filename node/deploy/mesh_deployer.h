@@ -78,6 +78,10 @@ struct mesh_options {
   // "entered" record comes back from peers) instead of entering again (host_driver::
   // set_settled; chaos soak seed 21).
   bool empty_data_dir = false;
+  // With empty_data_dir: a file that says so across restarts, removed once settled (a node
+  // restarted before it settled has a data dir that is no longer empty but still lacks its own
+  // records: the rollout simulator, seed 2510, entered twice without it). "" = none.
+  std::filesystem::path settling_marker;
 };
 
 class mesh_deployer {

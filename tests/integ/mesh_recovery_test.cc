@@ -9,6 +9,31 @@ namespace {
 
 using MeshRecoveryTest = MeshFixture;
 
+// A node started on an empty data dir with a seed stays unsettled (enters and votes nothing)
+// until its records match a peer's or --catch-up-delay passed, and says so in its data dir so
+// that a restart before then does not take the half-filled data dir as settled (the rollout
+// simulator, seed 2510: a host entered a deployment twice). Here no peer answers, so it settles
+// by the delay.
+TEST(SettlingMarkerTest, AnEmptyDataDirStaysUnsettledAcrossARestartUntilItSettles) {
+  temp_dir dir{"meshdeploy-settling"};
+  const fs::path marker = dir / "data" / "settling";
+  node_process n("lone", dir / "data", dir / "root", {"role=web"},
+                 {"--join", "127.0.0.1:9", "--catch-up-delay", "15"});
+  ASSERT_FALSE(n.api().empty()) << read_file(n.log_path());
+  EXPECT_TRUE(fs::exists(marker));
+  n.kill_hard();
+  ASSERT_TRUE(n.start()) << read_file(n.log_path());
+  EXPECT_TRUE(fs::exists(marker)) << "a restart before settling must not count as settled";
+  for (int i = 0; i < 240 && fs::exists(marker); ++i) std::this_thread::sleep_for(250ms);
+  EXPECT_FALSE(fs::exists(marker)) << read_file(n.log_path());
+  EXPECT_NE(read_file(n.log_path()).find("did not settle within the catch-up delay"),
+            std::string::npos);
+  // Settled: a later start neither writes it again nor waits.
+  n.kill_hard();
+  ASSERT_TRUE(n.start()) << read_file(n.log_path());
+  EXPECT_FALSE(fs::exists(marker));
+}
+
 TEST_F(MeshRecoveryTest, KillNineOfAHostInsideItsHookEndsHonestlyAfterRestart) {
   // The first host to enter sleeps inside BeforeInstall: kill -9 its node there.
   const auto [id, victim] = deploy_and_hold_first("k9", "OneAtATime");

@@ -74,7 +74,7 @@ struct node {
   // Status per deployment last computed here (for "terminal never changes").
   std::map<std::string, deployment_status> last_status;
   // Restarted without its data dir and its journal: unsettled (the driver enters and votes
-  // nothing) until it holds every record of a peer it pulled from, or settle_after passed.
+  // nothing) until it holds the same records as a peer it pulls from, or settle_after passed.
   bool lost_journal = false;
   std::int64_t settle_after = 0;
 };
@@ -501,7 +501,9 @@ void simulation::maybe_settle(std::size_t i, std::size_t peer) {
   if (!x.alive || !x.driver || !x.lost_journal) return;
   bool holds_all = now_ >= x.settle_after;
   if (!holds_all && peer != i && nodes_[peer].alive && !partitioned(i, peer)) {
-    holds_all = !nodes_[peer].store.empty();
+    // The node's rule: its records match the peer's (equal sets, as equal digests), not a
+    // superset of a peer that knows little (another wiped node: seed 2713).
+    holds_all = !nodes_[peer].store.empty() && nodes_[peer].keys.size() == x.keys.size();
     for (const auto& s : nodes_[peer].store) {
       if (x.keys.count(s.r->hash) == 0) {
         holds_all = false;
@@ -510,6 +512,11 @@ void simulation::maybe_settle(std::size_t i, std::size_t peer) {
     }
   }
   if (!holds_all) return;
+  if (std::getenv("MESHDEPLOY_ROLLOUT_TRACE") != nullptr) {
+    std::fprintf(stderr, "%lld %s settles (%s, from %s)\n", static_cast<long long>(now_),
+                 x.name.c_str(), now_ >= x.settle_after ? "timeout" : "holds a peer's records",
+                 nodes_[peer].name.c_str());
+  }
   x.lost_journal = false;
   x.driver->set_settled(true);
   apply(i, x.driver->step());
@@ -538,10 +545,20 @@ void simulation::restart(std::size_t i, bool wipe, bool lose_journal) {
   opts.progress_deadline_ms = o_.progress_deadline_ms;
   opts.mutations = o_.mutations;
   n.driver = std::make_unique<host_driver>(n.name, app, group, n.durable, opts);
-  n.lost_journal = wipe && lose_journal;
-  if (n.lost_journal) {
+  // Unsettled until settled, across restarts (the node's marker file in the data dir).
+  n.lost_journal = (wipe && lose_journal) || n.lost_journal;
+  if (std::getenv("MESHDEPLOY_ROLLOUT_TRACE") != nullptr) {
+    std::fprintf(stderr, "%lld %s restarts%s%s\n", static_cast<long long>(now_), n.name.c_str(),
+                 wipe && lose_journal ? " without data dir and journal"
+                 : wipe               ? " without data dir"
+                                      : "",
+                 n.lost_journal ? " (unsettled)" : "");
+  }
+  if (wipe && lose_journal) {
     journal_lost_.insert(i);
     ++res_.journals_lost;
+  }
+  if (n.lost_journal) {
     n.driver->set_settled(false);
     n.settle_after = now_ + 30'000;  // the node's --catch-up-delay
   }

@@ -10,10 +10,10 @@
 // submits, or just before it plans over its own view), crashes at random or mid-hook, restarts with
 // or without the data dir (the host journal survives half of the wipes; a crash loses the journal
 // writes not yet synced and the peer records received in the last 200 ms; a host restarted
-// without its journal enters and votes nothing until it holds every record of a peer it pulled
-// from, or 30 s passed, as the node's empty-data-dir rule), long pauses (SIGSTOP: input is held),
-// operator stops, operator excludes of a crashed host, and two submissions to the group at the same
-// moment through two nodes.
+// without its journal enters and votes nothing until it holds the same records as a peer it
+// pulls from, or 30 s passed, as the node's empty-data-dir rule), long pauses (SIGSTOP: input is
+// held), operator stops, operator excludes of a crashed host, and two submissions to the group at
+// the same moment through two nodes.
 //
 // Checked on every step (unless check_every_step is off): hosts out of service (ground truth:
 // from the start of execution until ValidateService really succeeded; an operator exclude

@@ -180,7 +180,9 @@ INSTANTIATE_TEST_SUITE_P(
                  t.ignore_own_entered = true;
                }},
         mutant{"PlanWithoutElectorate",
-               [](deploy::rollout::test_mutations& t) { t.plan_without_electorate = true; }}),
+               [](deploy::rollout::test_mutations& t) { t.plan_without_electorate = true; }},
+        mutant{"RevoteAfterLostJournal",
+               [](deploy::rollout::test_mutations& t) { t.revote_after_lost_journal = true; }}),
     [](const ::testing::TestParamInfo<mutant>& i) { return std::string(i.param.name); });
 
 }  // namespace

@@ -274,7 +274,8 @@ std::vector<action> host_driver::step() {
 
   // Admission: approve the next child of the newest admitted deployment once that is over.
   const std::string parent = adm_.latest();
-  if (journal_.approved.count(parent) == 0) {
+  const bool revote = options_.mutations.revote_after_lost_journal;
+  if (journal_.approved.count(parent) == 0 && !revote) {
     // Our own approval for this parent, back from peers after a lost journal: adopt it. A
     // second one could name another child (a conflict that splits the group's views).
     const auto& ap = rs_.approvals();
@@ -287,7 +288,7 @@ std::vector<action> host_driver::step() {
   }
   // Unsettled (records from before an empty data dir may still come), it signs no approval:
   // its own earlier approvals may be among what has not arrived yet.
-  if (journal_.approved.count(parent) == 0 && settled_) {
+  if (journal_.approved.count(parent) == 0 && (settled_ || revote)) {
     bool parent_over = parent.empty();
     if (!parent_over && rs_.intent(parent) != nullptr) {
       parent_over = is_terminal(judge(rs_, adm_, parent).status);

@@ -13,11 +13,13 @@ struct test_mutations {
   bool skip_journal_sync = false;        // persist "entered" without syncing it
   bool plan_without_electorate = false;  // (simulator's planner) committees = live targets only
   bool ignore_own_entered = false;       // a host's own "entered" record does not stop re-entry
+  // After a lost journal: vote while unsettled, and do not adopt its own approvals from peers.
+  bool revote_after_lost_journal = false;
 
   bool any() const {
     return gate_allows_k_blockers || free_token_on_dead || count_only_started ||
            resolve_before_validate || skip_journal_sync || plan_without_electorate ||
-           ignore_own_entered;
+           ignore_own_entered || revote_after_lost_journal;
   }
 };
 
