@@ -307,7 +307,9 @@ int run(int argc, char** argv) {
   group_create->add_option("--config", g_config, "Deployment configuration (default OneAtATime)");
   group_create->add_flag("--auto-rollback", g_auto_rollback,
                          "Roll back to the last successful revision when a deployment fails");
-  group_create->callback([&] {
+  // The selector of --tag (one AND set) and each --tag-set (alternatives); nullopt after
+  // printing what is wrong (the exit code is then exit_usage).
+  auto parse_selector = [&]() -> std::optional<records::tag_selector> {
     records::tag_selector sets;
     auto add_set = [&](const std::vector<std::string>& tags) -> bool {
       std::map<std::string, std::string> set;
@@ -331,8 +333,7 @@ int run(int argc, char** argv) {
       return true;
     };
     if (!add_set(g_tags)) {
-      code = exit_usage;
-      return;
+      return std::nullopt;
     }
     for (const auto& ts : g_tag_sets) {
       std::vector<std::string> parts;
@@ -344,10 +345,18 @@ int run(int argc, char** argv) {
         pos = comma + 1;
       }
       if (!add_set(parts)) {
-        code = exit_usage;
-        return;
+        return std::nullopt;
       }
     }
+    return sets;
+  };
+  group_create->callback([&] {
+    auto selector = parse_selector();
+    if (!selector) {
+      code = exit_usage;
+      return;
+    }
+    records::tag_selector sets = std::move(*selector);
     if (sets.empty()) {
       print_error("give at least one --tag KEY=VALUE or --tag-set K=V,K=V");
       code = exit_usage;
@@ -366,6 +375,64 @@ int run(int argc, char** argv) {
     else
       std::printf("Created deployment group %s of %s (id %s)\n", g_name.c_str(), g_app.c_str(),
                   deploy::group_id(g_app, g_name).c_str());
+  });
+  bool g_no_auto_rollback = false;
+  auto* group_update = group_cmd->add_subcommand(
+      "update",
+      "Change a deployment group: what is given replaces its setting, the rest stays.\n"
+      "--tag/--tag-set, when given, replace the whole tag selection. The new settings are the\n"
+      "group's next version, so every node ends up with them; deployments already submitted\n"
+      "keep their targets and configuration.\n\n"
+      "Examples:\n"
+      "  meshdeploy group update --app web --name prod --config HalfAtATime\n"
+      "  meshdeploy group update --app web --name prod --tag role=web --tag env=prod "
+      "--no-auto-rollback");
+  group_update->add_option("--app", g_app, "Application")->required();
+  group_update->add_option("--name", g_name, "Group name")->required();
+  group_update->add_option("--tag", g_tags,
+                           "KEY=VALUE a host must have (AND); replaces the selection");
+  group_update->add_option("--tag-set", g_tag_sets,
+                           "K=V,K=V: an alternative tag set (OR); replaces the selection");
+  group_update->add_option("--config", g_config, "Deployment configuration");
+  auto* rollback_on =
+      group_update->add_flag("--auto-rollback", g_auto_rollback,
+                             "Roll back to the last successful revision when a deployment fails");
+  group_update->add_flag("--no-auto-rollback", g_no_auto_rollback, "Turn automatic rollback off")
+      ->excludes(rollback_on);
+  group_update->callback([&] {
+    auto cur =
+        check_reply(c().call("GET", "/v1/groups/" + url_encode(g_app) + "/" + url_encode(g_name)));
+    if ((code = cur.code) != exit_ok) return;
+    records::group_payload gp;
+    gp.app = g_app;
+    gp.name = g_name;
+    gp.config = cur.body.value("deploymentConfig", "OneAtATime");
+    gp.auto_rollback = cur.body.value("autoRollback", false);
+    for (const auto& set : cur.body.value("tagSets", json::array())) {
+      std::map<std::string, std::string> tags;
+      for (const auto& t : set) tags[t.value("key", "")] = t.value("value", "");
+      gp.selector.push_back(std::move(tags));
+    }
+    if (!g_tags.empty() || !g_tag_sets.empty()) {
+      auto selector = parse_selector();
+      if (!selector) {
+        code = exit_usage;
+        return;
+      }
+      gp.selector = std::move(*selector);
+    }
+    if (!g_config.empty()) gp.config = deploy::canonical_config_name(g_config);
+    if (g_auto_rollback) gp.auto_rollback = true;
+    if (g_no_auto_rollback) gp.auto_rollback = false;
+    auto s = sign_payload(c(), g, gp);
+    if ((code = s.code) != exit_ok) return;
+    auto r = check_reply(c().call("POST", "/v1/records",
+                                  json{{"record", record_hex(s.rec)}, {"replace", true}}.dump()));
+    if ((code = r.code) != exit_ok) return;
+    if (g.json()) return print_json(r.body);
+    std::printf("Updated deployment group %s of %s (version %llu): config %s, auto-rollback %s\n",
+                g_name.c_str(), g_app.c_str(), static_cast<unsigned long long>(s.rec.version),
+                gp.config.c_str(), gp.auto_rollback ? "on" : "off");
   });
   auto* group_list = group_cmd->add_subcommand(
       "list",

@@ -187,6 +187,50 @@ TEST_F(SingleNodeTest, GroupMatchingNoHostFailsAtOnce) {
   EXPECT_EQ(d["errorInformation"]["code"], "NO_INSTANCES");
 }
 
+TEST_F(SingleNodeTest, GroupUpdateChangesWhatIsGivenAndKeepsTheRest) {
+  ASSERT_EQ(node_
+                ->cli({"group", "create", "--app", "web", "--name", "db", "--tag", "role=db",
+                       "--config", "AllAtOnce"})
+                .exit_code,
+            0);
+  // The selection now matches this host; the config stays, rollback turns on.
+  auto u = node_->cli(
+      {"group", "update", "--app", "web", "--name", "db", "--tag", "role=web", "--auto-rollback"});
+  ASSERT_EQ(u.exit_code, 0) << u.out << u.err;
+  EXPECT_NE(u.out.find("version 2"), std::string::npos) << u.out;
+  auto g = run_command({"/usr/bin/curl", "-s", "http://" + node_->api() + "/v1/groups/web/db"});
+  json group = json::parse(g.out);
+  EXPECT_EQ(group["deploymentConfig"], "AllAtOnce") << g.out;
+  EXPECT_EQ(group["autoRollback"], true) << g.out;
+  ASSERT_EQ(group["tagSets"].size(), 1u) << g.out;
+  EXPECT_EQ(group["tagSets"][0][0]["value"], "web") << g.out;
+  auto push =
+      node_->cli({"push", "--app", "web", "--source", source_path("examples/noop").string()});
+  ASSERT_EQ(push.exit_code, 0) << push.err;
+  auto r = node_->cli(
+      {"deploy", "--app", "web", "--group", "db", "--revision", first_line(push.out), "--wait"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  // Only the config; then rollback off again.
+  ASSERT_EQ(node_
+                ->cli({"group", "update", "--app", "web", "--name", "db", "--config", "HalfAtATime",
+                       "--no-auto-rollback"})
+                .exit_code,
+            0);
+  group = json::parse(
+      run_command({"/usr/bin/curl", "-s", "http://" + node_->api() + "/v1/groups/web/db"}).out);
+  EXPECT_EQ(group["deploymentConfig"], "HalfAtATime");
+  EXPECT_EQ(group["autoRollback"], false);
+  EXPECT_EQ(group["tagSets"][0][0]["value"], "web");
+  // Errors name what is wrong.
+  auto missing =
+      node_->cli({"group", "update", "--app", "web", "--name", "nope", "--config", "AllAtOnce"});
+  EXPECT_EQ(missing.exit_code, 2) << missing.out << missing.err;
+  EXPECT_NE(missing.err.find("nope"), std::string::npos) << missing.err;
+  auto both = node_->cli(
+      {"group", "update", "--app", "web", "--name", "db", "--auto-rollback", "--no-auto-rollback"});
+  EXPECT_EQ(both.exit_code, 2) << both.out << both.err;
+}
+
 TEST_F(SingleNodeTest, BundleOverOneMebibyteIsPushedAndLargeJsonBodiesAreAnswered) {
   // Beast's default body limit (1 MiB) used to apply to the header of every request, so a push of
   // a bundle over 1 MiB was dropped. 3 MiB of random bytes stay over 1 MiB when zipped.
