@@ -160,6 +160,7 @@ int run_node(const node_options& in) {
     spdlog::critical("cannot write {}: {}", settling_marker.string(), std::strerror(errno));
     return 1;
   }
+  if (o.gossip.join.empty()) fs::remove(settling_marker, ec);  // no peers to wait for
   auto db = storage::db::open({o.data_dir / "db", families});
   if (!db) {
     spdlog::critical("cannot open the database in {}: {} (is another node using this data dir?)",
