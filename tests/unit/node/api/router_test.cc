@@ -3,13 +3,11 @@
 #include "node/api/router.h"
 
 #include "node/agent/executor.h"
-#include "node/agent/host_state.h"
-#include "node/agent/journal.h"
 #include "node/api/record_routes.h"
 #include "node/deploy/errc.h"
 #include "node/deploy/rollout/planning.h"
 #include "node/security/verifier.h"
-#include "storage/db.h"
+#include "tests/support/local_node.h"
 #include "tests/support/signed_records.h"
 #include "tests/support/temp_dir.h"
 
@@ -27,20 +25,6 @@ using nlohmann::json;
 class RouterTest : public ::testing::Test {
  protected:
   RouterTest() {
-    auto families = deploy::registry::column_families();
-    families.push_back(agent::journal::column_family);
-    families.push_back(agent::host_state_store::column_family);
-    for (auto& f : records::store::column_families()) families.push_back(f);
-    db_ = storage::db::open({dir_ / "db", families}).value();
-    store_ = records::store::open(*db_).value();
-    reg_ = std::make_unique<deploy::registry>(*db_, *store_, dir_ / "revisions");
-    agent::agent_options o;
-    o.data_dir = dir_.path();
-    o.install_root = dir_ / "root";
-    exec_ = std::make_unique<agent::executor>(*db_, o);
-    deployer_ = std::make_unique<deploy::local_deployer>(
-        *reg_, *exec_, deploy::host_identity{"h1", {{"role", "web"}}});
-    router_ = std::make_unique<router>(*reg_, *deployer_, node_info{"h1", "0.1.0", {}, "/"});
     router_->add_route_handler(make_record_routes(record_routes_context{
         *reg_, *store_, [this](const std::string& id) { return reg_->get_deployment(id); },
         [this](const records::record& r) -> result<records::payload> {
@@ -76,12 +60,11 @@ class RouterTest : public ::testing::Test {
 
   test::temp_dir dir_{"meshdeploy-router"};
   test::test_signers keys_;
-  std::unique_ptr<storage::db> db_;
-  std::unique_ptr<records::store> store_;
-  std::unique_ptr<deploy::registry> reg_;
-  std::unique_ptr<agent::executor> exec_;
-  std::unique_ptr<deploy::local_deployer> deployer_;
-  std::unique_ptr<router> router_;
+  test::local_node node_{dir_.path()};
+  std::unique_ptr<records::store>& store_ = node_.store;
+  std::unique_ptr<deploy::registry>& reg_ = node_.reg;
+  std::unique_ptr<agent::executor>& exec_ = node_.exec;
+  std::unique_ptr<router>& router_ = node_.router;
   // What the plan route sees as the node's members (live, or dead and not yet forgotten).
   std::vector<live_host> members_{{"h1", {{"role", "web"}}}, {"h2", {{"role", "db"}}}};
 };

@@ -2,9 +2,7 @@
 // answered at its deadline, with the answer the route named for a timeout or 504 HostTimedOut.
 #include "node/api/server.h"
 
-#include "node/agent/executor.h"
-#include "node/agent/journal.h"
-#include "storage/db.h"
+#include "tests/support/local_node.h"
 #include "tests/support/temp_dir.h"
 
 #include <boost/asio/connect.hpp>
@@ -26,19 +24,6 @@ using tcp = boost::asio::ip::tcp;
 class ServerTest : public ::testing::Test {
  protected:
   ServerTest() {
-    auto families = deploy::registry::column_families();
-    families.push_back(agent::journal::column_family);
-    for (auto& f : records::store::column_families()) families.push_back(f);
-    db_ = storage::db::open({dir_ / "db", families}).value();
-    store_ = records::store::open(*db_).value();
-    reg_ = std::make_unique<deploy::registry>(*db_, *store_, dir_ / "revisions");
-    agent::agent_options o;
-    o.data_dir = dir_.path();
-    o.install_root = dir_ / "root";
-    exec_ = std::make_unique<agent::executor>(*db_, o);
-    deployer_ =
-        std::make_unique<deploy::local_deployer>(*reg_, *exec_, deploy::host_identity{"h1", {}});
-    router_ = std::make_unique<router>(*reg_, *deployer_, node_info{"h1", "0.1.0", {}, "/"});
     // /never answers through `deferred` and never calls reply; /never-named also names the
     // answer for a timeout.
     router_->add_route_handler([this](const api_request& req) -> std::optional<api_response> {
@@ -81,12 +66,8 @@ class ServerTest : public ::testing::Test {
   }
 
   test::temp_dir dir_{"meshdeploy-server"};
-  std::unique_ptr<storage::db> db_;
-  std::unique_ptr<records::store> store_;
-  std::unique_ptr<deploy::registry> reg_;
-  std::unique_ptr<agent::executor> exec_;
-  std::unique_ptr<deploy::local_deployer> deployer_;
-  std::unique_ptr<router> router_;
+  test::local_node node_{dir_.path()};
+  std::unique_ptr<router>& router_ = node_.router;
   std::vector<api_response::reply_fn> parked_;  // io thread only
   boost::asio::io_context io_;
   boost::asio::thread_pool pool_{1};

@@ -3,15 +3,12 @@
 // signs them, and writes go through the same checks as the native API's.
 #include "node/aws/codedeploy_api.h"
 
-#include "node/agent/executor.h"
-#include "node/agent/host_state.h"
-#include "node/agent/journal.h"
 #include "node/api/record_routes.h"
 #include "node/aws/revision_source.h"
 #include "node/deploy/errc.h"
 #include "node/deploy/rollout/planning.h"
 #include "node/security/verifier.h"
-#include "storage/db.h"
+#include "tests/support/local_node.h"
 #include "tests/support/signed_records.h"
 #include "tests/support/temp_dir.h"
 #include "tests/unit/node/aws/aws_test_support.h"
@@ -39,21 +36,6 @@ class CodeDeployApiTest : public ::testing::Test {
  protected:
   // `offload`: an S3 API (objects_) and an offload that queues its work in queued_.
   explicit CodeDeployApiTest(std::size_t page_size = default_page_size, bool offload = false) {
-    auto families = deploy::registry::column_families();
-    families.push_back(agent::journal::column_family);
-    families.push_back(agent::host_state_store::column_family);
-    for (auto& f : records::store::column_families()) families.push_back(f);
-    db_ = storage::db::open({dir_ / "db", families}).value();
-    store_ = records::store::open(*db_).value();
-    reg_ = std::make_unique<deploy::registry>(*db_, *store_, dir_ / "revisions");
-    agent::agent_options o;
-    o.data_dir = dir_.path();
-    o.install_root = dir_ / "root";
-    exec_ = std::make_unique<agent::executor>(*db_, o);
-    deployer_ = std::make_unique<deploy::local_deployer>(
-        *reg_, *exec_, deploy::host_identity{"h1", {{"role", "web"}}});
-    router_ =
-        std::make_unique<api::router>(*reg_, *deployer_, api::node_info{"h1", "0.1.0", {}, "/"});
     router_->add_route_handler(api::make_record_routes(api::record_routes_context{
         *reg_, *store_, [this](const std::string& id) { return refreshed(id); },
         [this](const records::record& r) -> result<records::payload> {
@@ -169,12 +151,10 @@ class CodeDeployApiTest : public ::testing::Test {
   security::identity writer_ = security::generate_identity("ci");
   security::identity reader_ = security::generate_identity("auditor");
   access_keys keys_;
-  std::unique_ptr<storage::db> db_;
-  std::unique_ptr<records::store> store_;
-  std::unique_ptr<deploy::registry> reg_;
-  std::unique_ptr<agent::executor> exec_;
-  std::unique_ptr<deploy::local_deployer> deployer_;
-  std::unique_ptr<api::router> router_;
+  test::local_node node_{dir_.path()};
+  std::unique_ptr<records::store>& store_ = node_.store;
+  std::unique_ptr<deploy::registry>& reg_ = node_.reg;
+  std::unique_ptr<api::router>& router_ = node_.router;
 };
 
 TEST_F(CodeDeployApiTest, ApplicationsAreCreatedReadListedAndDeleted) {
