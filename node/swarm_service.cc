@@ -6,7 +6,8 @@
 namespace meshdeploy::node {
 
 swarm_service::swarm_service(boost::asio::io_context& io, const std::filesystem::path& blobs_dir,
-                             swarm::swarm_config cfg, send_fn send, locate_fn locate)
+                             swarm::swarm_config cfg, send_fn send, locate_fn locate,
+                             buffer_fn buffer)
     : io_(io),
       blobs_(blobs_dir),
       store_(blobs_, std::move(locate)),
@@ -19,7 +20,8 @@ swarm_service::swarm_service(boost::asio::io_context& io, const std::filesystem:
                              for (const auto& fn : it->second) {
                                if (fn) fn(held, size);
                              }
-                           }},
+                           },
+                           std::move(buffer)},
           store_),
       timer_(io) {}
 

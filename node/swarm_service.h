@@ -26,13 +26,16 @@ namespace meshdeploy::node {
 
 class swarm_service {
  public:
-  using send_fn = std::function<void(const std::string& peer, std::vector<std::byte> bytes)>;
+  using send_fn = std::function<void(const std::string& peer, gossip::frame_buffer bytes)>;
+  // A buffer with `body` uninitialised bytes and room for the headers (swarm_env::buffer).
+  using buffer_fn = std::function<gossip::frame_buffer(std::size_t body)>;
   using locate_fn = std::function<std::optional<swarm::held_bundle>(const std::string& app,
                                                                     const std::string& id)>;
   using progress_fn = std::function<void(std::uint64_t held, std::uint64_t size)>;
 
+  // `buffer` may be empty (a new buffer per piece sent).
   swarm_service(boost::asio::io_context& io, const std::filesystem::path& blobs_dir,
-                swarm::swarm_config cfg, send_fn send, locate_fn locate);
+                swarm::swarm_config cfg, send_fn send, locate_fn locate, buffer_fn buffer = {});
 
   // Fetches `ref` from `candidates`; `progress` (may be empty) as pieces arrive, `done` once.
   void fetch(const swarm::bundle_ref& ref, std::vector<std::string> candidates,
