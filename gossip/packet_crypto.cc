@@ -94,9 +94,10 @@ result<std::size_t> open_sealed_at(const keyring& ring, std::span<const std::byt
   const std::span<const std::byte> nonce = sealed.subspan(2, nonce_bytes);
   const std::span<const std::byte> cipher = sealed.subspan(sealed_header_bytes);
   const std::size_t size = cipher.size() - tag_bytes;
-  // A keyring holds at most one key per id, but a packet's id only hints at
-  // the key: try every installed key that has it. A failed attempt writes nothing to `out`
-  // (the tag is checked first), so in place the next key still sees the ciphertext.
+  // A packet's id only hints at the key: use the installed key that has it. A keyring holds
+  // at most one key per id (keyring.h), so at most one attempt is made; that matters in place,
+  // because libsodium checks the tag before it decrypts but zeroes `out` when the tag does not
+  // match, wiping the ciphertext a second attempt would need.
   bool known = false;
   for (const secret_key& key : ring.list()) {
     if (key.id() != id) continue;
@@ -106,6 +107,7 @@ result<std::size_t> open_sealed_at(const keyring& ring, std::span<const std::byt
             ad.size(), uc(nonce.data()), uc(key.bytes().data())) == 0) {
       return size;
     }
+    break;
   }
   if (!known) {
     return make_error(errc::unknown_key, fmt::format("{}: key id 0x{:02x} is not in the keyring",

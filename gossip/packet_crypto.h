@@ -216,8 +216,8 @@ class stream_opener {
   result<std::vector<std::byte>> open(const keyring& ring, std::span<const std::byte> frame);
   // The same, in place: the plaintext overwrites the ciphertext inside `frame` and the result
   // views it (valid while `frame` is). The header bytes in front (stream id, version, key id,
-  // nonce) are left as they were. On error `frame`'s ciphertext is left as it was too (the tag
-  // is checked before anything is decrypted).
+  // nonce) are left as they were. Nothing is decrypted unless the tag matches; on an error the
+  // ciphertext may be overwritten (libsodium zeroes it), and the stream is unusable anyway.
   result<std::span<const std::byte>> open_in_place(const keyring& ring, std::span<std::byte> frame);
 
  private:
