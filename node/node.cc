@@ -317,6 +317,10 @@ int run_node(const node_options& in) {
       },
       // Pieces are read into recycled frame buffers of the mesh (docs/swarm.md "CPU per byte").
       [&gossip](std::size_t body) { return gossip->take_frame_buffer(body); });
+  // An upload's manifest, computed to check it, is kept for seeding (no second hash).
+  reg.set_manifest_sink([&bundles](const std::string& id, std::span<const std::byte> encoded) {
+    bundles.keep_manifest(id, encoded);
+  });
   deploy::journal_store journals(*db.value());
   deploy::mesh_options mo;
   mo.progress_deadline = std::chrono::seconds(o.progress_deadline_s);

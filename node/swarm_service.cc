@@ -57,6 +57,14 @@ void swarm_service::on_peer_down(const std::string& peer) {
   arm();
 }
 
+void swarm_service::keep_manifest(const std::string& id, std::span<const std::byte> encoded) {
+  // blob_store holds no state but its directory: safe from any thread.
+  if (auto s = blobs_.save_manifest(id, encoded); !s) {
+    spdlog::warn("swarm: cannot keep the manifest of bundle {}: {}", id.substr(0, 12),
+                 s.error().message);
+  }
+}
+
 std::size_t swarm_service::collect_garbage(const std::set<std::string>& keep) {
   std::set<std::string> all = keep;
   for (auto& id : store_.open_ids()) all.insert(std::move(id));

@@ -3,7 +3,8 @@
 // (node/swarm/disk_store.h), complete bundles served from the revision store, a timer at the
 // swarm's next deadline, /metrics counters, and blob garbage collection.
 //
-// Thread safety: every method runs on the io thread, except prometheus_text (any thread).
+// Thread safety: every method runs on the io thread, except prometheus_text and keep_manifest
+// (any thread).
 #pragma once
 
 #include "node/swarm/blob_store.h"
@@ -42,6 +43,10 @@ class swarm_service {
              progress_fn progress, swarm::swarm::done_fn done);
   void on_message(const std::string& from, std::span<const std::byte> payload);
   void on_peer_down(const std::string& peer);
+  // Keeps `encoded`, the manifest of bundle `id` computed when it was uploaded here, so that
+  // seeding it does not hash the whole bundle again on the io thread (registry::check_manifest
+  // calls this). Any thread: it only writes <data-dir>/blobs/<id>.manifest (temp + rename).
+  void keep_manifest(const std::string& id, std::span<const std::byte> encoded);
   // Removes blob files of bundles not in `keep` and not being downloaded; returns how many.
   std::size_t collect_garbage(const std::set<std::string>& keep);
   void stop();
