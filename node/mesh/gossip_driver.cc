@@ -722,12 +722,14 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
   static constexpr std::size_t tx_pool_max_bytes = (1 << 20) + gossip::frame_headroom;
   std::vector<gossip::frame_buffer> tx_pool;
 
+  static constexpr std::size_t tx_pool_min_bytes = 64u << 10;  // smaller frames are cheap
+
   gossip::frame_buffer take_frame_buffer(std::size_t body) {
     gossip::frame_buffer b;
-    // The smallest pooled buffer that fits, so small frames do not take the piece buffers.
+    // The smallest pooled buffer that fits; small frames never take the piece buffers.
     std::size_t best = tx_pool.size();
     const std::size_t need = gossip::frame_headroom + body + gossip::frame_tailroom;
-    for (std::size_t i = 0; i < tx_pool.size(); ++i) {
+    for (std::size_t i = 0; i < tx_pool.size() && need >= tx_pool_min_bytes; ++i) {
       if (tx_pool[i].capacity() >= need &&
           (best == tx_pool.size() || tx_pool[i].capacity() < tx_pool[best].capacity())) {
         best = i;
@@ -742,7 +744,7 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
   }
   void give_back_tx_buffer(gossip::frame_buffer b) {
     // Only buffers worth keeping: small frames are cheap to allocate.
-    if (b.capacity() < (64u << 10) || b.capacity() > tx_pool_max_bytes) return;
+    if (b.capacity() < tx_pool_min_bytes || b.capacity() > tx_pool_max_bytes) return;
     if (tx_pool.size() >= tx_pool_max) {
       // Keep the larger ones: replace the smallest if this one is larger.
       auto smallest = std::min_element(
