@@ -463,7 +463,12 @@ result<message> decode_body(msg_type t, const msgpack::object& o, channel ch) {
                     fmt::format("message type {} unknown", static_cast<int>(t)));
 }
 
-bool reference_all(msgpack::type::object_type, std::size_t, void*) { return true; }
+// msgpack-c's reference function: strings and binaries point into the input instead of being
+// copied into the handle's zone (their size limits are the decoder's own field checks); ext
+// objects are still copied, so the unpack limit of 0 ext bytes keeps refusing them.
+bool reference_str_bin(msgpack::type::object_type t, std::size_t, void*) {
+  return t == msgpack::type::STR || t == msgpack::type::BIN;
+}
 
 // Parses exactly one msgpack object filling [data, data+len), within limits derived from
 // `max_bytes`. msgpack-c reports problems by throwing; they stop here.
@@ -477,7 +482,7 @@ result<msgpack::object_handle> unpack_one(const char* data, std::size_t len, std
     // Strings and binaries reference `data` instead of being copied into the handle's zone:
     // every decoder copies what it keeps (or, decode_direct, hands out a view) before `data`
     // goes away.
-    auto h = msgpack::unpack(data, len, off, reference_all, nullptr, limit);
+    auto h = msgpack::unpack(data, len, off, reference_str_bin, nullptr, limit);
     if (off != len) {
       return make_error(errc::malformed,
                         fmt::format("{}: {} trailing bytes after the body", what, len - off));

@@ -8,6 +8,22 @@ frame_buffer::frame_buffer(std::size_t headroom, std::size_t body, std::size_t t
   reset(headroom, body, tailroom);
 }
 
+frame_buffer::frame_buffer(frame_buffer&& o) noexcept
+    : data_(std::move(o.data_)),
+      capacity_(std::exchange(o.capacity_, 0)),
+      begin_(std::exchange(o.begin_, 0)),
+      end_(std::exchange(o.end_, 0)) {}
+
+frame_buffer& frame_buffer::operator=(frame_buffer&& o) noexcept {
+  if (this != &o) {
+    data_ = std::move(o.data_);
+    capacity_ = std::exchange(o.capacity_, 0);
+    begin_ = std::exchange(o.begin_, 0);
+    end_ = std::exchange(o.end_, 0);
+  }
+  return *this;
+}
+
 frame_buffer frame_buffer::copy_of(std::span<const std::byte> bytes) {
   frame_buffer b(frame_headroom, bytes.size(), frame_tailroom);
   if (!bytes.empty()) std::memcpy(b.bytes().data(), bytes.data(), bytes.size());

@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <memory>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace meshdeploy::gossip {
@@ -36,8 +37,9 @@ class frame_buffer {
   // A copy of `bytes` as the body, with the default room around it.
   static frame_buffer copy_of(std::span<const std::byte> bytes);
 
-  frame_buffer(frame_buffer&&) noexcept = default;
-  frame_buffer& operator=(frame_buffer&&) noexcept = default;
+  // A moved-from buffer is empty (size and capacity 0).
+  frame_buffer(frame_buffer&& o) noexcept;
+  frame_buffer& operator=(frame_buffer&& o) noexcept;
   frame_buffer(const frame_buffer&) = delete;
   frame_buffer& operator=(const frame_buffer&) = delete;
 

@@ -87,7 +87,12 @@ struct fields {
   }
 };
 
-bool reference_all(msgpack::type::object_type, std::size_t, void*) { return true; }
+// msgpack-c's reference function: strings and binaries point into the input instead of being
+// copied into the handle's zone (their size limits are the decoder's own field checks); ext
+// objects are still copied, so the unpack limit of 0 ext bytes keeps refusing them.
+bool reference_str_bin(msgpack::type::object_type t, std::size_t, void*) {
+  return t == msgpack::type::STR || t == msgpack::type::BIN;
+}
 
 // A piece message up to and including its data's bin header: the data follows.
 void pack_piece_head(packer& p, const std::string& id, std::uint32_t index, std::size_t size) {
@@ -188,7 +193,7 @@ result<swarm_message_view> decode_swarm_view(std::span<const std::byte> bytes) {
     // Strings and binaries reference `bytes` rather than being copied into the handle's zone:
     // what is kept is copied out below, except a piece's data (a view into `bytes`).
     h = msgpack::unpack(reinterpret_cast<const char*>(bytes.data()), bytes.size(), off,
-                        reference_all, nullptr, limit);
+                        reference_str_bin, nullptr, limit);
     if (off != bytes.size()) return bad("trailing bytes after the message");
   } catch (const std::exception& e) {
     return bad(fmt::format("not msgpack ({})", e.what()));

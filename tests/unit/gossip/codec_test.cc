@@ -90,6 +90,23 @@ TEST(CodecTest, ExtraTrailingFieldsFromNewerVersionsAreIgnored) {
   EXPECT_EQ(got.value()[0], message{ack_msg{5}});
 }
 
+// Strings and binaries are referenced, not copied, while decoding; ext objects are not, and
+// stay refused even in an ignored trailing field (as before referencing).
+TEST(CodecTest, ExtObjectsAreStillRefusedEvenAsTrailingFields) {
+  // ack body [seq, fixext1(type 1, 0x00)]
+  auto got = decode(raw({0xB1, 2, 0x92, 5, 0xD4, 1, 0}), channel::packet);
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().code, make_error_code(errc::too_large)) << got.error().message;
+  // ... and on the direct path.
+  direct_msg m{"web-1", {"10.0.0.7", 7946}, 3, {std::byte{1}}};
+  auto bytes = encode(m);
+  ASSERT_EQ(static_cast<int>(bytes[2]), 0x94);  // fixarray(4)
+  bytes[2] = std::byte{0x95};
+  for (int x : {0xD4, 1, 0}) bytes.push_back(static_cast<std::byte>(x));
+  EXPECT_FALSE(decode_direct(bytes));
+  EXPECT_FALSE(decode(bytes, channel::stream));
+}
+
 struct bad_input {
   const char* what;
   std::vector<std::byte> bytes;

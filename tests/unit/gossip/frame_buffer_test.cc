@@ -67,6 +67,14 @@ TEST(FrameBufferTest, CopyOfAndEmptyBuffers) {
   EXPECT_EQ(empty.to_vector(), bytes_of("h"));
   auto moved = std::move(b);
   EXPECT_EQ(moved.to_vector(), v);
+  // NOLINTNEXTLINE(bugprone-use-after-move): the moved-from state is part of the contract
+  EXPECT_EQ(b.size(), 0u);
+  EXPECT_EQ(b.capacity(), 0u);
+  EXPECT_TRUE(b.to_vector().empty());
+  frame_buffer other(4, 4, 4);
+  other = std::move(moved);
+  EXPECT_EQ(other.to_vector(), v);
+  EXPECT_EQ(moved.size(), 0u);  // NOLINT(bugprone-use-after-move)
 }
 
 }  // namespace
