@@ -2,6 +2,7 @@
 
 #include "gossip/byte_sink.h"
 #include "gossip/errc.h"
+#include "gossip/frame_buffer.h"
 
 #include <fmt/format.h>
 #include <msgpack.hpp>
@@ -117,12 +118,19 @@ void put_body(packer& p, const digest_msg& m) {
   p.pack(m.count);
 }
 
-void put_body(packer& p, const direct_msg& m) {
+// A direct message's body up to and including its payload's bin header: the payload's bytes
+// follow (encode packs them behind; prepend_direct finds them already in place).
+void put_direct_head(packer& p, const std::string& from, const address& from_addr,
+                     std::uint8_t user_type, std::size_t payload_size) {
   p.pack_array(4);
-  p.pack(m.from);
-  put(p, m.from_addr);
-  p.pack(m.user_type);
-  p.pack_bin(static_cast<std::uint32_t>(m.payload.size()));
+  p.pack(from);
+  put(p, from_addr);
+  p.pack(user_type);
+  p.pack_bin(static_cast<std::uint32_t>(payload_size));
+}
+
+void put_body(packer& p, const direct_msg& m) {
+  put_direct_head(p, m.from, m.from_addr, m.user_type, m.payload.size());
   p.pack_bin_body(reinterpret_cast<const char*>(m.payload.data()),
                   static_cast<std::uint32_t>(m.payload.size()));
 }
@@ -220,7 +228,9 @@ class reader {
     return std::string(o.via.str.ptr, o.via.str.size);
   }
 
-  std::vector<std::byte> bin(const msgpack::object& o, const label& where, std::size_t max) {
+  // A view of a binary field: into the decoded bytes (unpack_one references them).
+  std::span<const std::byte> bin_view(const msgpack::object& o, const label& where,
+                                      std::size_t max) {
     if (o.type != msgpack::type::BIN) {
       fail_type(where, "binary");
       return {};
@@ -230,8 +240,12 @@ class reader {
            fmt::format("{}: {} bytes, limit {}", where.str(), o.via.bin.size, max));
       return {};
     }
-    const auto* b = reinterpret_cast<const std::byte*>(o.via.bin.ptr);
-    return {b, b + o.via.bin.size};
+    return {reinterpret_cast<const std::byte*>(o.via.bin.ptr), o.via.bin.size};
+  }
+
+  std::vector<std::byte> bin(const msgpack::object& o, const label& where, std::size_t max) {
+    const auto v = bin_view(o, where, max);
+    return {v.begin(), v.end()};
   }
 
   address addr(const msgpack::object& o, const label& where) {
@@ -293,6 +307,20 @@ class reader {
   errc code_ = errc::malformed;
   std::string message_;
 };
+
+// A direct message's body; the payload views the decoded bytes.
+result<direct_view> read_direct(const msgpack::object& o) {
+  reader r("direct");
+  direct_view m;
+  if (const auto* f = r.fields(o, 4, "body")) {
+    m.from = r.str(f[0], "from", max_name_bytes, false);
+    m.from_addr = r.addr(f[1], "from_addr");
+    m.user_type = r.uint<std::uint8_t>(f[2], "user_type");
+    m.payload = r.bin_view(f[3], "payload", max_direct_payload_bytes);
+  }
+  if (r.failed()) return r.err();
+  return m;
+}
 
 result<message> decode_body(msg_type t, const msgpack::object& o, channel ch) {
   switch (t) {
@@ -420,25 +448,26 @@ result<message> decode_body(msg_type t, const msgpack::object& o, channel ch) {
       return message{std::move(m)};
     }
     case msg_type::direct: {
-      reader r("direct");
       if (ch != channel::stream) {
         return make_error(errc::unknown_type, "direct message: only allowed on a stream");
       }
-      direct_msg m;
-      if (const auto* f = r.fields(o, 4, "body")) {
-        m.from = r.str(f[0], "from", max_name_bytes, false);
-        m.from_addr = r.addr(f[1], "from_addr");
-        m.user_type = r.uint<std::uint8_t>(f[2], "user_type");
-        m.payload = r.bin(f[3], "payload", max_direct_payload_bytes);
-      }
-      if (r.failed()) return r.err();
-      return message{std::move(m)};
+      MESH_TRY(auto v, read_direct(o));
+      const auto* b = v.payload.data();
+      return message{direct_msg{std::move(v.from), std::move(v.from_addr), v.user_type,
+                                std::vector<std::byte>(b, b + v.payload.size())}};
     }
     case msg_type::compound:
       break;  // handled by the caller
   }
   return make_error(errc::unknown_type,
                     fmt::format("message type {} unknown", static_cast<int>(t)));
+}
+
+// msgpack-c's reference function: strings and binaries point into the input instead of being
+// copied into the handle's zone (their size limits are the decoder's own field checks); ext
+// objects are still copied, so the unpack limit of 0 ext bytes keeps refusing them.
+bool reference_str_bin(msgpack::type::object_type t, std::size_t, void*) {
+  return t == msgpack::type::STR || t == msgpack::type::BIN;
 }
 
 // Parses exactly one msgpack object filling [data, data+len), within limits derived from
@@ -450,7 +479,10 @@ result<msgpack::object_handle> unpack_one(const char* data, std::size_t len, std
     // Every array/map/str/bin element needs at least one byte, so limits derived from the
     // input size stop "4 billion elements" headers before msgpack-c allocates for them.
     const msgpack::unpack_limit limit(max_elems, max_elems, len, len, 0, 8);
-    auto h = msgpack::unpack(data, len, off, nullptr, nullptr, limit);
+    // Strings and binaries reference `data` instead of being copied into the handle's zone:
+    // every decoder copies what it keeps (or, decode_direct, hands out a view) before `data`
+    // goes away.
+    auto h = msgpack::unpack(data, len, off, reference_str_bin, nullptr, limit);
     if (off != len) {
       return make_error(errc::malformed,
                         fmt::format("{}: {} trailing bytes after the body", what, len - off));
@@ -488,8 +520,14 @@ result<void> decode_compound(const msgpack::object& o, channel ch, std::vector<m
   return ok();
 }
 
-result<void> decode_into(std::span<const std::byte> bytes, channel ch, bool allow_compound,
-                         std::vector<message>& out) {
+// Compound parts and push_pull members are the only large collections; anything else is
+// small, so a tight element limit keeps hostile headers cheap.
+std::size_t max_elements(msg_type t) {
+  return t == msg_type::push_pull ? max_state_members * 8 : std::max<std::size_t>(64, max_tags * 2);
+}
+
+// The envelope of one message: its type, after the magic and version checks.
+result<msg_type> read_envelope(std::span<const std::byte> bytes) {
   if (bytes.size() < 2) {
     return make_error(errc::malformed,
                       fmt::format("message: {} bytes, shorter than the envelope", bytes.size()));
@@ -508,14 +546,15 @@ result<void> decode_into(std::span<const std::byte> bytes, channel ch, bool allo
   if (type_num > static_cast<std::uint8_t>(msg_type::direct)) {
     return make_error(errc::unknown_type, fmt::format("message: unknown type {}", type_num));
   }
-  const auto t = static_cast<msg_type>(type_num);
+  return static_cast<msg_type>(type_num);
+}
+
+result<void> decode_into(std::span<const std::byte> bytes, channel ch, bool allow_compound,
+                         std::vector<message>& out) {
+  MESH_TRY(const auto t, read_envelope(bytes));
   const char* body = reinterpret_cast<const char*>(bytes.data()) + 2;
   const std::size_t body_len = bytes.size() - 2;
-  // Compound parts and push_pull members are the only large collections; anything else is
-  // small, so a tight element limit keeps hostile headers cheap.
-  const std::size_t max_elems =
-      t == msg_type::push_pull ? max_state_members * 8 : std::max<std::size_t>(64, max_tags * 2);
-  MESH_TRY(auto handle, unpack_one(body, body_len, max_elems, "message"));
+  MESH_TRY(auto handle, unpack_one(body, body_len, max_elements(t), "message"));
   if (t == msg_type::compound) {
     if (!allow_compound) {
       return make_error(errc::malformed, "compound message: nested compound");
@@ -583,16 +622,42 @@ std::vector<std::byte> encode_compound(std::span<const std::span<const std::byte
   return out;
 }
 
-result<std::vector<message>> decode(std::span<const std::byte> bytes, channel ch) {
+result<void> check_size(std::span<const std::byte> bytes, channel ch) {
   const std::size_t limit = ch == channel::packet ? max_packet_bytes : max_stream_bytes;
   if (bytes.size() > limit) {
     return make_error(errc::too_large, fmt::format("{}: {} bytes, limit {}",
                                                    ch == channel::packet ? "packet" : "stream",
                                                    bytes.size(), limit));
   }
+  return ok();
+}
+
+result<std::vector<message>> decode(std::span<const std::byte> bytes, channel ch) {
+  MESH_CHECK(check_size(bytes, ch));
   std::vector<message> out;
   MESH_CHECK(decode_into(bytes, ch, ch == channel::packet, out));
   return out;
+}
+
+result<std::optional<direct_view>> decode_direct(std::span<const std::byte> bytes) {
+  MESH_CHECK(check_size(bytes, channel::stream));
+  MESH_TRY(const auto t, read_envelope(bytes));
+  if (t != msg_type::direct) return std::nullopt;
+  MESH_TRY(auto handle, unpack_one(reinterpret_cast<const char*>(bytes.data()) + 2,
+                                   bytes.size() - 2, max_elements(t), "message"));
+  MESH_TRY(auto v, read_direct(handle.get()));
+  return std::optional<direct_view>(std::move(v));
+}
+
+void prepend_direct(frame_buffer& payload, const std::string& from, const address& from_addr,
+                    std::uint8_t user_type) {
+  std::vector<std::byte> head;
+  head.reserve(512);
+  byte_sink buf{head};
+  put_envelope(buf, msg_type::direct);
+  packer p(buf);
+  put_direct_head(p, from, from_addr, user_type, payload.size());
+  payload.prepend(head);
 }
 
 result<void> validate_meta(const node_meta& meta) {

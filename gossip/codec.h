@@ -4,11 +4,14 @@
 // input (fuzzed by tests/fuzz/gossip_codec_fuzz.cc).
 #pragma once
 
+#include "gossip/frame_buffer.h"
 #include "gossip/messages.h"
 #include "storage/result.h"
 
 #include <cstddef>
+#include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace meshdeploy::gossip {
@@ -37,6 +40,17 @@ inline constexpr std::size_t compound_header_bytes = 5;
 // malformed (anything else: truncated, bad magic, wrong msgpack types, trailing bytes, nested
 // compound). The message names the message type and field.
 result<std::vector<message>> decode(std::span<const std::byte> bytes, channel ch);
+
+// Decodes one message received on a stream if it is a direct message, without copying its
+// payload (a swarm piece: 256 KiB). nullopt: another message type (use decode()). Errors: those
+// decode(bytes, channel::stream) returns for the same bytes.
+result<std::optional<direct_view>> decode_direct(std::span<const std::byte> bytes);
+
+// Turns `payload`'s contents into encode(direct_msg{from, from_addr, user_type, contents}) by
+// writing the message's envelope and fields in front of them (no copy of the payload).
+// REQUIRES: payload.size() <= max_direct_payload_bytes; from, from_addr within the limits.
+void prepend_direct(frame_buffer& payload, const std::string& from, const address& from_addr,
+                    std::uint8_t user_type);
 
 // Checks node metadata against the wire limits (name and host length, tag count and sizes,
 // protocol_min <= protocol_max) so that an alive message about it always decodes.

@@ -268,22 +268,39 @@ void membership::on_stream(const address& from, std::span<const std::byte> bytes
 void membership::receive(const address& from, std::span<const std::byte> bytes, channel ch,
                          time_point now) {
   ensure_started(now);
+  if (ch == channel::stream) {
+    // A direct message (a swarm piece, say) reaches the user handler as a view into `bytes`,
+    // its payload never copied; anything else is decoded below.
+    auto direct = decode_direct(bytes);
+    if (!direct) {
+      count_dropped(direct.error());
+      return;
+    }
+    if (direct.value()) {
+      handle_direct(*direct.value());
+      return;
+    }
+  }
   auto decoded = decode(bytes, ch);
   if (!decoded) {
-    const auto& ec = decoded.error().code;
-    if (ec == errc::too_large) {
-      stats_.dropped_too_large++;
-    } else if (ec == errc::unknown_type) {
-      stats_.dropped_unknown_type++;
-    } else if (ec == errc::version_unsupported) {
-      stats_.dropped_version++;
-    } else {
-      stats_.dropped_malformed++;
-    }
+    count_dropped(decoded.error());
     return;
   }
   for (auto& m : decoded.value()) dispatch(std::move(m), from, ch, now);
   stats_.broadcast_queue_depth = queue_.size();
+}
+
+void membership::count_dropped(const error& e) {
+  const auto& ec = e.code;
+  if (ec == errc::too_large) {
+    stats_.dropped_too_large++;
+  } else if (ec == errc::unknown_type) {
+    stats_.dropped_unknown_type++;
+  } else if (ec == errc::version_unsupported) {
+    stats_.dropped_version++;
+  } else {
+    stats_.dropped_malformed++;
+  }
 }
 
 void membership::dispatch(message&& m, const address& from, channel ch, time_point now) {
@@ -315,7 +332,7 @@ void membership::dispatch(message&& m, const address& from, channel ch, time_poi
         } else if constexpr (std::is_same_v<T, digest_msg>) {
           handle_digest(v);
         } else if constexpr (std::is_same_v<T, direct_msg>) {
-          handle_direct(v);
+          handle_direct(direct_view{v.from, v.from_addr, v.user_type, v.payload});
         }
       },
       std::move(m));
@@ -802,7 +819,22 @@ result<void> membership::send_user(const address& to, std::uint8_t user_type,
   return ok();
 }
 
-void membership::handle_direct(const direct_msg& m) {
+result<void> membership::send_user(const address& to, std::uint8_t user_type,
+                                   frame_buffer payload) {
+  if (payload.size() > max_direct_payload_bytes) {
+    return make_error(errc::too_large,
+                      fmt::format("direct message type {} to {}: {} bytes, limit {}", user_type,
+                                  to.to_string(), payload.size(), max_direct_payload_bytes));
+  }
+  stats_.directs_sent++;
+  prepend_direct(payload, self_name_, self().addr, user_type);
+  stats_.streams_out++;
+  stats_.stream_bytes_out += payload.size();
+  transport_.send_stream(to, std::move(payload));
+  return ok();
+}
+
+void membership::handle_direct(const direct_view& m) {
   stats_.directs_received++;
   if (on_user_) on_user_(m.user_type, m.payload, m.from_addr, m.from);
 }

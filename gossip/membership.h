@@ -104,6 +104,9 @@ class membership {
   // be a known member; picking a live one is the caller's job.
   // Errors: too_large if payload.size() > max_direct_payload_bytes.
   result<void> send_user(const address& to, std::uint8_t user_type, std::vector<std::byte> payload);
+  // The same for a payload in a frame_buffer: the direct message is built around it in place and
+  // handed to transport::send_stream(to, frame_buffer) (no copy of the payload on the way).
+  result<void> send_user(const address& to, std::uint8_t user_type, frame_buffer payload);
 
   // Replaces our tags and re-announces ourselves with a higher incarnation.
   // Errors: too_large when the new metadata would not fit a packet (state unchanged).
@@ -182,7 +185,9 @@ class membership {
   void handle_push_pull(const push_pull_msg& m, time_point now);
   void handle_digest(const digest_msg& m);
   void handle_user(user_msg&& m, const address& from);
-  void handle_direct(const direct_msg& m);
+  void handle_direct(const direct_view& m);
+  // Counts a message that did not decode.
+  void count_dropped(const error& e);
   bool remember_user(const std::string& origin, std::uint64_t id);
   void reap(time_point now);
   // Brings the indexes (live_peers_, gone_, digest_) up to date with e's state and incarnation.

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -153,6 +154,14 @@ struct direct_msg {
   std::uint8_t user_type = 0;
   std::vector<std::byte> payload;
   friend bool operator==(const direct_msg&, const direct_msg&) = default;
+};
+
+// A direct message decoded without copying its payload (gossip/codec.h decode_direct).
+struct direct_view {
+  std::string from;
+  address from_addr;
+  std::uint8_t user_type = 0;
+  std::span<const std::byte> payload;  // views the decoded bytes: valid while they are
 };
 
 // One decoded message. Compound packets decode into several of these.

@@ -1,6 +1,7 @@
 #include "gossip/packet_crypto.h"
 
 #include "gossip/errc.h"
+#include "gossip/frame_buffer.h"
 
 #include <fmt/format.h>
 #include <sodium.h>
@@ -48,33 +49,41 @@ std::vector<unsigned char> associated_data(std::uint8_t version, key_id id,
   return ad;
 }
 
+// Writes [version][key id][nonce] at `head` and seals the `size` bytes at `plain` into
+// `size` bytes of ciphertext at `head + sealed_header_bytes` followed by the tag. `plain` may
+// be that very address (in place: libsodium's stream cipher XORs in place and the tag is
+// computed over the ciphertext after it is written).
+void seal_at(std::byte* head, const secret_key& key, std::uint8_t version,
+             std::span<const unsigned char> ad, const std::byte* plain, std::size_t size) {
+  ensure_sodium();
+  head[0] = std::byte{version};
+  head[1] = std::byte{static_cast<std::uint8_t>(key.id())};
+  randombytes_buf(head + 2, nonce_bytes);
+  std::byte* cipher = head + sealed_header_bytes;
+  unsigned long long tag_len = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt_detached(
+      uc(cipher), uc(cipher + size), &tag_len, uc(plain), size, ad.data(), ad.size(), nullptr,
+      uc(head + 2), uc(key.bytes().data()));
+}
+
 // Appends [version][key id][nonce][ciphertext+tag] to `out`.
 void seal_into(std::vector<std::byte>& out, const secret_key& key, std::uint8_t version,
                std::span<const unsigned char> ad, std::span<const std::byte> plaintext) {
-  ensure_sodium();
   const std::size_t start = out.size();
   out.resize(start + packet_overhead + plaintext.size());
-  std::byte* p = out.data() + start;
-  p[0] = std::byte{version};
-  p[1] = std::byte{static_cast<std::uint8_t>(key.id())};
-  randombytes_buf(p + 2, nonce_bytes);
-  unsigned long long written = 0;
-  crypto_aead_xchacha20poly1305_ietf_encrypt(uc(p + sealed_header_bytes), &written,
-                                             uc(plaintext.data()), plaintext.size(), ad.data(),
-                                             ad.size(), nullptr, uc(p + 2), uc(key.bytes().data()));
+  seal_at(out.data() + start, key, version, ad, plaintext.data(), plaintext.size());
 }
 
-// Opens [version][key id][nonce][ciphertext+tag]; `make_ad` builds the
-// associated data for the version and key id read from the header.
+// Opens [version][key id][nonce][ciphertext+tag] into `out` (room for the ciphertext's size
+// minus the tag; it may be the ciphertext's own address: libsodium checks the tag over the
+// ciphertext before it decrypts, and decrypts in place). Returns the plaintext's size. `make_ad`
+// builds the associated data for the version and key id read from the header.
 template <class MakeAd>
-result<std::vector<std::byte>> open_sealed(const keyring& ring, std::span<const std::byte> sealed,
-                                           std::uint8_t min_version, std::uint8_t max_version,
-                                           std::string_view what, MakeAd make_ad) {
-  if (sealed.size() < packet_overhead) {
-    return make_error(errc::malformed, fmt::format("{}: {} bytes, shorter than the {}-byte minimum",
-                                                   what, sealed.size(), packet_overhead));
-  }
-  const auto version = static_cast<std::uint8_t>(sealed[0]);
+result<std::size_t> open_sealed_at(const keyring& ring, std::span<const std::byte> sealed,
+                                   std::byte* out, std::uint8_t min_version,
+                                   std::uint8_t max_version, std::string_view what,
+                                   MakeAd make_ad) {
+  const std::uint8_t version = static_cast<std::uint8_t>(sealed[0]);
   if (version < min_version || version > max_version) {
     return make_error(errc::version_unsupported,
                       fmt::format("{}: version {}, this node accepts {}..{}", what, version,
@@ -84,19 +93,21 @@ result<std::vector<std::byte>> open_sealed(const keyring& ring, std::span<const 
   const std::vector<unsigned char> ad = make_ad(version, id);
   const std::span<const std::byte> nonce = sealed.subspan(2, nonce_bytes);
   const std::span<const std::byte> cipher = sealed.subspan(sealed_header_bytes);
-  std::vector<std::byte> plain(cipher.size() - tag_bytes);
-  // A keyring holds at most one key per id, but a packet's id only hints at
-  // the key: try every installed key that has it.
+  const std::size_t size = cipher.size() - tag_bytes;
+  // A packet's id only hints at the key: use the installed key that has it. A keyring holds
+  // at most one key per id (keyring.h), so at most one attempt is made; that matters in place,
+  // because libsodium checks the tag before it decrypts but zeroes `out` when the tag does not
+  // match, wiping the ciphertext a second attempt would need.
   bool known = false;
   for (const secret_key& key : ring.list()) {
     if (key.id() != id) continue;
     known = true;
-    unsigned long long plain_len = 0;
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-            uc(plain.data()), &plain_len, nullptr, uc(cipher.data()), cipher.size(), ad.data(),
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
+            uc(out), nullptr, uc(cipher.data()), size, uc(cipher.data() + size), ad.data(),
             ad.size(), uc(nonce.data()), uc(key.bytes().data())) == 0) {
-      return plain;
+      return size;
     }
+    break;
   }
   if (!known) {
     return make_error(errc::unknown_key, fmt::format("{}: key id 0x{:02x} is not in the keyring",
@@ -106,6 +117,25 @@ result<std::vector<std::byte>> open_sealed(const keyring& ring, std::span<const 
                     fmt::format("{}: authentication failed under key id 0x{:02x} (tampered, or "
                                 "another cluster, version or key)",
                                 what, static_cast<unsigned>(id)));
+}
+
+result<void> check_sealed_size(std::span<const std::byte> sealed, std::string_view what) {
+  if (sealed.size() < packet_overhead) {
+    return make_error(errc::malformed, fmt::format("{}: {} bytes, shorter than the {}-byte minimum",
+                                                   what, sealed.size(), packet_overhead));
+  }
+  return ok();
+}
+
+// open_sealed_at into a new vector.
+template <class MakeAd>
+result<std::vector<std::byte>> open_sealed(const keyring& ring, std::span<const std::byte> sealed,
+                                           std::uint8_t min_version, std::uint8_t max_version,
+                                           std::string_view what, MakeAd make_ad) {
+  MESH_CHECK(check_sealed_size(sealed, what));
+  std::vector<std::byte> plain(sealed.size() - packet_overhead);
+  MESH_CHECK(open_sealed_at(ring, sealed, plain.data(), min_version, max_version, what, make_ad));
+  return plain;
 }
 
 }  // namespace
@@ -321,11 +351,23 @@ std::vector<std::byte> stream_sealer::seal(const keyring& ring,
   return out;
 }
 
+void stream_sealer::seal_in_place(const keyring& ring, frame_buffer& frame) {
+  const secret_key& key = ring.primary();
+  const auto ad = associated_data(version_, key.id(), cluster_id_, &stream_id_, next_frame_);
+  const std::size_t size = frame.size();
+  frame.append(tag_bytes);
+  std::byte* head = frame.prepend(sealed_header_bytes).data();
+  seal_at(head, key, version_, ad, head + sealed_header_bytes, size);
+  if (next_frame_ == 0) frame.prepend(std::span<const std::byte>(stream_id_));
+  ++next_frame_;
+}
+
 stream_opener::stream_opener(const associated_context& ctx)
     : cluster_id_(ctx.cluster_id), version_(ctx.version), min_version_(ctx.min_version) {}
 
-result<std::vector<std::byte>> stream_opener::open(const keyring& ring,
-                                                   std::span<const std::byte> frame) {
+result<std::span<const std::byte>> stream_opener::open_frame(const keyring& ring,
+                                                             std::span<const std::byte> frame,
+                                                             std::vector<std::byte>* out) {
   const std::string what = fmt::format("stream frame {}", next_frame_);
   if (failed_) {
     return make_error(errc::malformed, what + ": an earlier frame failed; the stream is unusable");
@@ -339,16 +381,36 @@ result<std::vector<std::byte>> stream_opener::open(const keyring& ring,
     std::copy_n(frame.begin(), stream_id_bytes, stream_id_.begin());
     frame = frame.subspan(stream_id_bytes);
   }
-  auto plain =
-      open_sealed(ring, frame, min_version_, version_, what, [&](std::uint8_t version, key_id id) {
+  if (auto c = check_sealed_size(frame, what); !c) {
+    failed_ = true;
+    return c.error();
+  }
+  // In place (the caller passed mutable bytes): the plaintext goes where the ciphertext starts.
+  if (out != nullptr) out->resize(frame.size() - packet_overhead);
+  std::byte* to =
+      out != nullptr ? out->data() : const_cast<std::byte*>(frame.data()) + sealed_header_bytes;
+  auto size = open_sealed_at(
+      ring, frame, to, min_version_, version_, what, [&](std::uint8_t version, key_id id) {
         return associated_data(version, id, cluster_id_, &stream_id_, next_frame_);
       });
-  if (!plain) {
+  if (!size) {
     failed_ = true;
-    return plain;
+    return size.error();
   }
   ++next_frame_;
+  return std::span<const std::byte>(to, size.value());
+}
+
+result<std::vector<std::byte>> stream_opener::open(const keyring& ring,
+                                                   std::span<const std::byte> frame) {
+  std::vector<std::byte> plain;
+  MESH_CHECK(open_frame(ring, frame, &plain));
   return plain;
+}
+
+result<std::span<const std::byte>> stream_opener::open_in_place(const keyring& ring,
+                                                                std::span<std::byte> frame) {
+  return open_frame(ring, frame, nullptr);  // frame is mutable: the const_cast inside is sound
 }
 
 }  // namespace meshdeploy::gossip

@@ -20,6 +20,7 @@
 // "meshdeploy.gossip.stream.v1" and append the stream id and frame counter.
 #pragma once
 
+#include "gossip/frame_buffer.h"
 #include "gossip/keyring.h"
 #include "storage/result.h"
 
@@ -183,6 +184,11 @@ class stream_sealer {
 
   // The next frame, sealed with the keyring's current primary key.
   std::vector<std::byte> seal(const keyring& ring, std::span<const std::byte> plaintext);
+  // The same, in place: `frame`'s contents (the plaintext) become the sealed frame, the very
+  // bytes seal() would return. The header (and on frame 0 the stream id) goes into the room in
+  // front, the tag into the room behind (frame_headroom / frame_tailroom; less room costs a
+  // copy, nothing else).
+  void seal_in_place(const keyring& ring, frame_buffer& frame);
 
  private:
   std::string cluster_id_;
@@ -208,8 +214,19 @@ class stream_opener {
   // from another stream; malformed for a frame 0 too short for its stream id
   // and for any frame after an earlier error.
   result<std::vector<std::byte>> open(const keyring& ring, std::span<const std::byte> frame);
+  // The same, in place: the plaintext overwrites the ciphertext inside `frame` and the result
+  // views it (valid while `frame` is). The header bytes in front (stream id, version, key id,
+  // nonce) are left as they were. Nothing is decrypted unless the tag matches; on an error the
+  // ciphertext may be overwritten (libsodium zeroes it), and the stream is unusable anyway.
+  result<std::span<const std::byte>> open_in_place(const keyring& ring, std::span<std::byte> frame);
 
  private:
+  // Opens the next frame into `out` (resized to fit), or in place when `out` is null (then
+  // REQUIRES: `frame` is mutable memory).
+  result<std::span<const std::byte>> open_frame(const keyring& ring,
+                                                std::span<const std::byte> frame,
+                                                std::vector<std::byte>* out);
+
   std::string cluster_id_;
   std::uint8_t version_;
   std::uint8_t min_version_;

@@ -4,6 +4,8 @@
 // the other direction: the driver calls membership::on_packet/on_stream.
 #pragma once
 
+#include "gossip/frame_buffer.h"
+
 #include <compare>
 #include <cstddef>
 #include <cstdint>
@@ -44,6 +46,12 @@ class transport {
   // the TCP fallback probe and its ack. REQUIRES: bytes.size() <=
   // max_stream_bytes. The driver frames and delivers it as a whole.
   virtual void send_stream(const address& to, std::vector<std::byte> bytes) = 0;
+
+  // The same message in a frame_buffer (a direct message built around its payload in place):
+  // a transport that seals in place overrides this; by default the bytes are copied out.
+  virtual void send_stream(const address& to, frame_buffer bytes) {
+    send_stream(to, bytes.to_vector());
+  }
 };
 
 }  // namespace meshdeploy::gossip

@@ -319,7 +319,7 @@ int run_node(const node_options& in) {
       static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   swarm_service bundles(
       io, o.data_dir / "blobs", swarm_cfg,
-      [&gossip](const std::string& peer, std::vector<std::byte> bytes) {
+      [&gossip](const std::string& peer, gossip::frame_buffer bytes) {
         if (auto s = gossip->send_user(peer, mesh::user_type_swarm, std::move(bytes)); !s) {
           spdlog::debug("swarm: cannot send to {}: {}", peer, s.error().message);
         }
@@ -340,7 +340,13 @@ int run_node(const node_options& in) {
           }
         }
         return swarm::held_bundle{reg.bundle_path(rv.value()), origin};
-      });
+      },
+      // Pieces are read into recycled frame buffers of the mesh (docs/swarm.md "CPU per byte").
+      [&gossip](std::size_t body) { return gossip->take_frame_buffer(body); });
+  // An upload's manifest, computed to check it, is kept for seeding (no second hash).
+  reg.set_manifest_sink([&bundles](const std::string& id, std::span<const std::byte> encoded) {
+    bundles.keep_manifest(id, encoded);
+  });
   deploy::journal_store journals(*db.value());
   deploy::mesh_options mo;
   mo.progress_deadline = std::chrono::seconds(o.progress_deadline_s);

@@ -6,7 +6,8 @@
 namespace meshdeploy::node {
 
 swarm_service::swarm_service(boost::asio::io_context& io, const std::filesystem::path& blobs_dir,
-                             swarm::swarm_config cfg, send_fn send, locate_fn locate)
+                             swarm::swarm_config cfg, send_fn send, locate_fn locate,
+                             buffer_fn buffer)
     : io_(io),
       blobs_(blobs_dir),
       store_(blobs_, std::move(locate)),
@@ -19,7 +20,8 @@ swarm_service::swarm_service(boost::asio::io_context& io, const std::filesystem:
                              for (const auto& fn : it->second) {
                                if (fn) fn(held, size);
                              }
-                           }},
+                           },
+                           std::move(buffer)},
           store_),
       timer_(io) {}
 
@@ -53,6 +55,14 @@ void swarm_service::on_peer_down(const std::string& peer) {
   if (stopped_) return;
   swarm_.on_peer_down(peer, swarm::clock::now());
   arm();
+}
+
+void swarm_service::keep_manifest(const std::string& id, std::span<const std::byte> encoded) {
+  // blob_store holds no state but its directory: safe from any thread.
+  if (auto s = blobs_.save_manifest(id, encoded); !s) {
+    spdlog::warn("swarm: cannot keep the manifest of bundle {}: {}", id.substr(0, 12),
+                 s.error().message);
+  }
 }
 
 std::size_t swarm_service::collect_garbage(const std::set<std::string>& keep) {

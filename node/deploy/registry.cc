@@ -413,12 +413,14 @@ result<void> registry::check_manifest(const records::revision_payload& rev,
                                       const fs::path& file) const {
   if (rev.manifest.empty()) return ok();
   MESH_TRY(auto m, swarm::manifest_of_file(file));
-  if (const auto mid = swarm::manifest_id(swarm::encode_manifest(m)); mid != rev.manifest) {
+  const auto encoded = swarm::encode_manifest(m);
+  if (const auto mid = swarm::manifest_id(encoded); mid != rev.manifest) {
     return make_error(errc::invalid_argument,
                       fmt::format("the bundle's piece manifest is {} but its signed revision "
                                   "record names {}",
                                   mid, rev.manifest));
   }
+  if (manifest_sink_) manifest_sink_(rev.id, encoded);
   return ok();
 }
 

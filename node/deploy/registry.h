@@ -21,9 +21,11 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -119,6 +121,13 @@ class registry {
   // verified piece by piece against that manifest already. Errors: invalid_argument.
   result<void> check_manifest(const records::revision_payload& rev,
                               const std::filesystem::path& file) const;
+  // Called by check_manifest with the bundle id and the encoded manifest it computed and found
+  // matching, so the node that seeds the upload need not hash the bundle a second time on its
+  // first manifest request (node.cc keeps it in the swarm's blob store: docs/swarm.md). Set it
+  // before uploads can arrive; it is called on the uploading thread.
+  using manifest_sink =
+      std::function<void(const std::string& id, std::span<const std::byte> encoded)>;
+  void set_manifest_sink(manifest_sink sink) { manifest_sink_ = std::move(sink); }
   // Moves the uploaded bundle `file` into place for revision `rev` after checking that its
   // bytes hash to rev.id, and that its size and detected format match the record. Storing a
   // bundle that is already held just removes `file`. Errors: invalid_argument naming the
@@ -156,6 +165,7 @@ class registry {
   storage::db& db_;
   const records::store& records_;
   std::filesystem::path revisions_dir_;
+  manifest_sink manifest_sink_;
   mutable std::mutex deferred_mu_;
   std::map<std::string, deployment_record> deferred_;  // GUARDED_BY(deferred_mu_)
 };

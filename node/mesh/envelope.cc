@@ -4,17 +4,26 @@ namespace meshdeploy::mesh {
 
 namespace {
 
-void put_u16(std::vector<std::byte>& out, std::uint16_t v) {
-  out.push_back(static_cast<std::byte>(v >> 8));
-  out.push_back(static_cast<std::byte>(v & 0xff));
-}
-void put_u64(std::vector<std::byte>& out, std::uint64_t v) {
-  for (int i = 7; i >= 0; --i) out.push_back(static_cast<std::byte>((v >> (8 * i)) & 0xff));
+void put_be(std::byte* p, std::uint64_t v, int n) {
+  for (int i = 0; i < n; ++i) p[i] = static_cast<std::byte>((v >> (8 * (n - 1 - i))) & 0xff);
 }
 std::uint64_t get_u64(std::span<const std::byte> b) {
   std::uint64_t v = 0;
   for (int i = 0; i < 8; ++i) v = (v << 8) | std::to_integer<std::uint64_t>(b[i]);
   return v;
+}
+
+std::size_t header_size(std::string_view name) { return 1 + name.size() + 2 + 8 + 8; }
+
+// Writes the header (everything before the body) at `p`: header_size(name) bytes.
+void write_header(std::byte* p, std::string_view name, std::uint16_t port, std::uint64_t epoch,
+                  std::uint64_t seq) {
+  p[0] = static_cast<std::byte>(name.size());
+  for (std::size_t i = 0; i < name.size(); ++i) p[1 + i] = static_cast<std::byte>(name[i]);
+  p += 1 + name.size();
+  put_be(p, port, 2);
+  put_be(p + 2, epoch, 8);
+  put_be(p + 10, seq, 8);
 }
 
 }  // namespace
@@ -23,14 +32,16 @@ std::vector<std::byte> encode_envelope(std::string_view name, std::uint16_t port
                                        std::uint64_t epoch, std::uint64_t seq,
                                        std::span<const std::byte> body) {
   std::vector<std::byte> p;
-  p.reserve(body.size() + name.size() + 19);
-  p.push_back(static_cast<std::byte>(name.size()));
-  for (char c : name) p.push_back(static_cast<std::byte>(c));
-  put_u16(p, port);
-  put_u64(p, epoch);
-  put_u64(p, seq);
+  p.reserve(header_size(name) + body.size());
+  p.resize(header_size(name));
+  write_header(p.data(), name, port, epoch, seq);
   p.insert(p.end(), body.begin(), body.end());
   return p;
+}
+
+void prepend_envelope(gossip::frame_buffer& body, std::string_view name, std::uint16_t port,
+                      std::uint64_t epoch, std::uint64_t seq) {
+  write_header(body.prepend(header_size(name)).data(), name, port, epoch, seq);
 }
 
 std::optional<envelope> parse_envelope(std::span<const std::byte> p) {

@@ -8,6 +8,8 @@
 // only; the caller applies the replay guard (epoch, seq) and decodes the body.
 #pragma once
 
+#include "gossip/frame_buffer.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -30,6 +32,11 @@ struct envelope {
 std::vector<std::byte> encode_envelope(std::string_view name, std::uint16_t port,
                                        std::uint64_t epoch, std::uint64_t seq,
                                        std::span<const std::byte> body);
+
+// The same bytes written in front of `body`'s contents (no copy of the body).
+// REQUIRES: 1 <= name.size() <= 255.
+void prepend_envelope(gossip::frame_buffer& body, std::string_view name, std::uint16_t port,
+                      std::uint64_t epoch, std::uint64_t seq);
 
 // nullopt when `p` is shorter than its header or names no sender.
 std::optional<envelope> parse_envelope(std::span<const std::byte> p);

@@ -162,7 +162,7 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
     // write: the sealed bytes are not copied behind the prefix).
     struct frame {
       std::array<std::byte, 4> length{};
-      std::vector<std::byte> sealed;
+      gossip::frame_buffer sealed;  // back to tx_pool once written
     };
     std::deque<std::shared_ptr<frame>> queue;
     asio::steady_timer wake;      // cancelled to wake the idle writer
@@ -336,8 +336,8 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
     }
   }
 
-  result<void> send_user_to(const std::string& name, std::uint8_t type,
-                            std::vector<std::byte> payload) {
+  template <class Payload>  // std::vector<std::byte> or gossip::frame_buffer
+  result<void> send_user_to(const std::string& name, std::uint8_t type, Payload payload) {
     if (!core || stopped) {
       return make_error(gossip::errc::unknown_member,
                         fmt::format("direct message to {}: gossip is not running", name));
@@ -511,6 +511,14 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
   }
 
   void send_stream(const gossip::address& to, std::vector<std::byte> bytes) override {
+    // One copy, as the envelope's wrap made before sealing; the large direct messages (swarm
+    // pieces) come through the frame_buffer overload without it.
+    auto b = take_frame_buffer(bytes.size());
+    if (!bytes.empty()) std::memcpy(b.bytes().data(), bytes.data(), bytes.size());
+    send_stream(to, std::move(b));
+  }
+
+  void send_stream(const gossip::address& to, gossip::frame_buffer bytes) override {
     if (stopped) return;
     const auto now = clock::now();
     std::shared_ptr<out_stream> st;
@@ -531,8 +539,13 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
     // Sealed now, in queue order: frame n of the stream is the n-th frame written.
     const auto* lag = lagging_key_for(to);
     auto frame = std::make_shared<out_stream::frame>();
-    frame->sealed = lag ? st->sealer.seal(gossip::keyring(*lag), wrap(bytes))
-                        : st->sealer.seal(ring, wrap(bytes));
+    frame->sealed = std::move(bytes);
+    prepend_envelope(frame->sealed, self_meta.name, self_meta.addr.port, epoch, next_seq++);
+    if (lag) {
+      st->sealer.seal_in_place(gossip::keyring(*lag), frame->sealed);
+    } else {
+      st->sealer.seal_in_place(ring, frame->sealed);
+    }
     const auto n = static_cast<std::uint32_t>(frame->sealed.size());
     for (int i = 0; i < 4; ++i) {
       frame->length[i] = static_cast<std::byte>((n >> (8 * (3 - i))) & 0xff);
@@ -607,11 +620,15 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
       }
       auto frame = st->queue.front();
       arm_deadline(st);
+      const auto sealed = frame->sealed.bytes();
       const std::array<asio::const_buffer, 2> parts{asio::buffer(frame->length),
-                                                    asio::buffer(frame->sealed)};
+                                                    asio::buffer(sealed.data(), sealed.size())};
       co_await asio::async_write(st->sock, parts, asio::redirect_error(asio::use_awaitable, ec));
       disarm_deadline(*st);
-      if (!ec && !st->queue.empty()) st->queue.pop_front();
+      if (!ec && !st->queue.empty()) {
+        st->queue.pop_front();
+        give_back_tx_buffer(std::move(frame->sealed));
+      }
     }
     if (ec && !st->closed && !stopped) ++counters.stream_errors;
     close_out(st->id, false);
@@ -697,6 +714,49 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
   static constexpr std::size_t rx_pool_max_bytes = 1 << 20;
   std::vector<std::vector<std::byte>> rx_pool;
 
+  // Buffers of sealed frames already written, for the next frame sent (a swarm piece is read
+  // straight into one: gossip_driver::take_frame_buffer): at most tx_pool_max of at most
+  // tx_pool_max_bytes each, so a stream of pieces reuses the same memory instead of a fresh
+  // allocation, page faults and zero-fill per piece (bench/RESULTS.md "CPU per byte").
+  static constexpr std::size_t tx_pool_max = 8;
+  static constexpr std::size_t tx_pool_max_bytes = (1 << 20) + gossip::frame_headroom;
+  std::vector<gossip::frame_buffer> tx_pool;
+
+  static constexpr std::size_t tx_pool_min_bytes = 64u << 10;  // smaller frames are cheap
+
+  gossip::frame_buffer take_frame_buffer(std::size_t body) {
+    gossip::frame_buffer b;
+    // The smallest pooled buffer that fits; small frames never take the piece buffers.
+    std::size_t best = tx_pool.size();
+    const std::size_t need = gossip::frame_headroom + body + gossip::frame_tailroom;
+    for (std::size_t i = 0; i < tx_pool.size() && need >= tx_pool_min_bytes; ++i) {
+      if (tx_pool[i].capacity() >= need &&
+          (best == tx_pool.size() || tx_pool[i].capacity() < tx_pool[best].capacity())) {
+        best = i;
+      }
+    }
+    if (best != tx_pool.size()) {
+      b = std::move(tx_pool[best]);
+      tx_pool.erase(tx_pool.begin() + static_cast<std::ptrdiff_t>(best));
+    }
+    b.reset(gossip::frame_headroom, body, gossip::frame_tailroom);
+    return b;
+  }
+  void give_back_tx_buffer(gossip::frame_buffer b) {
+    // Only buffers worth keeping: small frames are cheap to allocate.
+    if (b.capacity() < tx_pool_min_bytes || b.capacity() > tx_pool_max_bytes) return;
+    if (tx_pool.size() >= tx_pool_max) {
+      // Keep the larger ones: replace the smallest if this one is larger.
+      auto smallest = std::min_element(
+          tx_pool.begin(), tx_pool.end(),
+          [](const auto& a, const auto& c) { return a.capacity() < c.capacity(); });
+      if (smallest->capacity() >= b.capacity()) return;
+      *smallest = std::move(b);
+      return;
+    }
+    tx_pool.push_back(std::move(b));
+  }
+
   std::vector<std::byte> take_rx_buffer() {
     if (rx_pool.empty()) return {};
     auto b = std::move(rx_pool.back());
@@ -751,7 +811,9 @@ struct gossip_driver::impl : std::enable_shared_from_this<impl>, gossip::transpo
         break;
       }
       counters.sealed_bytes_in += n + 4;
-      auto plain = opener.open(ring, frame);
+      // Opened in place: the plaintext overwrites the ciphertext in `buf` (no copy, no
+      // allocation); the envelope and the message inside are views into it.
+      auto plain = opener.open_in_place(ring, std::span<std::byte>(buf.data(), n));
       if (!plain) {
         ++counters.dropped_auth;
         break;
@@ -905,6 +967,15 @@ void gossip_driver::set_event_handler(std::function<void(const gossip::member_ev
 result<void> gossip_driver::send_user(const std::string& member_name, std::uint8_t type,
                                       std::vector<std::byte> payload) {
   return impl_->send_user_to(member_name, type, std::move(payload));
+}
+
+result<void> gossip_driver::send_user(const std::string& member_name, std::uint8_t type,
+                                      gossip::frame_buffer payload) {
+  return impl_->send_user_to(member_name, type, std::move(payload));
+}
+
+gossip::frame_buffer gossip_driver::take_frame_buffer(std::size_t body) {
+  return impl_->take_frame_buffer(body);
 }
 
 result<void> gossip_driver::broadcast(std::uint8_t type, std::vector<std::byte> payload) {

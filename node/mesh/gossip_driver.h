@@ -19,6 +19,7 @@
 #pragma once
 
 #include "gossip/config.h"
+#include "gossip/frame_buffer.h"
 #include "gossip/keyring.h"
 #include "gossip/metrics.h"
 #include "gossip/types.h"
@@ -148,6 +149,14 @@ class gossip_driver {
   // dead or left; too_large if payload.size() > gossip::max_direct_payload_bytes (~8 MiB).
   result<void> send_user(const std::string& member_name, std::uint8_t type,
                          std::vector<std::byte> payload);
+  // The same for a payload in a frame_buffer (from take_frame_buffer): the direct message,
+  // envelope and seal are built around it in place, so its bytes are not copied on the way to
+  // the socket (swarm pieces: docs/swarm.md).
+  result<void> send_user(const std::string& member_name, std::uint8_t type,
+                         gossip::frame_buffer payload);
+  // A buffer with an uninitialised body of `body` bytes and room for every header of a stream
+  // frame, reused from frames already written when one is free. io thread only.
+  gossip::frame_buffer take_frame_buffer(std::size_t body);
 
   // Floods a small payload to every other member (at most once each, best effort).
   // Errors: unknown_member before start(); too_large over gossip::max_user_payload_bytes.

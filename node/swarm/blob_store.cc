@@ -77,24 +77,29 @@ void sync_dir(const fs::path& dir) {
   if (fd.valid()) ::fsync(fd.get());
 }
 
-// Reads piece `index` of `m` from `fd` and checks it against the manifest.
-result<std::vector<std::byte>> read_verified(int fd, const fs::path& path, const manifest& m,
-                                             std::size_t index) {
+// Reads piece `index` of `m` from `fd` into `out` (exactly the piece's length): one pread into
+// the caller's buffer (a frame buffer the piece is sent from: no zero-fill, no copy).
+result<void> read_into(int fd, const fs::path& path, const manifest& m, std::size_t index,
+                       std::span<std::byte> out) {
   if (index >= m.piece_count()) {
     return make_error(errc::invalid_argument,
                       fmt::format("piece {} of {}: the bundle has {} pieces", index, path.string(),
                                   m.piece_count()));
   }
+  if (out.size() != m.piece_length(index)) {
+    return make_error(errc::invalid_argument,
+                      fmt::format("piece {} of {} is {} bytes, not {}", index, path.string(),
+                                  m.piece_length(index), out.size()));
+  }
   if (fd < 0) {
     return make_error(errc::io_error, fmt::format("{} is closed", path.string()));
   }
-  std::vector<std::byte> data(m.piece_length(index));
-  if (!pread_full(fd, data.data(), data.size(), m.piece_offset(index))) {
+  if (!pread_full(fd, out.data(), out.size(), m.piece_offset(index))) {
     return io_failure(fmt::format("cannot read piece {} of", index), path, errno);
   }
   // Not hashed again here: every receiver verifies each piece against the manifest (and drops a
   // sender of bad bytes), and a hash per read would double the CPU a seed spends per byte.
-  return data;
+  return ok();
 }
 
 // `m` describes a bundle a part file can hold: its piece size is in range and it has one hash
@@ -179,12 +184,18 @@ result<void> part_file::write(std::size_t index, std::span<const std::byte> data
   return ok();
 }
 
-result<std::vector<std::byte>> part_file::read(std::size_t index) const {
+result<void> part_file::read(std::size_t index, std::span<std::byte> out) const {
   if (index < held_.size() && !held_[index]) {
     return make_error(errc::invalid_argument,
                       fmt::format("piece {} of {} is not held", index, path_.string()));
   }
-  return read_verified(fd_, path_, m_, index);
+  return read_into(fd_, path_, m_, index, out);
+}
+
+result<std::vector<std::byte>> part_file::read(std::size_t index) const {
+  std::vector<std::byte> data(index < m_.piece_count() ? m_.piece_length(index) : 0);
+  MESH_CHECK(read(index, data));
+  return data;
 }
 
 result<void> part_file::close() {
@@ -321,11 +332,18 @@ std::size_t blob_store::collect(const std::set<std::string>& keep) {
   return removed;
 }
 
-result<std::vector<std::byte>> read_piece(const fs::path& file, const manifest& m,
-                                          std::size_t index) {
+result<void> read_piece(const fs::path& file, const manifest& m, std::size_t index,
+                        std::span<std::byte> out) {
   unique_fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
   if (!fd.valid()) return io_failure("cannot open", file, errno);
-  return read_verified(fd.get(), file, m, index);
+  return read_into(fd.get(), file, m, index, out);
+}
+
+result<std::vector<std::byte>> read_piece(const fs::path& file, const manifest& m,
+                                          std::size_t index) {
+  std::vector<std::byte> data(index < m.piece_count() ? m.piece_length(index) : 0);
+  MESH_CHECK(read_piece(file, m, index, data));
+  return data;
 }
 
 }  // namespace meshdeploy::swarm

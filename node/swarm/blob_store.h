@@ -39,8 +39,11 @@ class part_file {
   // (the swarm does, before anything is stored); the length is checked here. Errors:
   // io_error naming the file (disk full, I/O error); the piece then does not count as held.
   result<void> write(std::size_t index, std::span<const std::byte> data);
-  // Piece `index`'s bytes (not hashed again: receivers verify); only for held pieces. Errors:
+  // Reads piece `index`'s bytes into `out` (not hashed again: receivers verify); only for held
+  // pieces. Errors: invalid_argument (not held, or out.size() is not the piece's length),
   // io_error naming the file.
+  [[nodiscard]] result<void> read(std::size_t index, std::span<std::byte> out) const;
+  // The same into a new vector.
   [[nodiscard]] result<std::vector<std::byte>> read(std::size_t index) const;
   [[nodiscard]] const std::vector<bool>& held() const { return held_; }
   [[nodiscard]] std::size_t held_count() const { return held_count_; }
@@ -90,7 +93,11 @@ class blob_store {
 };
 
 // Reads piece `index` of the complete bundle `file` described by `m` (serving a bundle this node
-// holds). Errors: io_error naming the file.
+// holds) into `out`, which must be exactly the piece's length. Errors: invalid_argument (index
+// or length), io_error naming the file.
+result<void> read_piece(const std::filesystem::path& file, const manifest& m, std::size_t index,
+                        std::span<std::byte> out);
+// The same into a new vector.
 result<std::vector<std::byte>> read_piece(const std::filesystem::path& file, const manifest& m,
                                           std::size_t index);
 

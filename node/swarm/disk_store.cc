@@ -37,8 +37,8 @@ std::optional<seed_info> disk_store::seed(const std::string& app, const std::str
   return out;
 }
 
-result<std::vector<std::byte>> disk_store::read_seed(const std::string& app, const std::string& id,
-                                                     const manifest& m, std::size_t index) {
+result<void> disk_store::read_seed(const std::string& app, const std::string& id, const manifest& m,
+                                   std::size_t index, std::span<std::byte> out) {
   auto it = seeds_.find(id);
   if (it == seeds_.end()) {
     auto held = locate_(app, id);
@@ -48,7 +48,7 @@ result<std::vector<std::byte>> disk_store::read_seed(const std::string& app, con
     }
     it = seeds_.emplace(id, held->file).first;
   }
-  return swarm::read_piece(it->second, m, index);
+  return swarm::read_piece(it->second, m, index, out);
 }
 
 result<std::vector<bool>> disk_store::open_download(const bundle_ref& ref, const manifest& m,
@@ -70,12 +70,13 @@ result<void> disk_store::write_piece(const std::string& id, std::size_t index,
   return it->second.write(index, data);
 }
 
-result<std::vector<std::byte>> disk_store::read_piece(const std::string& id, std::size_t index) {
+result<void> disk_store::read_piece(const std::string& id, std::size_t index,
+                                    std::span<std::byte> out) {
   auto it = parts_.find(id);
   if (it == parts_.end()) {
     return make_error(deploy::errc::internal, fmt::format("no download of bundle {} is open", id));
   }
-  return it->second.read(index);
+  return it->second.read(index, out);
 }
 
 result<fs::path> disk_store::finish_download(const bundle_ref& ref) {

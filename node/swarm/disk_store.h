@@ -29,13 +29,14 @@ class disk_store final : public piece_store {
           locate);
 
   std::optional<seed_info> seed(const std::string& app, const std::string& id) override;
-  result<std::vector<std::byte>> read_seed(const std::string& app, const std::string& id,
-                                           const manifest& m, std::size_t index) override;
+  result<void> read_seed(const std::string& app, const std::string& id, const manifest& m,
+                         std::size_t index, std::span<std::byte> out) override;
   result<std::vector<bool>> open_download(const bundle_ref& ref, const manifest& m,
                                           std::span<const std::byte> encoded) override;
   result<void> write_piece(const std::string& id, std::size_t index,
                            std::span<const std::byte> data) override;
-  result<std::vector<std::byte>> read_piece(const std::string& id, std::size_t index) override;
+  result<void> read_piece(const std::string& id, std::size_t index,
+                          std::span<std::byte> out) override;
   // Returns the .part file itself once flushed: every piece matched the manifest; the caller
   // (registry::store_bundle) checks the whole hash against the revision id before keeping it.
   result<std::filesystem::path> finish_download(const bundle_ref& ref) override;

@@ -42,18 +42,20 @@ class piece_store {
   // The complete bundle `id` of `app`, if this node holds it (the manifest computed and kept on
   // first use).
   virtual std::optional<seed_info> seed(const std::string& app, const std::string& id) = 0;
-  // Piece `index` of a complete bundle this node holds.
-  virtual result<std::vector<std::byte>> read_seed(const std::string& app, const std::string& id,
-                                                   const manifest& m, std::size_t index) = 0;
+  // Reads piece `index` of a complete bundle this node holds into `out` (exactly the piece's
+  // length: the swarm reads straight into the buffer the piece is sent from).
+  virtual result<void> read_seed(const std::string& app, const std::string& id, const manifest& m,
+                                 std::size_t index, std::span<std::byte> out) = 0;
 
   // Starts or resumes downloading `ref` described by `m` (encoded as `encoded`): returns which
   // pieces are already held and verified. Errors: e.g. no space to reserve the bundle.
   virtual result<std::vector<bool>> open_download(const bundle_ref& ref, const manifest& m,
                                                   std::span<const std::byte> encoded) = 0;
-  // Stores a verified piece of a download / reads a held one.
+  // Stores a verified piece of a download / reads a held one into `out` (exactly its length).
   virtual result<void> write_piece(const std::string& id, std::size_t index,
                                    std::span<const std::byte> data) = 0;
-  virtual result<std::vector<std::byte>> read_piece(const std::string& id, std::size_t index) = 0;
+  virtual result<void> read_piece(const std::string& id, std::size_t index,
+                                  std::span<std::byte> out) = 0;
   // Every piece is held: checks the whole bundle against `ref` (hash, size) and returns the
   // verified file (the caller moves it into place). On error the download's pieces are gone.
   virtual result<std::filesystem::path> finish_download(const bundle_ref& ref) = 0;

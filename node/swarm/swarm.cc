@@ -40,7 +40,7 @@ swarm::swarm(swarm_config cfg, swarm_env env, piece_store& store)
       rng_(cfg.seed) {}
 
 void swarm::send(const std::string& peer, const swarm_message& m) {
-  env_.send(peer, encode_swarm_message(m));
+  env_.send(peer, gossip::frame_buffer::copy_of(encode_swarm_message(m)));
 }
 
 swarm::bundle* swarm::find(const std::string& id) {
@@ -233,7 +233,7 @@ void swarm::dial(bundle& b, time_point now) {
 
 void swarm::on_message(const std::string& from, std::span<const std::byte> bytes, time_point now) {
   now_ = now;
-  auto m = decode_swarm_message(bytes);
+  auto m = decode_swarm_view(bytes);  // a piece's data stays a view into `bytes`
   if (!m) {
     ++stats_.rejected_messages;
     spdlog::debug("swarm: from {}: {}", from, m.error().message);
@@ -389,19 +389,25 @@ void swarm::pump_uploads(time_point now) {
     uploads_.erase(next);
     bundle* b = find(u.id);
     if (b == nullptr || !b->m) continue;
-    auto data = b->downloading ? store_.read_piece(u.id, u.index)
-                               : store_.read_seed(b->ref.app, u.id, *b->m, u.index);
-    if (!data) {
+    // One pread straight into the buffer the piece is sent from; the message's header goes in
+    // front of it and the layers below seal it in place (docs/swarm.md "CPU per byte").
+    const std::size_t len = u.index < b->m->piece_count() ? b->m->piece_length(u.index) : 0;
+    gossip::frame_buffer buf =
+        env_.buffer ? env_.buffer(len)
+                    : gossip::frame_buffer(gossip::frame_headroom, len, gossip::frame_tailroom);
+    auto read = b->downloading ? store_.read_piece(u.id, u.index, buf.bytes())
+                               : store_.read_seed(b->ref.app, u.id, *b->m, u.index, buf.bytes());
+    if (!read) {
       spdlog::warn("swarm: cannot serve piece {} of bundle {}: {}", u.index, short_id(u.id),
-                   data.error().message);
+                   read.error().message);
       ++stats_.requests_declined;
       send(u.peer, busy_msg{u.id, static_cast<std::uint32_t>(u.index)});
       continue;
     }
-    const std::size_t len = data.value().size();
     up_.take(len, now);
     stats_.upload_bytes += len;
-    send(u.peer, piece_msg{u.id, static_cast<std::uint32_t>(u.index), std::move(data).value()});
+    prepend_piece_header(buf, u.id, static_cast<std::uint32_t>(u.index));
+    env_.send(u.peer, std::move(buf));
     u.sent = now;
     sending_.push_back(std::move(u));
   }
@@ -416,7 +422,7 @@ std::size_t swarm::copies(const std::string& id, std::size_t index) {
   return n;
 }
 
-void swarm::handle(const std::string& from, piece_msg m, time_point now) {
+void swarm::handle(const std::string& from, const piece_view& m, time_point now) {
   bundle* b = find(m.id);
   if (b == nullptr || !b->m || !b->downloading) {
     // An endgame copy that arrived after the download completed (or failed): acknowledged, so

@@ -26,6 +26,7 @@
 // Thread safety: not thread-safe; call everything from one thread (the node's io thread).
 #pragma once
 
+#include "gossip/frame_buffer.h"
 #include "node/swarm/manifest.h"
 #include "node/swarm/piece_picker.h"
 #include "node/swarm/piece_store.h"
@@ -77,10 +78,16 @@ struct swarm_config {
 };
 
 struct swarm_env {
-  // Sends one message to a peer (reliable, in order, sealed).
-  std::function<void(const std::string& peer, std::vector<std::byte> bytes)> send;
+  // Sends one message to a peer (reliable, in order, sealed). The message is the buffer's
+  // contents; its room in front and behind lets the layers below add their headers and seal in
+  // place (gossip/frame_buffer.h).
+  std::function<void(const std::string& peer, gossip::frame_buffer bytes)> send;
   // A download gained a piece (coalescing is the caller's business).
   std::function<void(const std::string& id, std::uint64_t held_bytes, std::uint64_t size)> progress;
+  // Optional: a buffer whose contents are `body` uninitialised bytes, with room around them
+  // (frame_headroom / frame_tailroom), to read a piece into before sending it; the node hands
+  // out recycled ones (gossip_driver::take_frame_buffer). Empty: a new buffer per piece.
+  std::function<gossip::frame_buffer(std::size_t body)> buffer;
 };
 
 struct swarm_stats {
@@ -170,7 +177,7 @@ class swarm {
   void handle(const std::string& from, hello_msg m, time_point now);
   void handle(const std::string& from, const have_msg& m, time_point now);
   void handle(const std::string& from, const request_msg& m, time_point now);
-  void handle(const std::string& from, piece_msg m, time_point now);
+  void handle(const std::string& from, const piece_view& m, time_point now);
   void handle(const std::string& from, const none_msg& m, time_point now);
   void handle(const std::string& from, const busy_msg& m, time_point now);
   void handle(const std::string& from, const manifest_request_msg& m, time_point now);

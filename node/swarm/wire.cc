@@ -68,18 +68,39 @@ struct fields {
     }
     return static_cast<std::uint32_t>(o.via.u64);
   }
-  result<std::vector<std::byte>> bin(std::uint32_t i, const char* name, std::size_t min,
-                                     std::size_t limit) const {
+  // A view into the decoded bytes (the unpack references them).
+  result<std::span<const std::byte>> bin_view(std::uint32_t i, const char* name, std::size_t min,
+                                              std::size_t limit) const {
     const auto& o = f[i];
     if (o.type != msgpack::type::BIN) return bad(fmt::format("{} is not binary", name));
     if (o.via.bin.size < min || o.via.bin.size > limit) {
       return bad(
           fmt::format("{} is {} bytes (must be {} to {})", name, o.via.bin.size, min, limit));
     }
-    const auto* p = reinterpret_cast<const std::byte*>(o.via.bin.ptr);
-    return std::vector<std::byte>(p, p + o.via.bin.size);
+    return std::span<const std::byte>(reinterpret_cast<const std::byte*>(o.via.bin.ptr),
+                                      o.via.bin.size);
+  }
+  result<std::vector<std::byte>> bin(std::uint32_t i, const char* name, std::size_t min,
+                                     std::size_t limit) const {
+    MESH_TRY(auto v, bin_view(i, name, min, limit));
+    return std::vector<std::byte>(v.begin(), v.end());
   }
 };
+
+// msgpack-c's reference function: strings and binaries point into the input instead of being
+// copied into the handle's zone (their size limits are the decoder's own field checks); ext
+// objects are still copied, so the unpack limit of 0 ext bytes keeps refusing them.
+bool reference_str_bin(msgpack::type::object_type t, std::size_t, void*) {
+  return t == msgpack::type::STR || t == msgpack::type::BIN;
+}
+
+// A piece message up to and including its data's bin header: the data follows.
+void pack_piece_head(packer& p, const std::string& id, std::uint32_t index, std::size_t size) {
+  head(p, 5, type::piece);
+  p.pack(id);
+  p.pack(index);
+  p.pack_bin(static_cast<std::uint32_t>(size));
+}
 
 }  // namespace
 
@@ -111,10 +132,9 @@ std::vector<std::byte> encode_swarm_message(const swarm_message& m) {
           p.pack(v.index);
           p.pack(v.only_you);
         } else if constexpr (std::is_same_v<T, piece_msg>) {
-          head(p, 5, type::piece);
-          p.pack(v.id);
-          p.pack(v.index);
-          pack_bin(p, v.data);
+          pack_piece_head(p, v.id, v.index, v.data.size());
+          p.pack_bin_body(reinterpret_cast<const char*>(v.data.data()),
+                          static_cast<std::uint32_t>(v.data.size()));
         } else if constexpr (std::is_same_v<T, none_msg>) {
           head(p, 3, type::none);
           p.pack(v.id);
@@ -137,7 +157,31 @@ std::vector<std::byte> encode_swarm_message(const swarm_message& m) {
   return out;
 }
 
+void prepend_piece_header(gossip::frame_buffer& data, const std::string& id, std::uint32_t index) {
+  std::vector<std::byte> out;
+  out.reserve(128);
+  gossip::byte_sink b{out};
+  packer p(b);
+  pack_piece_head(p, id, index, data.size());
+  data.prepend(out);
+}
+
 result<swarm_message> decode_swarm_message(std::span<const std::byte> bytes) {
+  MESH_TRY(auto v, decode_swarm_view(bytes));
+  return std::visit(
+      [](auto&& m) -> swarm_message {
+        using T = std::decay_t<decltype(m)>;
+        if constexpr (std::is_same_v<T, piece_view>) {
+          return piece_msg{std::move(m.id), m.index,
+                           std::vector<std::byte>(m.data.begin(), m.data.end())};
+        } else {
+          return std::move(m);
+        }
+      },
+      std::move(v));
+}
+
+result<swarm_message_view> decode_swarm_view(std::span<const std::byte> bytes) {
   if (bytes.size() > max_swarm_wire_bytes) {
     return bad(fmt::format("{} bytes (at most {})", bytes.size(), max_swarm_wire_bytes));
   }
@@ -146,8 +190,10 @@ result<swarm_message> decode_swarm_message(std::span<const std::byte> bytes) {
     std::size_t off = 0;
     // At most 6 array elements, no maps, strings and binaries within the message size, depth 2.
     const msgpack::unpack_limit limit(8, 0, max_swarm_wire_bytes, max_swarm_wire_bytes, 0, 2);
-    h = msgpack::unpack(reinterpret_cast<const char*>(bytes.data()), bytes.size(), off, nullptr,
-                        nullptr, limit);
+    // Strings and binaries reference `bytes` rather than being copied into the handle's zone:
+    // what is kept is copied out below, except a piece's data (a view into `bytes`).
+    h = msgpack::unpack(reinterpret_cast<const char*>(bytes.data()), bytes.size(), off,
+                        reference_str_bin, nullptr, limit);
     if (off != bytes.size()) return bad("trailing bytes after the message");
   } catch (const std::exception& e) {
     return bad(fmt::format("not msgpack ({})", e.what()));
@@ -176,15 +222,16 @@ result<swarm_message> decode_swarm_message(std::span<const std::byte> bytes) {
       MESH_TRY(m.bits, f.bin(4, "bits", 0, max_bits_bytes));
       if (f.f[5].type != msgpack::type::BOOLEAN) return bad("hello's reply flag is not a bool");
       m.reply = f.f[5].via.boolean;
-      return swarm_message{std::move(m)};
+      return swarm_message_view{std::move(m)};
     }
     case type::have:
     case type::busy: {
       MESH_CHECK(want(4, "have/busy"));
       MESH_TRY(auto id, f.id(2));
       MESH_TRY(auto index, f.u32(3, "piece index"));
-      if (static_cast<type>(t) == type::have) return swarm_message{have_msg{std::move(id), index}};
-      return swarm_message{busy_msg{std::move(id), index}};
+      if (static_cast<type>(t) == type::have)
+        return swarm_message_view{have_msg{std::move(id), index}};
+      return swarm_message_view{busy_msg{std::move(id), index}};
     }
     case type::request: {
       MESH_CHECK(want(5, "request"));
@@ -194,34 +241,34 @@ result<swarm_message> decode_swarm_message(std::span<const std::byte> bytes) {
       if (f.f[4].type != msgpack::type::BOOLEAN)
         return bad("request's only_you flag is not a bool");
       m.only_you = f.f[4].via.boolean;
-      return swarm_message{std::move(m)};
+      return swarm_message_view{std::move(m)};
     }
     case type::piece: {
       MESH_CHECK(want(5, "piece"));
-      piece_msg m;
+      piece_view m;
       MESH_TRY(m.id, f.id(2));
       MESH_TRY(m.index, f.u32(3, "piece index"));
-      MESH_TRY(m.data, f.bin(4, "piece data", 1, max_piece_size));
-      return swarm_message{std::move(m)};
+      MESH_TRY(m.data, f.bin_view(4, "piece data", 1, max_piece_size));
+      return swarm_message_view{std::move(m)};
     }
     case type::none: {
       MESH_CHECK(want(3, "none"));
       MESH_TRY(auto id, f.id(2));
-      return swarm_message{none_msg{std::move(id)}};
+      return swarm_message_view{none_msg{std::move(id)}};
     }
     case type::manifest_request: {
       MESH_CHECK(want(4, "manifest request"));
       manifest_request_msg m;
       MESH_TRY(m.app, f.text(2, "app", max_app_bytes));
       MESH_TRY(m.id, f.id(3));
-      return swarm_message{std::move(m)};
+      return swarm_message_view{std::move(m)};
     }
     case type::manifest: {
       MESH_CHECK(want(4, "manifest"));
       manifest_msg m;
       MESH_TRY(m.id, f.id(2));
       MESH_TRY(m.bytes, f.bin(3, "manifest", 1, max_manifest_bytes));
-      return swarm_message{std::move(m)};
+      return swarm_message_view{std::move(m)};
     }
   }
   return bad(fmt::format("unknown type {}", t));

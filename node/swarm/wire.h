@@ -20,6 +20,7 @@
 // never throws and never crashes (fuzzed by tests/fuzz/swarm_wire_fuzz.cc).
 #pragma once
 
+#include "gossip/frame_buffer.h"
 #include "node/swarm/manifest.h"
 #include "storage/result.h"
 
@@ -83,14 +84,31 @@ struct manifest_msg {
   friend bool operator==(const manifest_msg&, const manifest_msg&) = default;
 };
 
+// A piece decoded without copying its data (decode_swarm_view).
+struct piece_view {
+  std::string id;
+  std::uint32_t index = 0;
+  std::span<const std::byte> data;  // views the decoded bytes: valid while they are
+};
+
 using swarm_message = std::variant<hello_msg, have_msg, request_msg, piece_msg, none_msg, busy_msg,
                                    manifest_request_msg, manifest_msg>;
+// The same messages as decoded on the receive path, a piece as a view.
+using swarm_message_view = std::variant<hello_msg, have_msg, request_msg, piece_view, none_msg,
+                                        busy_msg, manifest_request_msg, manifest_msg>;
 
 std::vector<std::byte> encode_swarm_message(const swarm_message& m);
+// Turns `data`'s contents (a piece's bytes) into encode_swarm_message(piece_msg{id, index,
+// contents}) by writing the message's fields in front of them (no copy of the piece).
+// REQUIRES: id is a bundle id; 1 <= data.size() <= max_piece_size.
+void prepend_piece_header(gossip::frame_buffer& data, const std::string& id, std::uint32_t index);
+
 // Errors: invalid_argument naming what is wrong (not msgpack, version, unknown type, field
 // count or type, an id that is not 64 lowercase hex digits, an app name over max_app_bytes,
 // bits over max_pieces / 8 bytes, empty or oversized data, trailing bytes).
 result<swarm_message> decode_swarm_message(std::span<const std::byte> bytes);
+// The same checks, but a piece's data is not copied: piece_view::data views `bytes`.
+result<swarm_message_view> decode_swarm_view(std::span<const std::byte> bytes);
 
 // Bitfield helpers (the layout above). bits_get is false past the end.
 std::vector<std::byte> make_bits(const std::vector<bool>& held);

@@ -1,4 +1,4 @@
-// libFuzzer target for the gossip decryption path: open(), stream_opener and
+// libFuzzer target for the gossip decryption path: open(), stream_opener (copying and in place) and
 // parse_keyring must never crash, hang or leak on any input; every refusal is
 // one of the documented codes; and what opens must be consistent.
 //
@@ -10,6 +10,7 @@
 #include "gossip/keyring.h"
 #include "gossip/packet_crypto.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -82,6 +83,31 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                                       errc::auth_failed}));
       start = i + 1;
     }
+  }
+
+  // 3b. The same frames opened in place (the node's receive path), from a mutable copy: every
+  // frame is refused alike; and the input sealed in place as a frame opens back unchanged.
+  std::vector<std::byte> copy(input.begin(), input.end());
+  stream_opener in_place(ctx);
+  start = 0;
+  for (std::size_t i = 0; i <= size; ++i) {
+    if (i == size || data[i] == 0xff) {
+      const auto frame =
+          in_place.open_in_place(ring(), std::span<std::byte>(copy).subspan(start, i - start));
+      require(!frame);
+      require(is_code(frame.error(), {errc::malformed, errc::version_unsupported, errc::unknown_key,
+                                      errc::auth_failed}));
+      start = i + 1;
+    }
+  }
+  stream_sealer sealer(ctx);
+  stream_opener reopen(ctx);
+  for (int n = 0; n < 2; ++n) {
+    frame_buffer f = frame_buffer::copy_of(input);
+    sealer.seal_in_place(ring(), f);
+    const auto plain = reopen.open_in_place(ring(), f.bytes());
+    require(plain && plain.value().size() == size &&
+            std::equal(plain.value().begin(), plain.value().end(), input.begin()));
   }
 
   // 4. The input as a keyring file.

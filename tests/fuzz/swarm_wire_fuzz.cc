@@ -1,10 +1,13 @@
 // libFuzzer target for the swarm's wire decoder (node/swarm/wire.h): decode_swarm_message()
 // must never crash, hang or leak on any bytes; whatever it accepts must keep every field within
-// its limit and re-encode to bytes that decode to the same message (a violation aborts).
+// its limit and re-encode to bytes that decode to the same message, and decode_swarm_view() (the
+// receive path: a piece's data as a view into the input) must accept exactly the same (a
+// violation aborts).
 //
 // Built by the clang fuzz build (MESHDEPLOY_FUZZ); scripts/fuzz 60 swarm_wire.
 #include "node/swarm/wire.h"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -24,7 +27,10 @@ void require(bool condition) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(data), size);
   auto got = decode_swarm_message(bytes);
-  if (!got) return 0;
+  if (!got) {
+    require(!decode_swarm_view(bytes).has_value());
+    return 0;
+  }
   std::visit(
       [](const auto& m) {
         using T = std::decay_t<decltype(m)>;
@@ -41,5 +47,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       got.value());
   auto again = decode_swarm_message(encode_swarm_message(got.value()));
   require(again.has_value() && again.value() == got.value());
+  // The receive path's view decoder accepts exactly the same, a piece as a view into the input.
+  auto view = decode_swarm_view(bytes);
+  require(view.has_value() && view.value().index() == got.value().index());
+  if (const auto* p = std::get_if<piece_view>(&view.value())) {
+    const auto& m = std::get<piece_msg>(got.value());
+    require(p->id == m.id && p->index == m.index && p->data.size() == m.data.size());
+    require(p->data.data() >= bytes.data() &&
+            p->data.data() + p->data.size() <= bytes.data() + bytes.size());
+    require(std::equal(p->data.begin(), p->data.end(), m.data.begin()));
+  }
   return 0;
 }

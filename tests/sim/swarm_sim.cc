@@ -164,8 +164,8 @@ swarm_sim_result world::run() {
     cfg.seed = o_.seed * 1000003 + i;
     nd.s = std::make_unique<sw::swarm>(
         cfg,
-        sw::swarm_env{[this, i](const std::string& peer, std::vector<std::byte> bytes) {
-                        send(i, peer, std::move(bytes));
+        sw::swarm_env{[this, i](const std::string& peer, gossip::frame_buffer bytes) {
+                        send(i, peer, bytes.to_vector());
                       },
                       nullptr},
         *nd.store);

@@ -8,7 +8,9 @@
 #include "node/deploy/errc.h"
 #include "node/swarm/piece_store.h"
 
+#include <algorithm>
 #include <cstring>
+#include <span>
 #include <vector>
 
 namespace meshdeploy::testing {
@@ -48,9 +50,9 @@ class memory_piece_store final : public swarm::piece_store {
     if (!complete_ || app != b_.ref.app || id != b_.ref.id) return std::nullopt;
     return swarm::seed_info{b_.encoded, origin_};
   }
-  result<std::vector<std::byte>> read_seed(const std::string&, const std::string&,
-                                           const swarm::manifest&, std::size_t index) override {
-    return slice(index);
+  result<void> read_seed(const std::string&, const std::string&, const swarm::manifest&,
+                         std::size_t index, std::span<std::byte> out) override {
+    return copy_out(index, out);
   }
   result<std::vector<bool>> open_download(const swarm::bundle_ref&, const swarm::manifest& m,
                                           std::span<const std::byte>) override {
@@ -70,11 +72,12 @@ class memory_piece_store final : public swarm::piece_store {
     ++writes;
     return ok();
   }
-  result<std::vector<std::byte>> read_piece(const std::string&, std::size_t index) override {
+  result<void> read_piece(const std::string&, std::size_t index,
+                          std::span<std::byte> out) override {
     if (index >= held.size() || !held[index]) {
       return make_error(deploy::errc::not_found, "piece not held");
     }
-    return slice(index);
+    return copy_out(index, out);
   }
   result<std::filesystem::path> finish_download(const swarm::bundle_ref&) override {
     complete_ = true;
@@ -91,6 +94,16 @@ class memory_piece_store final : public swarm::piece_store {
   bool fail_open = false;
 
  private:
+  // Piece `index` into `out` (the store's contract: exactly the piece's length).
+  result<void> copy_out(std::size_t index, std::span<std::byte> out) const {
+    if (index >= b_.m.piece_count() || out.size() != b_.m.piece_length(index)) {
+      return make_error(deploy::errc::invalid_argument, "piece index or length");
+    }
+    const auto piece = slice(index);
+    std::copy(piece.begin(), piece.end(), out.begin());
+    return ok();
+  }
+
   std::vector<std::byte> slice(std::size_t index) const {
     const auto off = static_cast<std::ptrdiff_t>(b_.m.piece_offset(index));
     std::vector<std::byte> out(b_.bytes.begin() + off,

@@ -90,6 +90,23 @@ TEST(CodecTest, ExtraTrailingFieldsFromNewerVersionsAreIgnored) {
   EXPECT_EQ(got.value()[0], message{ack_msg{5}});
 }
 
+// Strings and binaries are referenced, not copied, while decoding; ext objects are not, and
+// stay refused even in an ignored trailing field (as before referencing).
+TEST(CodecTest, ExtObjectsAreStillRefusedEvenAsTrailingFields) {
+  // ack body [seq, fixext1(type 1, 0x00)]
+  auto got = decode(raw({0xB1, 2, 0x92, 5, 0xD4, 1, 0}), channel::packet);
+  ASSERT_FALSE(got);
+  EXPECT_EQ(got.error().code, make_error_code(errc::too_large)) << got.error().message;
+  // ... and on the direct path.
+  direct_msg m{"web-1", {"10.0.0.7", 7946}, 3, {std::byte{1}}};
+  auto bytes = encode(m);
+  ASSERT_EQ(static_cast<int>(bytes[2]), 0x94);  // fixarray(4)
+  bytes[2] = std::byte{0x95};
+  for (int x : {0xD4, 1, 0}) bytes.push_back(static_cast<std::byte>(x));
+  EXPECT_FALSE(decode_direct(bytes));
+  EXPECT_FALSE(decode(bytes, channel::stream));
+}
+
 struct bad_input {
   const char* what;
   std::vector<std::byte> bytes;
@@ -170,6 +187,83 @@ TEST(CodecTest, ValidateMetaEnforcesLimits) {
   auto r = validate_meta(m);  // each tag within limits, all together over a packet
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, make_error_code(errc::too_large));
+}
+
+// The swarm's receive path: a direct message as a view, its payload never copied.
+TEST(CodecTest, DecodeDirectViewsThePayloadInPlace) {
+  direct_msg m{"web-1", {"10.0.0.7", 7946}, 3, std::vector<std::byte>(300000, std::byte{0x42})};
+  const auto bytes = encode(m);
+  auto v = decode_direct(bytes);
+  ASSERT_TRUE(v) << v.error().message;
+  ASSERT_TRUE(v.value().has_value());
+  const direct_view& d = *v.value();
+  EXPECT_EQ(d.from, "web-1");
+  EXPECT_EQ(d.from_addr, m.from_addr);
+  EXPECT_EQ(d.user_type, 3);
+  ASSERT_EQ(d.payload.size(), m.payload.size());
+  // The payload is the tail of the encoded bytes themselves.
+  EXPECT_EQ(d.payload.data(), bytes.data() + bytes.size() - m.payload.size());
+  // Any other message type: nullopt (decode() handles it).
+  for (const auto& other : samples()) {
+    if (type_of(other) == msg_type::direct) continue;
+    auto r = decode_direct(encode(other));
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_FALSE(r.value().has_value());
+  }
+}
+
+TEST(CodecTest, PrependDirectBuildsTheBytesEncodeBuilds) {
+  for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{255}, std::size_t{65536},
+                        std::size_t{262144}}) {
+    direct_msg m{"a-node-name", {"fe80::1", 65535}, 3, std::vector<std::byte>(n, std::byte{7})};
+    frame_buffer b = frame_buffer::copy_of(m.payload);
+    const std::byte* payload_at = b.bytes().data();
+    prepend_direct(b, m.from, m.from_addr, m.user_type);
+    EXPECT_EQ(b.to_vector(), encode(m)) << n;
+    EXPECT_EQ(b.bytes().data() + b.size() - n, payload_at) << n;  // not moved
+  }
+}
+
+TEST(CodecTest, DecodeDirectRejectsWhatDecodeRejects) {
+  const direct_msg m{"web-1", {"10.0.0.7", 7946}, 3, std::vector<std::byte>(64, std::byte{1})};
+  const auto valid = encode(m);
+  // A bin header that claims more (or fewer) bytes than follow; every cut of the message.
+  for (std::size_t cut = 0; cut < valid.size(); ++cut) {
+    std::vector<std::byte> b(valid.begin(), valid.begin() + static_cast<std::ptrdiff_t>(cut));
+    auto v = decode_direct(b);
+    auto d = decode(b, channel::stream);
+    EXPECT_EQ(v.has_value(), d.has_value()) << cut;
+    if (!v && !d) {
+      EXPECT_EQ(v.error().code, d.error().code) << cut;
+    }
+  }
+  auto longer = valid;
+  longer.push_back(std::byte{0});
+  EXPECT_FALSE(decode_direct(longer));
+  // Over the stream limit: too_large before anything is parsed.
+  std::vector<std::byte> huge(max_stream_bytes + 1);
+  huge[0] = static_cast<std::byte>(envelope_magic | protocol_version_max);
+  huge[1] = static_cast<std::byte>(msg_type::direct);
+  auto h = decode_direct(huge);
+  ASSERT_FALSE(h);
+  EXPECT_EQ(h.error().code, make_error_code(errc::too_large));
+  // Random mutations: decode_direct and decode agree on accept / reject.
+  std::mt19937_64 rng(99);
+  for (int i = 0; i < 5000; ++i) {
+    auto b = valid;
+    b[rng() % b.size()] = static_cast<std::byte>(rng());
+    auto v = decode_direct(b);
+    auto d = decode(b, channel::stream);
+    const bool v_ok = v && v.value().has_value();
+    const bool d_direct =
+        d && d.value().size() == 1 && std::holds_alternative<direct_msg>(d.value()[0]);
+    EXPECT_EQ(v_ok, d_direct) << i;
+    if (v_ok && d_direct) {
+      const auto& dm = std::get<direct_msg>(d.value()[0]);
+      EXPECT_TRUE(std::equal(dm.payload.begin(), dm.payload.end(), v.value()->payload.begin(),
+                             v.value()->payload.end()));
+    }
+  }
 }
 
 TEST(CodecTest, MutatedAndRandomBytesNeverCrash) {

@@ -451,6 +451,75 @@ TEST_F(StreamCryptoTest, WrongClusterFailsOnTheFirstFrame) {
             make_error_code(errc::auth_failed));
 }
 
+// In place (the swarm's piece path): the same bytes as seal(), opened where they lie.
+TEST_F(StreamCryptoTest, SealInPlaceMakesTheFramesSealMakesAndOpensInPlace) {
+  stream_sealer sealer(ctx);
+  stream_opener copying(ctx);
+  stream_opener in_place(ctx);
+  for (int i = 0; i < 4; ++i) {
+    const auto plain = bytes_of(std::string(1000 + i, static_cast<char>('a' + i)));
+    frame_buffer f = frame_buffer::copy_of(plain);
+    sealer.seal_in_place(ring_, f);
+    EXPECT_EQ(f.size(), (i == 0 ? stream_id_bytes : 0) + packet_overhead + plain.size()) << i;
+    // Any opener reads it (same layout as seal()).
+    auto copied = copying.open(ring_, f.bytes());
+    ASSERT_TRUE(copied) << copied.error().message;
+    EXPECT_EQ(copied.value(), plain);
+    auto opened = in_place.open_in_place(ring_, f.bytes());
+    ASSERT_TRUE(opened) << opened.error().message;
+    EXPECT_TRUE(
+        std::equal(opened.value().begin(), opened.value().end(), plain.begin(), plain.end()));
+    // The plaintext is inside the frame's own bytes, right after the header.
+    const std::size_t header = (i == 0 ? stream_id_bytes : 0) + sealed_header_bytes;
+    EXPECT_EQ(opened.value().data(), f.bytes().data() + header) << i;
+  }
+}
+
+TEST_F(StreamCryptoTest, SealInPlaceWithoutRoomStillSeals) {
+  stream_sealer sealer(ctx);
+  stream_opener opener(ctx);
+  frame_buffer f(0, 5, 0);  // no room in front or behind: the buffer grows (a copy)
+  std::fill(f.bytes().begin(), f.bytes().end(), std::byte{7});
+  sealer.seal_in_place(ring_, f);
+  auto plain = opener.open(ring_, f.bytes());
+  ASSERT_TRUE(plain) << plain.error().message;
+  EXPECT_EQ(plain.value(), std::vector<std::byte>(5, std::byte{7}));
+}
+
+TEST_F(StreamCryptoTest, OpenInPlaceRejectsTamperedShortAndReorderedFrames) {
+  stream_sealer sealer(ctx);
+  const auto frames = seal_frames(sealer, 3);
+  for (std::size_t i = 0; i < frames[0].size(); ++i) {
+    auto bad = frames[0];
+    bad[i] ^= std::byte{0x01};
+    stream_opener opener(ctx);
+    auto r = opener.open_in_place(ring_, bad);
+    EXPECT_FALSE(r) << i;
+    // Nothing was decrypted: libsodium checks the tag first (and wipes the bytes on failure).
+    const std::span<const std::byte> cipher =
+        std::span<const std::byte>(bad).subspan(stream_id_bytes + sealed_header_bytes, 7);
+    EXPECT_NE(std::vector<std::byte>(cipher.begin(), cipher.end()), bytes_of("frame 0")) << i;
+    // The untouched frame still opens in a fresh opener: the failure was the flipped bit.
+    auto good = frames[0];
+    stream_opener fresh(ctx);
+    EXPECT_TRUE(fresh.open_in_place(ring_, good)) << i;
+  }
+  for (std::size_t n = 0; n < stream_id_bytes + packet_overhead; ++n) {
+    std::vector<std::byte> short_frame(frames[0].begin(), frames[0].begin() + n);
+    stream_opener opener(ctx);
+    auto r = opener.open_in_place(ring_, short_frame);
+    ASSERT_FALSE(r) << n;
+    EXPECT_EQ(r.error().code, make_error_code(errc::malformed)) << n;
+  }
+  stream_opener opener(ctx);
+  auto f0 = frames[0];
+  auto f2 = frames[2];
+  ASSERT_TRUE(opener.open_in_place(ring_, f0));
+  EXPECT_FALSE(opener.open_in_place(ring_, f2));
+  auto f1 = frames[1];
+  EXPECT_FALSE(opener.open_in_place(ring_, f1));  // dead after an error
+}
+
 // Not a pass/fail check: prints the cost of one seal + open of a full packet.
 TEST(PacketCryptoSpeedTest, SealPlusOpenOf1400BytePacket) {
   keyring ring(secret_key::generate());

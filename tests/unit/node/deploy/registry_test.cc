@@ -6,6 +6,7 @@
 
 #include "node/agent/revision.h"
 #include "node/deploy/errc.h"
+#include "node/swarm/manifest.h"
 #include "storage/db.h"
 #include "tests/support/signed_records.h"
 #include "tests/support/temp_dir.h"
@@ -267,6 +268,32 @@ TEST_F(StoreBundleTest, WithAManifestVerifiedPiecesSkipTheWholeHashOtherwiseItIs
   EXPECT_FALSE(reg_->store_bundle(short_rev, copy_of("a"), /*pieces_verified=*/true));
   ASSERT_TRUE(reg_->store_bundle(rev, copy_of("a"), /*pieces_verified=*/true));
   EXPECT_TRUE(reg_->has_bundle(revision_from_payload(rev, 0)));
+}
+
+// An upload's manifest, computed by check_manifest, goes to the sink (the swarm keeps it for
+// seeding) only when it is the manifest the signed record names.
+TEST_F(StoreBundleTest, CheckManifestHandsTheMatchingManifestToTheSink) {
+  auto rev = make_bundle("a");
+  const auto m = swarm::manifest_of_file(dir_ / "a.tar");
+  ASSERT_TRUE(m);
+  const auto encoded = swarm::encode_manifest(m.value());
+  std::vector<std::pair<std::string, std::vector<std::byte>>> got;
+  reg_->set_manifest_sink([&got](const std::string& id, std::span<const std::byte> e) {
+    got.emplace_back(id, std::vector<std::byte>(e.begin(), e.end()));
+  });
+  auto wrong = rev;
+  wrong.manifest = std::string(64, 'e');
+  EXPECT_FALSE(reg_->check_manifest(wrong, dir_ / "a.tar"));
+  EXPECT_TRUE(got.empty());
+  rev.manifest = swarm::manifest_id(encoded);
+  ASSERT_TRUE(reg_->check_manifest(rev, dir_ / "a.tar"));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].first, rev.id);
+  EXPECT_EQ(got[0].second, encoded);
+  // A record without a manifest has nothing to keep.
+  rev.manifest.clear();
+  ASSERT_TRUE(reg_->check_manifest(rev, dir_ / "a.tar"));
+  EXPECT_EQ(got.size(), 1u);
 }
 
 }  // namespace

@@ -139,6 +139,32 @@ TEST_F(BlobStoreTest, WrittenPiecesAreHeldAndReadBack) {
   EXPECT_FALSE(part.read(0).has_value());
 }
 
+// The serve path reads a piece straight into the caller's buffer (the frame it is sent from).
+TEST_F(BlobStoreTest, ReadsIntoTheCallersBufferOfExactlyThePieceLength) {
+  part_file part = store_.open_part(id_a, m_).value();
+  for (std::size_t i = 0; i < m_.piece_count(); ++i) ASSERT_TRUE(part.write(i, piece(i)));
+  std::vector<std::byte> buf(m_.piece_length(3), std::byte{0xee});
+  ASSERT_TRUE(part.read(3, buf));
+  EXPECT_TRUE(std::ranges::equal(buf, piece(3)));
+  // A buffer of any other length is refused, untouched.
+  const std::size_t len = m_.piece_length(3);
+  for (std::size_t n : {len - 1, len + 1, std::size_t{0}}) {
+    std::vector<std::byte> wrong(n, std::byte{0xee});
+    auto r = part.read(3, wrong);
+    ASSERT_FALSE(r) << n;
+    EXPECT_TRUE(contains(r.error().message, "bytes, not")) << r.error().message;
+    EXPECT_EQ(wrong, std::vector<std::byte>(n, std::byte{0xee}));
+  }
+  ASSERT_TRUE(part.close());
+  std::vector<std::byte> full(m_.piece_length(0));
+  ASSERT_TRUE(read_piece(part_path(id_a), m_, 0, full));
+  EXPECT_TRUE(std::ranges::equal(full, piece(0)));
+  std::vector<std::byte> past(m_.piece_length(0));
+  EXPECT_FALSE(read_piece(part_path(id_a), m_, m_.piece_count(), past));
+  std::vector<std::byte> wrong(m_.piece_length(0) + 1);
+  EXPECT_FALSE(read_piece(part_path(id_a), m_, 0, wrong));
+}
+
 TEST_F(BlobStoreTest, WriteRefusesPiecesOutsideTheManifest) {
   part_file part = store_.open_part(id_a, m_).value();
   auto wrong_index = part.write(4, piece(3));

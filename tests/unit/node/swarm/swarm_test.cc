@@ -52,7 +52,8 @@ struct net {
     n.store = std::make_unique<memory_piece_store>(b, complete, name == b.ref.origin, corrupt);
     n.s = std::make_unique<swarm>(
         cfg,
-        swarm_env{[this, name](const std::string& peer, std::vector<std::byte> bytes) {
+        swarm_env{[this, name](const std::string& peer, gossip::frame_buffer sent_bytes) {
+                    auto bytes = sent_bytes.to_vector();
                     auto m = decode_swarm_message(bytes);
                     if (m) ++sent[name][std::to_string(m.value().index())];
                     queue.push_back(msg{name, peer, std::move(bytes)});
@@ -172,8 +173,8 @@ TEST(SwarmTest, AManifestThatDoesNotMatchTheSignedNameIsRefused) {
   liar.store = std::make_unique<memory_piece_store>(other, true);
   liar.s = std::make_unique<swarm>(
       swarm_config{},
-      swarm_env{[&n](const std::string& peer, std::vector<std::byte> bytes) {
-                  n.queue.push_back(net::msg{"liar", peer, std::move(bytes)});
+      swarm_env{[&n](const std::string& peer, gossip::frame_buffer bytes) {
+                  n.queue.push_back(net::msg{"liar", peer, bytes.to_vector()});
                 },
                 nullptr},
       *liar.store);
