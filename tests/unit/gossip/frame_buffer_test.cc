@@ -1,5 +1,7 @@
 #include "gossip/frame_buffer.h"
 
+#include "tests/support/bytes.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -8,11 +10,7 @@
 namespace meshdeploy::gossip {
 namespace {
 
-std::vector<std::byte> bytes_of(std::string_view s) {
-  std::vector<std::byte> out;
-  for (char c : s) out.push_back(static_cast<std::byte>(c));
-  return out;
-}
+using test::bytes_of;
 
 TEST(FrameBufferTest, PrependAndAppendUseTheRoomAroundTheBody) {
   frame_buffer b(8, 3, 4);

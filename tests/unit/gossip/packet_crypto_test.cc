@@ -2,6 +2,7 @@
 
 #include "gossip/errc.h"
 #include "gossip/keyring.h"
+#include "tests/support/bytes.h"
 
 #include <gtest/gtest.h>
 
@@ -18,11 +19,7 @@
 namespace meshdeploy::gossip {
 namespace {
 
-std::vector<std::byte> bytes_of(std::string_view s) {
-  std::vector<std::byte> out;
-  for (char c : s) out.push_back(static_cast<std::byte>(c));
-  return out;
-}
+using test::bytes_of;
 
 secret_key key_avoiding(const std::set<key_id>& taken) {
   for (int i = 0; i < 10000; ++i) {
